@@ -1,0 +1,170 @@
+using System.Diagnostics.CodeAnalysis;
+
+namespace Gateway.Protocols.Topics;
+
+/// <summary>
+/// An MQTT-style topic filter: '+' matches exactly one level, '#' (last, alone in its level) matches the rest,
+/// zero levels included, so "a/#" matches "a" and "a/b/c".
+/// </summary>
+public sealed class TopicFilter : IEquatable<TopicFilter>
+{
+    private TopicFilter(string value, bool isWildcard)
+    {
+        Value = value;
+        IsWildcard = isWildcard;
+    }
+
+    /// <summary>The filter text.</summary>
+    public string Value { get; }
+
+    /// <summary>Whether the filter has a '+' or '#' level; without one it matches exactly one topic.</summary>
+    public bool IsWildcard { get; }
+
+    /// <summary>Parses a filter; throws <see cref="TopicException"/> saying what is wrong with an invalid one.</summary>
+    public static TopicFilter Parse(string filter)
+    {
+        if (!TryParse(filter, out TopicFilter? result, out string? error))
+        {
+            throw new TopicException(error);
+        }
+
+        return result;
+    }
+
+    /// <summary>Parses a filter; on failure <paramref name="error"/> says what is wrong with it.</summary>
+    public static bool TryParse(string? filter, [NotNullWhen(true)] out TopicFilter? result, [NotNullWhen(false)] out string? error)
+    {
+        string? reason = GetError(filter, out bool isWildcard);
+        if (reason is not null)
+        {
+            result = null;
+            error = $"Invalid topic filter {Topic.Quote(filter)}: {reason}.";
+            return false;
+        }
+
+        result = new TopicFilter(filter!, isWildcard);
+        error = null;
+        return true;
+    }
+
+    /// <summary>Whether <paramref name="topic"/> matches this filter. Allocation-free.</summary>
+    public bool Matches(string topic)
+    {
+        ArgumentNullException.ThrowIfNull(topic);
+        return Matches(topic.AsSpan());
+    }
+
+    /// <summary>Whether <paramref name="topic"/> matches this filter. Allocation-free.</summary>
+    public bool Matches(ReadOnlySpan<char> topic)
+    {
+        if (!IsWildcard)
+        {
+            return topic.SequenceEqual(Value);
+        }
+
+        // Walk the filter and the topic one level at a time.
+        ReadOnlySpan<char> filter = Value;
+        while (true)
+        {
+            int filterSeparator = filter.IndexOf(Topic.LevelSeparator);
+            ReadOnlySpan<char> filterLevel = filterSeparator < 0 ? filter : filter[..filterSeparator];
+            if (filterLevel is "#")
+            {
+                return true;
+            }
+
+            int topicSeparator = topic.IndexOf(Topic.LevelSeparator);
+            ReadOnlySpan<char> topicLevel = topicSeparator < 0 ? topic : topic[..topicSeparator];
+            if (filterLevel is not "+" && !filterLevel.SequenceEqual(topicLevel))
+            {
+                return false;
+            }
+
+            bool filterEnds = filterSeparator < 0;
+            bool topicEnds = topicSeparator < 0;
+            if (filterEnds || topicEnds)
+            {
+                // Both must end together, except that a final "/#" also matches its parent level ("a/#" matches "a").
+                return filterEnds == topicEnds || (topicEnds && filter[(filterSeparator + 1)..] is "#");
+            }
+
+            filter = filter[(filterSeparator + 1)..];
+            topic = topic[(topicSeparator + 1)..];
+        }
+    }
+
+    /// <inheritdoc/>
+    public bool Equals(TopicFilter? other) => other is not null && string.Equals(Value, other.Value, StringComparison.Ordinal);
+
+    /// <inheritdoc/>
+    public override bool Equals(object? obj) => Equals(obj as TopicFilter);
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => StringComparer.Ordinal.GetHashCode(Value);
+
+    /// <summary>The filter text.</summary>
+    public override string ToString() => Value;
+
+    /// <summary>Why <paramref name="filter"/> is invalid, as a clause without the filter itself; null when it is valid.</summary>
+    internal static string? GetError(string? filter, out bool isWildcard)
+    {
+        isWildcard = false;
+        if (string.IsNullOrEmpty(filter))
+        {
+            return "a topic filter must not be empty";
+        }
+
+        if (filter.Length > Topic.MaxLength)
+        {
+            return $"it is {filter.Length} characters long; the maximum is {Topic.MaxLength}";
+        }
+
+        int nul = filter.IndexOf('\0', StringComparison.Ordinal);
+        if (nul >= 0)
+        {
+            return $"it contains a NUL character at position {nul}";
+        }
+
+        int levelStart = 0;
+        while (true)
+        {
+            int separator = filter.IndexOf(Topic.LevelSeparator, levelStart);
+            int levelEnd = separator < 0 ? filter.Length : separator;
+            ReadOnlySpan<char> level = filter.AsSpan(levelStart, levelEnd - levelStart);
+
+            int hash = level.IndexOf(Topic.MultiLevelWildcard);
+            if (hash >= 0)
+            {
+                if (level.Length != 1)
+                {
+                    return $"'#' at position {levelStart + hash} must occupy a whole level";
+                }
+
+                if (separator >= 0)
+                {
+                    return $"'#' at position {levelStart} must be the last level";
+                }
+
+                isWildcard = true;
+            }
+
+            int plus = level.IndexOf(Topic.SingleLevelWildcard);
+            if (plus >= 0)
+            {
+                if (level.Length != 1)
+                {
+                    return $"'+' at position {levelStart + plus} must occupy a whole level";
+                }
+
+                isWildcard = true;
+            }
+
+            if (separator < 0)
+            {
+                return null;
+            }
+
+            levelStart = separator + 1;
+        }
+    }
+}

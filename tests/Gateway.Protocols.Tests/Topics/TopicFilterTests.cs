@@ -1,0 +1,109 @@
+using Gateway.Protocols.Topics;
+
+namespace Gateway.Protocols.Tests.Topics;
+
+public class TopicFilterTests
+{
+    [Theory]
+    [InlineData("a/b", "a/b", true)]
+    [InlineData("a/b", "a/c", false)]
+    [InlineData("a/b", "a/b/c", false)]
+    [InlineData("a/b", "a", false)]
+    [InlineData("a/+", "a/b", true)]
+    [InlineData("a/+", "a/b/c", false)]
+    [InlineData("a/+", "a", false)]
+    [InlineData("a/+", "a/", true)]
+    [InlineData("+/+", "a/b", true)]
+    [InlineData("+/+", "a", false)]
+    [InlineData("+/+", "/b", true)]
+    [InlineData("+", "a", true)]
+    [InlineData("+", "a/b", false)]
+    [InlineData("a/+/c", "a/b/c", true)]
+    [InlineData("a/+/c", "a//c", true)]
+    [InlineData("a/+/c", "a/b/d", false)]
+    [InlineData("a/#", "a", true)]
+    [InlineData("a/#", "a/b", true)]
+    [InlineData("a/#", "a/b/c", true)]
+    [InlineData("a/#", "ab", false)]
+    [InlineData("a/#", "b/a", false)]
+    [InlineData("#", "a", true)]
+    [InlineData("#", "a/b/c", true)]
+    [InlineData("#", "/", true)]
+    [InlineData("+/#", "a", true)]
+    [InlineData("+/#", "a/b/c", true)]
+    [InlineData("a/+/#", "a", false)]
+    [InlineData("a/+/#", "a/b", true)]
+    [InlineData("a//b", "a//b", true)]
+    [InlineData("a//b", "a/b", false)]
+    [InlineData("a/+/b", "a//b", true)]
+    [InlineData("devices/+/up", "devices/42/up", true)]
+    [InlineData("devices/+/up", "devices/42/down", false)]
+    public void Matches_follows_MQTT_wildcard_rules(string filter, string topic, bool expected)
+    {
+        Assert.Equal(expected, TopicFilter.Parse(filter).Matches(topic));
+        Assert.Equal(expected, TopicFilter.Parse(filter).Matches(topic.AsSpan()));
+    }
+
+    [Theory]
+    [InlineData("", "empty")]
+    [InlineData("a/#/b", "'#' at position 2 must be the last level")]
+    [InlineData("a+", "'+' at position 1 must occupy a whole level")]
+    [InlineData("a/b#", "'#' at position 3 must occupy a whole level")]
+    [InlineData("##", "'#' at position 0 must occupy a whole level")]
+    [InlineData("+a/b", "'+' at position 0 must occupy a whole level")]
+    [InlineData("a\0", "NUL")]
+    public void Invalid_filters_are_rejected_with_a_clear_message(string filter, string reason)
+    {
+        var error = Assert.Throws<TopicException>(() => TopicFilter.Parse(filter));
+
+        Assert.Contains(reason, error.Message);
+        Assert.False(TopicFilter.TryParse(filter, out TopicFilter? parsed, out string? tryError));
+        Assert.Null(parsed);
+        Assert.Equal(error.Message, tryError);
+    }
+
+    [Fact]
+    public void Filter_longer_than_1024_characters_is_rejected()
+    {
+        Assert.True(TopicFilter.TryParse(new string('a', Topic.MaxLength), out _, out _));
+        Assert.False(TopicFilter.TryParse(new string('a', Topic.MaxLength + 1), out _, out string? error));
+        Assert.Contains("1024", error);
+    }
+
+    [Theory]
+    [InlineData("a/b", false)]
+    [InlineData("a/+", true)]
+    [InlineData("#", true)]
+    public void IsWildcard_tells_whether_the_filter_has_a_wildcard_level(string filter, bool expected)
+    {
+        Assert.Equal(expected, TopicFilter.Parse(filter).IsWildcard);
+    }
+
+    [Fact]
+    public void Filters_with_the_same_text_are_equal_and_print_as_their_text()
+    {
+        TopicFilter filter = TopicFilter.Parse("a/+/c");
+
+        Assert.Equal(TopicFilter.Parse("a/+/c"), filter);
+        Assert.Equal(TopicFilter.Parse("a/+/c").GetHashCode(), filter.GetHashCode());
+        Assert.NotEqual(TopicFilter.Parse("a/+"), filter);
+        Assert.Equal("a/+/c", filter.ToString());
+        Assert.Equal("a/+/c", filter.Value);
+    }
+
+    [Fact]
+    public void Matching_does_not_allocate()
+    {
+        TopicFilter filter = TopicFilter.Parse("devices/+/telemetry/#");
+        const string topic = "devices/42/telemetry/temperature/celsius";
+        filter.Matches(topic);
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 1000; i++)
+        {
+            filter.Matches(topic);
+        }
+
+        Assert.Equal(before, GC.GetAllocatedBytesForCurrentThread());
+    }
+}
