@@ -1,0 +1,85 @@
+using Gateway.Messaging;
+using Gateway.Protocols.Framing;
+
+namespace Gateway.Configuration;
+
+/// <summary>The <c>Gateway</c> configuration section.</summary>
+/// <remarks>
+/// JSON shape:
+/// <code>
+/// "Gateway": {
+///   "DefaultAddress": "127.0.0.1",
+///   "Http": { "Port": 8080 },
+///   "Endpoints": { "echo": { "Protocol": "Tcp", "Port": 9000, "Framing": { ... }, "Publish": "...", "Subscribe": [ "..." ] } }
+/// }
+/// </code>
+/// </remarks>
+public sealed class GatewayOptions
+{
+    public const string SectionName = "Gateway";
+
+    /// <summary>Address used by every listener that sets none. Defaults to 127.0.0.1; the container sets 0.0.0.0.</summary>
+    public string DefaultAddress { get; set; } = "127.0.0.1";
+
+    public HttpHostOptions Http { get; set; } = new();
+
+    /// <summary>Endpoints by name. The name appears in logs, in topic templates as {endpoint}, and in the admin API.</summary>
+    public Dictionary<string, EndpointOptions> Endpoints { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+}
+
+/// <summary>The shared HTTP host (API, health, and later WebSocket and SSE).</summary>
+public sealed class HttpHostOptions
+{
+    /// <summary>Defaults to <see cref="GatewayOptions.DefaultAddress"/>.</summary>
+    public string? Address { get; set; }
+
+    /// <summary>Defaults to 8080. Use 0 for an ephemeral port.</summary>
+    public int Port { get; set; } = 8080;
+}
+
+/// <summary>Transport of an endpoint.</summary>
+public enum EndpointProtocol
+{
+    Tcp,
+}
+
+/// <summary>One listener and what its connections publish and subscribe to.</summary>
+public sealed class EndpointOptions
+{
+    public EndpointProtocol Protocol { get; set; } = EndpointProtocol.Tcp;
+
+    /// <summary>Set false to keep the endpoint configured but not listening.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>IP address, "localhost" (IPv4 and IPv6 loopback) or "*" (every interface). Defaults to <see cref="GatewayOptions.DefaultAddress"/>.</summary>
+    public string? Address { get; set; }
+
+    /// <summary>TCP port; 0 picks a free one. Exactly one of <see cref="Port"/> and <see cref="UnixSocketPath"/> is set.</summary>
+    public int? Port { get; set; }
+
+    /// <summary>Path of a Unix domain socket to listen on instead of a port.</summary>
+    public string? UnixSocketPath { get; set; }
+
+    public FramingOptions Framing { get; set; } = new();
+
+    /// <summary>Topic template each inbound frame is published to, e.g. "devices/{connectionId}/up". Unset: inbound frames are counted and discarded.</summary>
+    public string? Publish { get; set; }
+
+    /// <summary>Topic filter templates every connection subscribes to, e.g. "devices/{connectionId}/down".</summary>
+    public List<string> Subscribe { get; set; } = [];
+
+    /// <summary>Disables Nagle's algorithm on accepted sockets. Defaults to true.</summary>
+    public bool NoDelay { get; set; } = true;
+
+    /// <summary>Closes a connection with no traffic in either direction for this long. Unset: never.</summary>
+    public TimeSpan? IdleTimeout { get; set; }
+
+    /// <summary>Connections beyond this are closed as soon as they are accepted. Defaults to 10,000.</summary>
+    public int MaxConnections { get; set; } = 10_000;
+
+    /// <summary>Bounds each connection's queue of messages waiting to be written.</summary>
+    public OutboxOptions Outbox { get; set; } = new();
+
+    /// <summary>How long a closing connection may take to write what its outbox still holds. Defaults to 5 seconds.</summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(5);
+}

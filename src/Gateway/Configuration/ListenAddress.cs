@@ -1,0 +1,29 @@
+using System.Net;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+
+namespace Gateway.Configuration;
+
+/// <summary>The address forms a listener accepts: an IP literal, "localhost" or "*".</summary>
+internal static class ListenAddress
+{
+    public const string Localhost = "localhost";
+    public const string Any = "*";
+
+    public static bool IsValid(string address) =>
+        address is Localhost or Any || IPAddress.TryParse(address, out _);
+
+    /// <summary>
+    /// Adds a Kestrel listener. "localhost" binds both loopback families and "*" every interface,
+    /// through Kestrel's own helpers, which fall back to IPv4 where IPv6 is unavailable (as in some containers).
+    /// </summary>
+    public static void Listen(KestrelServerOptions kestrel, string address, int port, Action<ListenOptions>? configure = null)
+    {
+        configure ??= static _ => { };
+        switch (address)
+        {
+            case Localhost: kestrel.ListenLocalhost(port, configure); break;
+            case Any: kestrel.ListenAnyIP(port, configure); break;
+            default: kestrel.Listen(IPAddress.Parse(address), port, configure); break;
+        }
+    }
+}

@@ -1,0 +1,112 @@
+using System.Net.Sockets;
+using Gateway.Configuration;
+using Gateway.Tcp;
+using Microsoft.AspNetCore.Connections;
+
+namespace Gateway;
+
+/// <summary>Builds and starts the gateway; shared by Program and the functional tests.</summary>
+public static class GatewayApplication
+{
+    public static WebApplication Build(string[] args, string? contentRoot = null, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = args,
+            // appsettings.json is copied next to the binaries, so the same file is found under
+            // `dotnet run`, in a published folder and in the container, whatever the working directory.
+            ContentRootPath = contentRoot ?? AppContext.BaseDirectory,
+        });
+        builder.Logging.AddSimpleConsole(console =>
+        {
+            console.SingleLine = true;
+            console.TimestampFormat = "HH:mm:ss.fff ";
+        });
+
+        builder.Services
+            .AddGatewayOptions(builder.Configuration)
+            .AddMessaging()
+            .AddTcpEndpoints()
+            .AddHttpHost();
+        configure?.Invoke(builder);
+
+        WebApplication app;
+        try
+        {
+            app = builder.Build();
+        }
+        catch (Exception ex) when (Describe(ex, services: null) is { } description)
+        {
+            throw new GatewayStartupException(description, ex);
+        }
+
+        app.MapHttpHost();
+        return app;
+    }
+
+    /// <summary>
+    /// Starts the app. A bad setting or a port in use ends the start with a message that names the setting;
+    /// the exception is rethrown as <see cref="GatewayStartupException"/>.
+    /// </summary>
+    public static async Task StartAsync(WebApplication app, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (Describe(ex, app.Services) is { } description)
+        {
+            throw new GatewayStartupException(description, ex);
+        }
+
+        LogEndpoints(app);
+    }
+
+    private static void LogEndpoints(WebApplication app)
+    {
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Tcp");
+        foreach (var endpoint in app.Services.GetRequiredService<TcpEndpointCatalog>().Endpoints)
+        {
+            TcpLog.EndpointListening(logger, endpoint.Name, endpoint.BoundEndPoint?.ToString() ?? "?",
+                endpoint.Options.Framing.Kind.ToString(), endpoint.Options.Publish ?? "(none)", string.Join(", ", endpoint.Options.Subscribe));
+        }
+    }
+
+    private static string? Describe(Exception exception, IServiceProvider? services)
+    {
+        switch (exception)
+        {
+            case OptionsValidationException validation:
+                return "Invalid configuration:" + Environment.NewLine + "  " + string.Join(Environment.NewLine + "  ", validation.Failures);
+            case InvalidOperationException { TargetSite.DeclaringType: var thrower } when thrower == typeof(ConfigurationBinder):
+                // The binder's own message names the key: "Failed to convert configuration value at
+                // 'Gateway:Endpoints:echo:Port'", or "... properties were not found on ... GatewayOptions: 'Htp'".
+                return "Invalid configuration: " + exception.Message + (exception.InnerException is { } inner ? " " + inner.Message : "");
+        }
+
+        if (services is null || FindAddressInUse(exception) is null) return null;
+        var options = services.GetRequiredService<IOptions<GatewayOptions>>().Value;
+        var culprit = services.GetRequiredService<TcpEndpointCatalog>().Endpoints
+            .FirstOrDefault(endpoint => exception.Message.Contains(Describe(endpoint), StringComparison.Ordinal));
+        return culprit is null
+            ? $"Could not bind {GatewayOptions.SectionName}:Http:Port ({options.Http.Port}) or another listener: {exception.Message}"
+            : $"Could not bind {GatewayOptions.SectionName}:Endpoints:{culprit.Name} ({Describe(culprit)}): address already in use. {exception.Message}";
+    }
+
+    private static string Describe(FramedEndpoint endpoint) =>
+        endpoint.Options.UnixSocketPath ?? $":{endpoint.Options.Port}:";
+
+    private static Exception? FindAddressInUse(Exception? exception)
+    {
+        for (; exception is not null; exception = exception.InnerException)
+        {
+            if (exception is AddressInUseException || exception is SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse })
+                return exception;
+        }
+
+        return null;
+    }
+}
+
+/// <summary>The gateway could not start; the message names the setting to change.</summary>
+public sealed class GatewayStartupException(string message, Exception inner) : Exception(message, inner);

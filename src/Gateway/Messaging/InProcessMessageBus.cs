@@ -1,0 +1,121 @@
+using System.Collections.Concurrent;
+using Gateway.Protocols.Topics;
+using Microsoft.Extensions.Logging;
+
+namespace Gateway.Messaging;
+
+/// <summary>
+/// The embedded bus: subscriptions live in this process and a publish hands the message to each
+/// matching subscriber's outbox on the publisher's thread, never waiting for a subscriber.
+/// </summary>
+/// <remarks>
+/// Exact filters (most per-connection subscriptions, such as "devices/{connectionId}/down") are found
+/// by one dictionary lookup; wildcard filters are scanned. Both are copy-on-write arrays, so a publish
+/// takes no lock and allocates nothing.
+/// </remarks>
+internal sealed partial class InProcessMessageBus(ILogger<InProcessMessageBus> logger) : IMessageBus
+{
+    private readonly ConcurrentDictionary<string, Subscription[]> _exact = new(StringComparer.Ordinal);
+    private Subscription[] _wildcards = [];
+    private readonly Lock _gate = new();
+
+    public MessageCounters Counters { get; } = new();
+
+    public int Publish(Message message)
+    {
+        var matched = 0;
+        var delivered = 0;
+        if (_exact.TryGetValue(message.Topic, out var exact))
+        {
+            foreach (var subscription in exact)
+                Deliver(subscription, message, ref matched, ref delivered);
+        }
+
+        foreach (var subscription in Volatile.Read(ref _wildcards))
+        {
+            if (subscription.Filter.Matches(message.Topic))
+                Deliver(subscription, message, ref matched, ref delivered);
+        }
+
+        Counters.OnPublished(matched);
+        if (delivered > 0) Counters.OnDelivered(delivered);
+        return matched;
+    }
+
+    private void Deliver(Subscription subscription, Message message, ref int matched, ref int delivered)
+    {
+        matched++;
+        DeliveryOutcome outcome;
+        try
+        {
+            outcome = subscription.Subscriber.Deliver(message);
+        }
+        catch (Exception ex)
+        {
+            // A faulty subscriber must not stop delivery to the others.
+            LogSubscriberFault(logger, subscription.Filter.Value, ex);
+            outcome = DeliveryOutcome.DroppedClosed;
+        }
+
+        if (outcome == DeliveryOutcome.Accepted) delivered++;
+        else Counters.OnDropped(outcome);
+    }
+
+    public IDisposable Subscribe(TopicFilter filter, IMessageSubscriber subscriber)
+    {
+        var subscription = new Subscription(this, filter, subscriber);
+        lock (_gate)
+        {
+            if (filter.IsWildcard)
+                _wildcards = [.. _wildcards, subscription];
+            else
+                _exact[filter.Value] = _exact.TryGetValue(filter.Value, out var existing) ? [.. existing, subscription] : [subscription];
+        }
+
+        return subscription;
+    }
+
+    private void Remove(Subscription subscription)
+    {
+        lock (_gate)
+        {
+            if (subscription.Filter.IsWildcard)
+            {
+                _wildcards = Without(_wildcards, subscription);
+            }
+            else if (_exact.TryGetValue(subscription.Filter.Value, out var existing))
+            {
+                var remaining = Without(existing, subscription);
+                if (remaining.Length == 0) _exact.TryRemove(subscription.Filter.Value, out _);
+                else _exact[subscription.Filter.Value] = remaining;
+            }
+        }
+    }
+
+    private static Subscription[] Without(Subscription[] subscriptions, Subscription removed)
+    {
+        var index = Array.IndexOf(subscriptions, removed);
+        if (index < 0) return subscriptions;
+        var result = new Subscription[subscriptions.Length - 1];
+        Array.Copy(subscriptions, 0, result, 0, index);
+        Array.Copy(subscriptions, index + 1, result, index, subscriptions.Length - index - 1);
+        return result;
+    }
+
+    [LoggerMessage(EventId = 100, Level = LogLevel.Error, Message = "Subscriber of '{Filter}' threw while a message was delivered; the message was dropped for it.")]
+    private static partial void LogSubscriberFault(ILogger logger, string filter, Exception exception);
+
+    private sealed class Subscription(InProcessMessageBus bus, TopicFilter filter, IMessageSubscriber subscriber) : IDisposable
+    {
+        private int _disposed;
+
+        public TopicFilter Filter { get; } = filter;
+
+        public IMessageSubscriber Subscriber { get; } = subscriber;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0) bus.Remove(this);
+        }
+    }
+}

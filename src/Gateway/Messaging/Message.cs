@@ -1,0 +1,43 @@
+namespace Gateway.Messaging;
+
+/// <summary>
+/// One message on the bus. Immutable: the payload is copied once out of the protocol's buffer
+/// and that single copy is shared by every subscriber.
+/// </summary>
+public sealed class Message
+{
+    private static long s_lastId;
+
+    public Message(string topic, ReadOnlyMemory<byte> payload, in MessageSource source, string? contentType = null)
+    {
+        Id = Interlocked.Increment(ref s_lastId);
+        Topic = topic;
+        Payload = payload;
+        SourceEndpoint = source.Endpoint;
+        ConnectionId = source.ConnectionId;
+        RemoteAddress = source.RemoteAddress;
+        ContentType = contentType;
+        Timestamp = DateTimeOffset.UtcNow;
+    }
+
+    /// <summary>Unique within this process, increasing in publish order.</summary>
+    public long Id { get; }
+
+    public string Topic { get; }
+
+    public ReadOnlyMemory<byte> Payload { get; }
+
+    public string SourceEndpoint { get; }
+
+    public string? ConnectionId { get; }
+
+    public string? RemoteAddress { get; }
+
+    /// <summary>MIME type when the protocol carries one (HTTP, WebSocket text); null for raw frames.</summary>
+    public string? ContentType { get; }
+
+    public DateTimeOffset Timestamp { get; }
+}
+
+/// <summary>Where a message entered the gateway; one per connection, reused for each of its messages.</summary>
+public readonly record struct MessageSource(string Endpoint, string? ConnectionId, string? RemoteAddress);

@@ -1,0 +1,15 @@
+using Gateway;
+
+var app = GatewayApplication.Build(args);
+try
+{
+    await GatewayApplication.StartAsync(app);
+}
+catch (GatewayStartupException ex)
+{
+    await Console.Error.WriteLineAsync("Gateway failed to start. " + ex.Message);
+    return 2;
+}
+
+await app.WaitForShutdownAsync();
+return 0;

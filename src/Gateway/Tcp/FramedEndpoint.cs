@@ -1,0 +1,52 @@
+using System.Net;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Gateway.Configuration;
+using Gateway.Protocols.Framing;
+using Gateway.Protocols.Topics;
+
+namespace Gateway.Tcp;
+
+/// <summary>A configured TCP or Unix socket endpoint, ready to serve: its codec and templates built once at start.</summary>
+internal sealed class FramedEndpoint
+{
+    private int _activeConnections;
+
+    public FramedEndpoint(string name, EndpointOptions options)
+    {
+        Name = name;
+        Options = options;
+        Codec = FrameCodecFactory.Create(options.Framing);
+        PublishTemplate = options.Publish is null ? null : TopicTemplate.Parse(options.Publish, TemplateKind.Topic);
+        SubscribeTemplates = options.Subscribe.ConvertAll(filter => TopicTemplate.Parse(filter, TemplateKind.Filter));
+    }
+
+    public string Name { get; }
+
+    public EndpointOptions Options { get; }
+
+    public IFrameCodec Codec { get; }
+
+    public TopicTemplate? PublishTemplate { get; }
+
+    public IReadOnlyList<TopicTemplate> SubscribeTemplates { get; }
+
+    public bool IsUnixSocket => Options.UnixSocketPath is not null;
+
+    /// <summary>Kestrel's listeners for this endpoint (two for "localhost": IPv4 and IPv6).</summary>
+    public List<ListenOptions> Listeners { get; } = [];
+
+    /// <summary>Where the listener is bound; after start this is the real port when 0 was configured.</summary>
+    public EndPoint? BoundEndPoint => Listeners.Count > 0 ? Listeners[0].EndPoint : null;
+
+    public int ActiveConnections => Volatile.Read(ref _activeConnections);
+
+    /// <summary>Claims a connection slot; false when <see cref="EndpointOptions.MaxConnections"/> are already open.</summary>
+    public bool TryAcquireConnectionSlot()
+    {
+        if (Interlocked.Increment(ref _activeConnections) <= Options.MaxConnections) return true;
+        Interlocked.Decrement(ref _activeConnections);
+        return false;
+    }
+
+    public void ReleaseConnectionSlot() => Interlocked.Decrement(ref _activeConnections);
+}
