@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every test of the gateway on a fresh machine: installs what the tests need, builds, runs both
+# test projects, and ends with the line "N passed, N failed" for the whole run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v node >/dev/null || need_apt+=(nodejs)
+nc -h 2>&1 | grep -q OpenBSD || need_apt+=(netcat-openbsd)
+command -v socat >/dev/null || need_apt+=(socat)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "Installing: ${need_apt[*]}"
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+results=.test-results
+rm -rf "$results"
+dotnet build Gateway.sln -c Release -nologo -v quiet
+
+status=0
+dotnet test Gateway.sln -c Release --no-build --nologo \
+  --logger "trx" --logger "console;verbosity=normal" \
+  --results-directory "$results" || status=$?
+
+# Sum the counters of every TRX file: <Counters total=".." passed=".." failed=".." ...>
+passed=0; failed=0
+for trx in "$results"/*.trx; do
+  [ -f "$trx" ] || continue
+  counters=$(grep -o '<Counters [^>]*>' "$trx")
+  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  e=$(sed -n 's/.* error="\([0-9]*\)".*/\1/p' <<<"$counters")
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0} + ${e:-0}))
+done
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,67 @@
+using Gateway.Tests.Infrastructure;
+
+namespace Gateway.Tests.Configuration;
+
+/// <summary>A wrong setting stops the start with a message naming it.</summary>
+public sealed class StartupValidationTests
+{
+    private static string[] ValidEcho(params string[] overrides) =>
+    [
+        "Gateway:Endpoints:echo:Port=0",
+        "Gateway:Endpoints:echo:Publish=echo/{connectionId}",
+        "Gateway:Endpoints:echo:Subscribe:0=echo/{connectionId}",
+        .. overrides,
+    ];
+
+    [Theory]
+    [InlineData("Gateway:Endpoints:echo:Framing:MaxFrameSize=-5", "Gateway:Endpoints:echo:Framing:MaxFrameSize")]
+    [InlineData("Gateway:Endpoints:echo:Framing:LengthFieldSize=3", "Gateway:Endpoints:echo:Framing:LengthFieldSize")]
+    [InlineData("Gateway:Endpoints:echo:Publish=echo/#", "Gateway:Endpoints:echo:Publish")]
+    [InlineData("Gateway:Endpoints:echo:Publish=echo/{nosuch}", "Gateway:Endpoints:echo:Publish")]
+    [InlineData("Gateway:Endpoints:echo:Subscribe:0=a/#/b", "Gateway:Endpoints:echo:Subscribe:0")]
+    [InlineData("Gateway:Endpoints:echo:Port=70000", "Gateway:Endpoints:echo:Port")]
+    [InlineData("Gateway:Endpoints:echo:MaxConnections=0", "Gateway:Endpoints:echo:MaxConnections")]
+    [InlineData("Gateway:Endpoints:echo:Outbox:Capacity=-1", "Gateway:Endpoints:echo:Outbox:Capacity")]
+    [InlineData("Gateway:Endpoints:echo:IdleTimeout=-00:00:01", "Gateway:Endpoints:echo:IdleTimeout")]
+    [InlineData("Gateway:Endpoints:echo:UnixSocketPath=/tmp/both.sock", "Gateway:Endpoints:echo must set exactly one of Port and UnixSocketPath")]
+    [InlineData("Gateway:Endpoints:echo:Address=not-an-address", "Gateway:Endpoints:echo:Address")]
+    [InlineData("Gateway:Endpoints:echo:Framing:Kind=Carrier-Pigeon", "Gateway:Endpoints:echo:Framing:Kind")]
+    [InlineData("Gateway:Endpoints:echo:Publsh=typo", "Publsh")]
+    [InlineData("Gateway:Htp:Port=1", "Htp")]
+    public async Task Invalid_setting_stops_the_start_and_names_the_setting(string setting, string expected)
+    {
+        var failure = await Assert.ThrowsAsync<GatewayStartupException>(() => TestGateway.StartAsync(ValidEcho(setting)));
+
+        Assert.Contains(expected, failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Every_invalid_setting_is_reported_at_once()
+    {
+        var failure = await Assert.ThrowsAsync<GatewayStartupException>(() => TestGateway.StartAsync(ValidEcho(
+            "Gateway:Endpoints:echo:Framing:MaxFrameSize=0",
+            "Gateway:Endpoints:echo:MaxConnections=-1")));
+
+        Assert.Contains("Framing:MaxFrameSize", failure.Message, StringComparison.Ordinal);
+        Assert.Contains("MaxConnections", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Gateway_process_exits_non_zero_with_the_setting_on_stderr()
+    {
+        await using var gateway = ProcessRunner.Start("dotnet", [RepositoryPaths.GatewayDll], new Dictionary<string, string>
+        {
+            ["Gateway__Http__Port"] = "0",
+            ["Gateway__Endpoints__echo__Port"] = "0",
+            ["Gateway__Endpoints__stick__Port"] = "0",
+            ["Gateway__Endpoints__chat__Port"] = "0",
+            ["Gateway__Endpoints__chat-unix__Enabled"] = "false",
+            ["Gateway__Endpoints__echo__Framing__MaxFrameSize"] = "-1",
+        });
+
+        var exitCode = await gateway.WaitForExitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("Gateway:Endpoints:echo:Framing:MaxFrameSize", gateway.StandardError, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,83 @@
+using System.Net;
+using Gateway.Tcp;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Gateway.Tests.Infrastructure;
+
+/// <summary>
+/// The real gateway on real Kestrel sockets, started in-process with the configuration a test gives
+/// (as command-line style "Key=Value" pairs). Log lines are captured so tests can check what was said.
+/// </summary>
+internal sealed class TestGateway : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private TestGateway(WebApplication app, CapturedLogs logs)
+    {
+        _app = app;
+        Logs = logs;
+    }
+
+    public CapturedLogs Logs { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    /// <summary>Starts a gateway with only the given settings; no appsettings.json is read.</summary>
+    public static Task<TestGateway> StartAsync(params string[] settings) =>
+        StartWithContentRootAsync(Directory.CreateTempSubdirectory("gateway-test-").FullName, settings);
+
+    /// <summary>Starts a gateway reading appsettings.json from <paramref name="contentRoot"/>, overridden by <paramref name="settings"/>.</summary>
+    public static async Task<TestGateway> StartWithContentRootAsync(string contentRoot, params string[] settings)
+    {
+        var logs = new CapturedLogs();
+        var args = settings.Prepend("Gateway:Http:Port=0").Select(setting => "--" + setting).ToArray();
+        var app = GatewayApplication.Build(args, contentRoot, builder =>
+        {
+            builder.Logging.AddProvider(logs);
+            builder.Logging.SetMinimumLevel(LogLevel.Debug);
+        });
+        try
+        {
+            await GatewayApplication.StartAsync(app);
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+
+        return new TestGateway(app, logs);
+    }
+
+    /// <summary>The bound address of a TCP endpoint (the real port when 0 was configured).</summary>
+    public IPEndPoint EndPointOf(string endpointName)
+    {
+        var endpoint = Services.GetRequiredService<TcpEndpointCatalog>().Find(endpointName)
+            ?? throw new ArgumentException($"No endpoint '{endpointName}'.", nameof(endpointName));
+        return (IPEndPoint)endpoint.BoundEndPoint!;
+    }
+
+    /// <summary>Waits until <paramref name="count"/> connections are open: each is subscribed by then.</summary>
+    public async Task WaitForConnectionsAsync(int count)
+    {
+        var registry = Services.GetRequiredService<Gateway.Connections.ConnectionRegistry>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (registry.Count < count)
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{registry.Count} of {count} connections open.");
+            await Task.Delay(10);
+        }
+    }
+
+    public Uri HttpAddress =>
+        new($"http://{Services.GetRequiredService<Gateway.Http.HttpHostListener>().BoundEndPoint}");
+
+    public async ValueTask DisposeAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await _app.StopAsync(timeout.Token);
+        await _app.DisposeAsync();
+    }
+}

@@ -1,0 +1,171 @@
+using Gateway.Messaging;
+using Gateway.Protocols.Topics;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Gateway.Tests.Messaging;
+
+public sealed class InProcessMessageBusTests
+{
+    private static readonly MessageSource s_source = new("test", "c1", "127.0.0.1:1");
+
+    private static InProcessMessageBus NewBus() => new(NullLogger<InProcessMessageBus>.Instance);
+
+    private static Message NewMessage(string topic, string body = "x") => new(topic, System.Text.Encoding.UTF8.GetBytes(body), s_source);
+
+    private static Outbox NewOutbox(InProcessMessageBus bus, int capacity = 16, OverflowPolicy policy = OverflowPolicy.DropOldest, Action? onOverflow = null) =>
+        new(new OutboxOptions { Capacity = capacity, Overflow = policy }, bus.Counters, onOverflow);
+
+    private static List<string> Drain(Outbox outbox)
+    {
+        var bodies = new List<string>();
+        while (outbox.Reader.TryRead(out var message))
+            bodies.Add(System.Text.Encoding.UTF8.GetString(message.Payload.Span));
+        return bodies;
+    }
+
+    [Fact]
+    public void Publish_reaches_exact_and_wildcard_subscribers_and_returns_how_many_matched()
+    {
+        var bus = NewBus();
+        var exact = NewOutbox(bus);
+        var plus = NewOutbox(bus);
+        var hash = NewOutbox(bus);
+        var other = NewOutbox(bus);
+        using var s1 = bus.Subscribe(TopicFilter.Parse("devices/d1/up"), exact);
+        using var s2 = bus.Subscribe(TopicFilter.Parse("devices/+/up"), plus);
+        using var s3 = bus.Subscribe(TopicFilter.Parse("devices/#"), hash);
+        using var s4 = bus.Subscribe(TopicFilter.Parse("devices/+/down"), other);
+
+        Assert.Equal(3, bus.Publish(NewMessage("devices/d1/up")));
+
+        Assert.Single(Drain(exact));
+        Assert.Single(Drain(plus));
+        Assert.Single(Drain(hash));
+        Assert.Empty(Drain(other));
+        Assert.Equal(1, bus.Counters.Published);
+        Assert.Equal(3, bus.Counters.Delivered);
+    }
+
+    [Fact]
+    public void Unsubscribed_outbox_receives_nothing_more()
+    {
+        var bus = NewBus();
+        var outbox = NewOutbox(bus);
+        var subscription = bus.Subscribe(TopicFilter.Parse("a/b"), outbox);
+        var wildcard = bus.Subscribe(TopicFilter.Parse("a/+"), outbox);
+        bus.Publish(NewMessage("a/b"));
+        subscription.Dispose();
+        wildcard.Dispose();
+
+        Assert.Equal(0, bus.Publish(NewMessage("a/b")));
+        Assert.Equal(2, Drain(outbox).Count);
+        Assert.Equal(1, bus.Counters.Unrouted);
+    }
+
+    [Fact]
+    public void Drop_oldest_keeps_the_newest_messages_and_counts_each_drop()
+    {
+        var bus = NewBus();
+        var outbox = NewOutbox(bus, capacity: 3, OverflowPolicy.DropOldest);
+        using var _ = bus.Subscribe(TopicFilter.Parse("t"), outbox);
+
+        for (var i = 1; i <= 5; i++) bus.Publish(NewMessage("t", i.ToString()));
+
+        Assert.Equal(["3", "4", "5"], Drain(outbox));
+        Assert.Equal(2, bus.Counters.DroppedOldest);
+        Assert.Equal(2, bus.Counters.Dropped);
+    }
+
+    [Fact]
+    public void Drop_newest_keeps_the_oldest_messages_and_counts_each_drop()
+    {
+        var bus = NewBus();
+        var outbox = NewOutbox(bus, capacity: 3, OverflowPolicy.DropNewest);
+        using var _ = bus.Subscribe(TopicFilter.Parse("t"), outbox);
+
+        for (var i = 1; i <= 5; i++) bus.Publish(NewMessage("t", i.ToString()));
+
+        Assert.Equal(["1", "2", "3"], Drain(outbox));
+        Assert.Equal(2, bus.Counters.DroppedNewest);
+    }
+
+    [Fact]
+    public void Disconnect_policy_signals_the_slow_subscriber_once_and_refuses_more()
+    {
+        var bus = NewBus();
+        var signalled = 0;
+        var outbox = NewOutbox(bus, capacity: 2, OverflowPolicy.Disconnect, () => signalled++);
+        using var _ = bus.Subscribe(TopicFilter.Parse("t"), outbox);
+
+        for (var i = 1; i <= 5; i++) bus.Publish(NewMessage("t", i.ToString()));
+
+        Assert.Equal(1, signalled);
+        Assert.Equal(1, bus.Counters.DroppedOverflowDisconnect);
+        Assert.Equal(2, bus.Counters.DroppedClosed);
+        Assert.Equal(["1", "2"], Drain(outbox));
+    }
+
+    [Fact]
+    public async Task A_slow_subscriber_never_blocks_the_publisher_or_the_others()
+    {
+        var bus = NewBus();
+        var stalled = NewOutbox(bus, capacity: 8, OverflowPolicy.DropOldest); // never read
+        var healthy = NewOutbox(bus, capacity: 100_000);
+        using var s1 = bus.Subscribe(TopicFilter.Parse("load/#"), stalled);
+        using var s2 = bus.Subscribe(TopicFilter.Parse("load/+"), healthy);
+
+        // The publisher runs to completion although one subscriber reads nothing at all.
+        var publishing = Task.Run(() =>
+        {
+            for (var i = 0; i < 50_000; i++) bus.Publish(NewMessage("load/a", "m"));
+        });
+        await publishing.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(50_000, Drain(healthy).Count);
+        Assert.Equal(8, stalled.Count);
+        Assert.Equal(50_000 - 8, bus.Counters.DroppedOldest);
+    }
+
+    [Fact]
+    public void A_subscriber_that_throws_does_not_stop_delivery_to_the_others()
+    {
+        var bus = NewBus();
+        var healthy = NewOutbox(bus);
+        using var s1 = bus.Subscribe(TopicFilter.Parse("t"), new ThrowingSubscriber());
+        using var s2 = bus.Subscribe(TopicFilter.Parse("t"), healthy);
+
+        bus.Publish(NewMessage("t"));
+
+        Assert.Single(Drain(healthy));
+        Assert.Equal(1, bus.Counters.DroppedClosed);
+    }
+
+    [Fact]
+    public void Completed_outbox_drops_new_messages_as_closed_but_keeps_queued_ones_for_the_reader()
+    {
+        var bus = NewBus();
+        var outbox = NewOutbox(bus);
+        using var _ = bus.Subscribe(TopicFilter.Parse("t"), outbox);
+        bus.Publish(NewMessage("t", "before"));
+        outbox.Complete();
+        bus.Publish(NewMessage("t", "after"));
+
+        Assert.Equal(["before"], Drain(outbox));
+        Assert.Equal(1, bus.Counters.DroppedClosed);
+    }
+
+    [Fact]
+    public void Concurrent_subscribe_and_publish_lose_no_subscription()
+    {
+        var bus = NewBus();
+        var outboxes = Enumerable.Range(0, 200).Select(_ => NewOutbox(bus, capacity: 10_000)).ToArray();
+        Parallel.For(0, outboxes.Length, i => bus.Subscribe(TopicFilter.Parse(i % 2 == 0 ? "shared" : "+"), outboxes[i]));
+
+        Assert.Equal(200, bus.Publish(NewMessage("shared")));
+    }
+
+    private sealed class ThrowingSubscriber : IMessageSubscriber
+    {
+        public DeliveryOutcome Deliver(Message message) => throw new InvalidOperationException("boom");
+    }
+}
