@@ -86,15 +86,18 @@ public static class GatewayApplication
 
         if (services is null || FindAddressInUse(exception) is null) return null;
         var options = services.GetRequiredService<IOptions<GatewayOptions>>().Value;
-        var culprit = services.GetRequiredService<TcpEndpointCatalog>().Endpoints
-            .FirstOrDefault(endpoint => exception.Message.Contains(Describe(endpoint), StringComparison.Ordinal));
-        return culprit is null
-            ? $"Could not bind {GatewayOptions.SectionName}:Http:Port ({options.Http.Port}) or another listener: {exception.Message}"
-            : $"Could not bind {GatewayOptions.SectionName}:Endpoints:{culprit.Name} ({Describe(culprit)}): address already in use. {exception.Message}";
-    }
+        // Kestrel's message names the address it failed on, e.g. "http://127.0.0.1:9000: address already in use".
+        foreach (var endpoint in services.GetRequiredService<TcpEndpointCatalog>().Endpoints)
+        {
+            var (setting, value, marker) = endpoint.Options.UnixSocketPath is { } path
+                ? ("UnixSocketPath", path, path)
+                : ("Port", endpoint.Options.Port.ToString(), $":{endpoint.Options.Port}:");
+            if (exception.Message.Contains(marker!, StringComparison.Ordinal))
+                return $"{GatewayOptions.SectionName}:Endpoints:{endpoint.Name}:{setting} ({value}) is already in use: {exception.Message}";
+        }
 
-    private static string Describe(FramedEndpoint endpoint) =>
-        endpoint.Options.UnixSocketPath ?? $":{endpoint.Options.Port}:";
+        return $"{GatewayOptions.SectionName}:Http:Port ({options.Http.Port}) or another listener is already in use: {exception.Message}";
+    }
 
     private static Exception? FindAddressInUse(Exception? exception)
     {

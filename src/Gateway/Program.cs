@@ -1,8 +1,9 @@
 using Gateway;
 
-var app = GatewayApplication.Build(args);
+WebApplication app;
 try
 {
+    app = GatewayApplication.Build(args);
     await GatewayApplication.StartAsync(app);
 }
 catch (GatewayStartupException ex)

@@ -15,7 +15,7 @@ public sealed class DefaultConfigurationTests
             "Gateway:Endpoints:echo:Port=0",
             "Gateway:Endpoints:stick:Port=0",
             "Gateway:Endpoints:chat:Port=0",
-            "Gateway:Endpoints:chat-unix:UnixSocketPath=" + socketPath);
+            "Gateway:Endpoints:chat_unix:UnixSocketPath=" + socketPath);
 
         await using (var echo = await FramedClient.ConnectAsync(gateway.EndPointOf("echo")))
         {

@@ -55,13 +55,14 @@ public sealed class StartupValidationTests
             ["Gateway__Endpoints__echo__Port"] = "0",
             ["Gateway__Endpoints__stick__Port"] = "0",
             ["Gateway__Endpoints__chat__Port"] = "0",
-            ["Gateway__Endpoints__chat-unix__Enabled"] = "false",
+            ["Gateway__Endpoints__chat_unix__Enabled"] = "false",
             ["Gateway__Endpoints__echo__Framing__MaxFrameSize"] = "-1",
         });
 
         var exitCode = await gateway.WaitForExitAsync(TimeSpan.FromSeconds(30));
 
-        Assert.NotEqual(0, exitCode);
+        Assert.Equal(2, exitCode);
+        Assert.Contains("Gateway failed to start", gateway.StandardError, StringComparison.Ordinal);
         Assert.Contains("Gateway:Endpoints:echo:Framing:MaxFrameSize", gateway.StandardError, StringComparison.Ordinal);
     }
 }

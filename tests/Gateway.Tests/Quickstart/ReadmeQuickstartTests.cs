@@ -16,7 +16,7 @@ public sealed class ReadmeQuickstartTests : IAsyncLifetime
             "Gateway:Endpoints:stick:Port=0",
             "Gateway:Endpoints:chat:Port=0",
             "Gateway:Endpoints:console:Port=0",
-            "Gateway:Endpoints:chat-unix:UnixSocketPath=" + _socketPath);
+            "Gateway:Endpoints:chat_unix:UnixSocketPath=" + _socketPath);
 
     public async Task DisposeAsync() => await _gateway.DisposeAsync();
 

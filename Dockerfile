@@ -1,0 +1,24 @@
+# Multi-stage build of the gateway. Build stage: restore from the project files alone first, so the
+# restore layer is cached until a project file changes; then publish.
+FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+WORKDIR /src
+COPY Directory.Build.props ./
+COPY src/Gateway.Protocols/Gateway.Protocols.csproj src/Gateway.Protocols/
+COPY src/Gateway/Gateway.csproj src/Gateway/
+RUN dotnet restore src/Gateway/Gateway.csproj
+COPY appsettings.json ./
+COPY src/ src/
+RUN dotnet publish src/Gateway/Gateway.csproj -c Release -o /app --no-restore
+
+# Runtime stage: the ASP.NET Core runtime only, running as the image's non-root "app" user.
+FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS final
+WORKDIR /app
+COPY --from=build /app ./
+# Listen on every interface inside the container; any setting can be overridden the same way,
+# e.g. -e Gateway__Endpoints__echo__Port=9100.
+ENV Gateway__DefaultAddress="*" \
+    DOTNET_gcServer=0
+# HTTP, echo, stick, chat, console. The chat Unix socket lives in /tmp inside the container.
+EXPOSE 8080 9000 9001 9002 9009
+USER $APP_UID
+ENTRYPOINT ["dotnet", "Gateway.dll"]
