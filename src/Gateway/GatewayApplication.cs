@@ -17,6 +17,8 @@ public static class GatewayApplication
             // `dotnet run`, in a published folder and in the container, whatever the working directory.
             ContentRootPath = contentRoot ?? AppContext.BaseDirectory,
         });
+        SocketEngine.UseInlineCompletions(
+            builder.Configuration.GetValue<bool?>($"{GatewayOptions.SectionName}:Transport:InlineCompletions") ?? true);
         builder.Logging.AddSimpleConsole(console =>
         {
             console.SingleLine = true;

@@ -72,7 +72,7 @@ internal sealed class DelimiterCodec : IFrameCodec
         return true;
     }
 
-    public void WriteFrame(ReadOnlySpan<byte> payload, IBufferWriter<byte> output)
+    public int WriteFrame(ReadOnlySpan<byte> payload, IBufferWriter<byte> output)
     {
         ReadOnlySpan<byte> delimiter = _delimiter;
 
@@ -103,6 +103,8 @@ internal sealed class DelimiterCodec : IFrameCodec
             output.Write(content);
             output.Write(delimiter);
         }
+
+        return total;
     }
 
     /// <summary>

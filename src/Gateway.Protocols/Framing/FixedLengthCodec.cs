@@ -43,7 +43,7 @@ internal sealed class FixedLengthCodec : IFrameCodec
         return true;
     }
 
-    public void WriteFrame(ReadOnlySpan<byte> payload, IBufferWriter<byte> output)
+    public int WriteFrame(ReadOnlySpan<byte> payload, IBufferWriter<byte> output)
     {
         if (payload.Length > _frameLength || (payload.Length < _frameLength && !_hasPadByte))
         {
@@ -62,6 +62,8 @@ internal sealed class FixedLengthCodec : IFrameCodec
             output.Advance(count);
             padding -= count;
         }
+
+        return _frameLength;
     }
 
     private long LengthWithoutPadding(in ReadOnlySequence<byte> whole)

@@ -17,6 +17,9 @@ public interface IFrameCodec
     /// </summary>
     bool TryReadFrame(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> frame);
 
-    /// <summary>Writes <paramref name="payload"/> as one frame. Throws <see cref="FramingException"/> when the payload cannot be framed.</summary>
-    void WriteFrame(ReadOnlySpan<byte> payload, IBufferWriter<byte> output);
+    /// <summary>
+    /// Writes <paramref name="payload"/> as one frame and returns the number of bytes written.
+    /// Throws <see cref="FramingException"/>, before writing anything, when the payload cannot be framed.
+    /// </summary>
+    int WriteFrame(ReadOnlySpan<byte> payload, IBufferWriter<byte> output);
 }

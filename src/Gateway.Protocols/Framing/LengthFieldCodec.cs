@@ -96,7 +96,7 @@ internal sealed class LengthFieldCodec : IFrameCodec
         return true;
     }
 
-    public void WriteFrame(ReadOnlySpan<byte> payload, IBufferWriter<byte> output)
+    public int WriteFrame(ReadOnlySpan<byte> payload, IBufferWriter<byte> output)
     {
         if (payload.Length > MaxFrameSize)
         {
@@ -117,17 +117,27 @@ internal sealed class LengthFieldCodec : IFrameCodec
             ThrowFieldValueOutOfRange(fieldValue, payload.Length);
         }
 
-        Span<byte> header = output.GetSpan(_writtenHeaderLength)[.._writtenHeaderLength];
+        ReadOnlySpan<byte> rest = payload[headerBytesInPayload..];
+        int total = _writtenHeaderLength + rest.Length;
+        Span<byte> span = output.GetSpan(_writtenHeaderLength);
+        Span<byte> header = span[.._writtenHeaderLength];
         header[.._initialBytesToStrip].Clear();
         payload[..headerBytesInPayload].CopyTo(header[_initialBytesToStrip..]);
         WriteLengthField(header.Slice(_lengthFieldOffset, _lengthFieldSize), (ulong)fieldValue);
-        output.Advance(_writtenHeaderLength);
 
-        ReadOnlySpan<byte> rest = payload[headerBytesInPayload..];
-        if (!rest.IsEmpty)
+        // Small frames, the common case, go out with one GetSpan/Advance pair.
+        if (span.Length >= total)
         {
+            rest.CopyTo(span[_writtenHeaderLength..]);
+            output.Advance(total);
+        }
+        else
+        {
+            output.Advance(_writtenHeaderLength);
             output.Write(rest);
         }
+
+        return total;
     }
 
     private long GetFrameLength(ulong fieldValue)

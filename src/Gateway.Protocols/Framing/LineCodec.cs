@@ -75,7 +75,7 @@ internal sealed class LineCodec : IFrameCodec
         return true;
     }
 
-    public void WriteFrame(ReadOnlySpan<byte> payload, IBufferWriter<byte> output)
+    public int WriteFrame(ReadOnlySpan<byte> payload, IBufferWriter<byte> output)
     {
         // Payloads read without stripping end with their line ending; echoing one must not double it.
         bool hasLineEnding = !_stripDelimiter && payload.EndsWith(LF);
@@ -113,6 +113,8 @@ internal sealed class LineCodec : IFrameCodec
             output.Write(payload);
             output.Write(lineEnding);
         }
+
+        return total;
     }
 
     private bool NeedMoreData(long bufferedLength, out ReadOnlySequence<byte> frame)

@@ -20,6 +20,8 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
             errors.Add($"{root}:DefaultAddress '{options.DefaultAddress}' is not an IP address, 'localhost' or '*'.");
         ValidateAddress(options.Http.Address, $"{root}:Http:Address", errors);
         ValidatePort(options.Http.Port, $"{root}:Http:Port", errors);
+        if (options.Transport.IOQueueCount is < 0 or > 64)
+            errors.Add($"{root}:Transport:IOQueueCount must be between 0 and 64 (was {options.Transport.IOQueueCount}).");
 
         var ports = new Dictionary<int, string>();
         if (options.Http.Port > 0) ports[options.Http.Port] = $"{root}:Http";

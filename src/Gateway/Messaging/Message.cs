@@ -8,7 +8,8 @@ public sealed class Message
 {
     private static long s_lastId;
 
-    public Message(string topic, ReadOnlyMemory<byte> payload, in MessageSource source, string? contentType = null)
+    /// <param name="timestamp">When the message entered the gateway. A read loop passes one value for all the frames of one read, to take the clock once per read rather than once per frame.</param>
+    public Message(string topic, ReadOnlyMemory<byte> payload, in MessageSource source, DateTimeOffset timestamp, string? contentType = null)
     {
         Id = Interlocked.Increment(ref s_lastId);
         Topic = topic;
@@ -17,7 +18,7 @@ public sealed class Message
         ConnectionId = source.ConnectionId;
         RemoteAddress = source.RemoteAddress;
         ContentType = contentType;
-        Timestamp = DateTimeOffset.UtcNow;
+        Timestamp = timestamp;
     }
 
     /// <summary>Unique within this process, increasing in publish order.</summary>

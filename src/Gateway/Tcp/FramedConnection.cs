@@ -140,8 +140,13 @@ internal sealed class FramedConnection : IGatewayConnection
                 {
                     if (result.IsCanceled) return;
 
-                    while (codec.TryReadFrame(ref buffer, out var frame))
-                        Publish(frame);
+                    // One batch per read: subscribers' writers wake once, at its end, and flush once.
+                    using (DeliveryBatch.Begin())
+                    {
+                        var receivedAt = DateTimeOffset.UtcNow;
+                        while (codec.TryReadFrame(ref buffer, out var frame))
+                            Publish(frame, receivedAt);
+                    }
 
                     if (result.IsCompleted)
                     {
@@ -181,27 +186,27 @@ internal sealed class FramedConnection : IGatewayConnection
         }
     }
 
-    private void Publish(in ReadOnlySequence<byte> frame)
+    private void Publish(in ReadOnlySequence<byte> frame, DateTimeOffset receivedAt)
     {
         Traffic.FramesIn++;
         if (_publishTopic is null) return;
 
         // The one copy out of the pipe: the slice is invalid after AdvanceTo, the message outlives it.
         var payload = frame.IsEmpty ? [] : frame.ToArray();
-        _bus.Publish(new Message(_publishTopic, payload, _source));
+        _bus.Publish(new Message(_publishTopic, payload, _source, receivedAt));
     }
 
     private async Task WriteLoopAsync()
     {
         var output = _context.Transport.Output;
-        var reader = _outbox.Reader;
+        var outbox = _outbox;
         var codec = _endpoint.Codec;
         try
         {
-            while (await reader.WaitToReadAsync().ConfigureAwait(false))
+            while (await outbox.WaitToReadAsync().ConfigureAwait(false))
             {
                 long written = 0;
-                while (reader.TryRead(out var message))
+                while (outbox.TryRead(out var message))
                 {
                     written += WriteFrame(codec, message, output);
                     if (written >= MaxUnflushedBytes) break;
@@ -221,12 +226,12 @@ internal sealed class FramedConnection : IGatewayConnection
         }
     }
 
-    private long WriteFrame(IFrameCodec codec, Message message, PipeWriter output)
+    private int WriteFrame(IFrameCodec codec, Message message, PipeWriter output)
     {
-        var before = output.UnflushedBytes;
+        int written;
         try
         {
-            codec.WriteFrame(message.Payload.Span, output);
+            written = codec.WriteFrame(message.Payload.Span, output);
         }
         catch (FramingException ex)
         {
@@ -238,7 +243,7 @@ internal sealed class FramedConnection : IGatewayConnection
         }
 
         Traffic.FramesOut++;
-        return output.UnflushedBytes - before;
+        return written;
     }
 
     private void OnOutboxOverflow() => Abort(CloseReasons.OutboxOverflow);

@@ -5,6 +5,7 @@ using Gateway.Messaging;
 using Gateway.Tcp;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -15,6 +16,14 @@ internal static class TcpServiceCollectionExtensions
     public static IServiceCollection AddTcpEndpoints(this IServiceCollection services)
     {
         services.TryAddSingleton<TcpEndpointCatalog>();
+        services.AddOptions<SocketTransportOptions>()
+            .Configure<IOptions<GatewayOptions>>((socket, gateway) =>
+            {
+                var transport = gateway.Value.Transport;
+                socket.UnsafePreferInlineScheduling = transport.InlineScheduling;
+                socket.WaitForDataBeforeAllocatingBuffer = transport.WaitForDataBeforeAllocatingBuffer;
+                if (transport.IOQueueCount is { } queues) socket.IOQueueCount = queues;
+            });
         services.AddOptions<KestrelServerOptions>()
             .Configure<TcpEndpointCatalog, IOptions<GatewayOptions>, IMessageBus, ConnectionRegistry, ILoggerFactory>(
                 (kestrel, catalog, gateway, bus, registry, loggers) =>

@@ -38,6 +38,23 @@ public class CodecContractTests
 
     [Theory]
     [MemberData(nameof(Codecs))]
+    public void WriteFrame_returns_the_number_of_bytes_it_wrote(string codecName)
+    {
+        CodecCase codecCase = CodecCases.Get(codecName);
+        IFrameCodec codec = codecCase.Create();
+        foreach (byte[] payload in new[] { codecCase.ToPayload(Ascii(SeedMessage)), codecCase.ToPayload([]) })
+        {
+            var output = new ArrayBufferWriter<byte>();
+            output.Write("already there"u8);
+
+            int written = codec.WriteFrame(payload, output);
+
+            Assert.Equal(output.WrittenCount - "already there".Length, written);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Codecs))]
     public void Sticky_packets_in_one_read_are_split_into_every_frame(string codecName)
     {
         CodecCase codecCase = CodecCases.Get(codecName);

@@ -10,7 +10,7 @@ public sealed class InProcessMessageBusTests
 
     private static InProcessMessageBus NewBus() => new(NullLogger<InProcessMessageBus>.Instance);
 
-    private static Message NewMessage(string topic, string body = "x") => new(topic, System.Text.Encoding.UTF8.GetBytes(body), s_source);
+    private static Message NewMessage(string topic, string body = "x") => new(topic, System.Text.Encoding.UTF8.GetBytes(body), s_source, DateTimeOffset.UtcNow);
 
     private static Outbox NewOutbox(InProcessMessageBus bus, int capacity = 16, OverflowPolicy policy = OverflowPolicy.DropOldest, Action? onOverflow = null) =>
         new(new OutboxOptions { Capacity = capacity, Overflow = policy }, bus.Counters, onOverflow);
@@ -18,7 +18,7 @@ public sealed class InProcessMessageBusTests
     private static List<string> Drain(Outbox outbox)
     {
         var bodies = new List<string>();
-        while (outbox.Reader.TryRead(out var message))
+        while (outbox.TryRead(out var message))
             bodies.Add(System.Text.Encoding.UTF8.GetString(message.Payload.Span));
         return bodies;
     }
