@@ -150,7 +150,7 @@ public sealed class FramedEndpointTests
         await using var idle = await FramedClient.ConnectAsync(gateway.EndPointOf("echo"));
 
         Assert.True(await idle.WaitForCloseAsync(TimeSpan.FromSeconds(5)), "the idle connection was not closed");
-        var closed = await gateway.Logs.WaitForAsync(line => line.EventId.Id == 201);
+        var closed = await gateway.Logs.WaitForAsync(line => line.EventId.Name == "ConnectionClosed");
         Assert.Contains("idle timeout", closed.Message, StringComparison.Ordinal);
     }
 
@@ -167,7 +167,7 @@ public sealed class FramedEndpointTests
         for (var i = 0; i < 100; i++)
             Assert.Equal($"frame {i}", Encoding.ASCII.GetString(await client.ReadLengthPrefixedAsync()));
         Assert.True(await client.WaitForCloseAsync(s_timeout), "the gateway did not close after the peer's FIN");
-        var closed = await gateway.Logs.WaitForAsync(line => line.EventId.Id == 201);
+        var closed = await gateway.Logs.WaitForAsync(line => line.EventId.Name == "ConnectionClosed");
         Assert.Contains("peer closed", closed.Message, StringComparison.Ordinal);
         Assert.Contains("in 1190 bytes 100 frames, out 1190 bytes 100 frames", closed.Message, StringComparison.Ordinal);
     }
@@ -183,7 +183,7 @@ public sealed class FramedEndpointTests
         await offender.SendAsync([0, 0, 0x13, 0x88]);
 
         Assert.True(await offender.WaitForCloseAsync(s_timeout), "the offending connection stayed open");
-        var problem = await gateway.Logs.WaitForAsync(line => line.EventId.Id == 203);
+        var problem = await gateway.Logs.WaitForAsync(line => line.EventId.Name == "FramingError");
         Assert.Contains("MaxFrameSize", problem.Message, StringComparison.Ordinal);
 
         await bystander.SendAsync(FramedClient.LengthPrefixed("still here"u8));
@@ -201,7 +201,7 @@ public sealed class FramedEndpointTests
             Assert.True(await client.WaitForCloseAsync(s_timeout));
         }
 
-        var closed = await gateway.Logs.WaitForAsync(line => line.EventId.Id == 201);
+        var closed = await gateway.Logs.WaitForAsync(line => line.EventId.Name == "ConnectionClosed");
         Assert.Contains("middle of a frame, 7 bytes unread", closed.Message, StringComparison.Ordinal);
     }
 
@@ -215,7 +215,7 @@ public sealed class FramedEndpointTests
         await using var third = await FramedClient.ConnectAsync(gateway.EndPointOf("echo"));
 
         Assert.True(await third.WaitForCloseAsync(s_timeout), "the third connection was not refused");
-        await gateway.Logs.WaitForAsync(line => line.EventId.Id == 202);
+        await gateway.Logs.WaitForAsync(line => line.EventId.Name == "ConnectionRefused");
         await first.SendAsync(FramedClient.LengthPrefixed("ok"u8));
         Assert.Equal("ok", Encoding.ASCII.GetString(await first.ReadLengthPrefixedAsync()));
     }

@@ -49,7 +49,7 @@ public sealed class SlowConsumerTests
         await SendBurstAsync(sender);
 
         await reading.WaitAsync(TimeSpan.FromSeconds(60));
-        await gateway.Logs.WaitForAsync(entry => entry.EventId.Id == 201 && entry.Message.Contains("outbox overflow", StringComparison.Ordinal));
+        await gateway.Logs.WaitForAsync(entry => entry.EventId.Name == "ConnectionClosed" && entry.Message.Contains("outbox overflow", StringComparison.Ordinal));
         Assert.Equal(1, gateway.Services.GetRequiredService<IMessageBus>().Counters.DroppedOverflowDisconnect);
     }
 
