@@ -70,7 +70,11 @@ public sealed class TransportOptions
 /// <summary>Transport of an endpoint.</summary>
 public enum EndpointProtocol
 {
+    /// <summary>A stream socket (TCP, or a Unix domain socket) cut into frames by <see cref="EndpointOptions.Framing"/>.</summary>
     Tcp,
+
+    /// <summary>UDP: each datagram is one message.</summary>
+    Udp,
 }
 
 /// <summary>One listener and what its connections publish and subscribe to.</summary>
@@ -90,7 +94,11 @@ public sealed class EndpointOptions
     /// <summary>Path of a Unix domain socket to listen on instead of a port.</summary>
     public string? UnixSocketPath { get; set; }
 
+    /// <summary>How a TCP byte stream is cut into frames. Not used by UDP, where each datagram is one message.</summary>
     public FramingOptions Framing { get; set; } = new();
+
+    /// <summary>Settings of UDP endpoints only.</summary>
+    public UdpEndpointOptions Udp { get; set; } = new();
 
     /// <summary>Topic template each inbound frame is published to, e.g. "devices/{connectionId}/up". Unset: inbound frames are counted and discarded.</summary>
     public string? Publish { get; set; }
