@@ -37,6 +37,33 @@ public sealed class HttpHostOptions
 
     /// <summary>Defaults to 8080. Use 0 for an ephemeral port.</summary>
     public int Port { get; set; } = 8080;
+
+    /// <summary>Largest body <c>POST /api/topics/{topic}</c> accepts; larger gets 413. Defaults to 1,048,576 bytes.</summary>
+    public int MaxPublishBytes { get; set; } = 1024 * 1024;
+
+    public ServerSentEventsOptions Sse { get; set; } = new();
+}
+
+/// <summary>Server-sent event streams of <c>GET /api/topics/{filter}/events</c>.</summary>
+public sealed class ServerSentEventsOptions
+{
+    /// <summary>Messages kept per topic for <c>Last-Event-ID</c> resumption. Defaults to 100; 0 turns history off.</summary>
+    public int HistoryPerTopic { get; set; } = 100;
+
+    /// <summary>Topics with history at most; the least recently used is forgotten first. Defaults to 10,000.</summary>
+    public int MaxHistoryTopics { get; set; } = 10_000;
+
+    /// <summary>
+    /// How long a filter's history keeps recording after its last stream closed, so a client that
+    /// reconnects within it misses nothing. Defaults to 5 minutes.
+    /// </summary>
+    public TimeSpan HistoryRetention { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>A comment line is sent after this long without events, so proxies keep the stream open. Defaults to 15 seconds.</summary>
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Each stream's queue of messages waiting to be sent.</summary>
+    public OutboxOptions Outbox { get; set; } = new();
 }
 
 /// <summary>Kestrel's socket transport, shared by every TCP listener (HTTP included).</summary>

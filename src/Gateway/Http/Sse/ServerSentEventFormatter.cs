@@ -1,0 +1,71 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using Gateway.Messaging;
+
+namespace Gateway.Http.Sse;
+
+/// <summary>
+/// Writes one message as a server-sent event (https://html.spec.whatwg.org/multipage/server-sent-events.html):
+/// <code>
+/// id: 42
+/// data: {"topic":"sensors/t1","contentType":"text/plain","timestamp":"...","text":"21.5"}
+///
+/// </code>
+/// The data is one line of JSON: the topic travels with the payload (streams may use wildcards), and a
+/// payload that is not text is sent as "base64" instead of "text".
+/// </summary>
+internal static class ServerSentEventFormatter
+{
+    private static readonly UTF8Encoding s_strictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    public static void Write(Message message, IBufferWriter<byte> output)
+    {
+        WriteAscii("id: ", output);
+        WriteAscii(message.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), output);
+        WriteAscii("\ndata: ", output);
+
+        using (var json = new Utf8JsonWriter(output))
+        {
+            json.WriteStartObject();
+            json.WriteNumber("id", message.Id);
+            json.WriteString("topic", message.Topic);
+            json.WriteString("contentType", message.ContentType);
+            json.WriteString("timestamp", message.Timestamp);
+            if (IsText(message)) json.WriteString("text", message.Payload.Span);
+            else json.WriteBase64String("base64", message.Payload.Span);
+            json.WriteEndObject();
+        }
+
+        WriteAscii("\n\n", output);
+    }
+
+    /// <summary>A comment line: keeps proxies from closing an idle stream, and is ignored by clients.</summary>
+    public static void WriteKeepAlive(IBufferWriter<byte> output) => WriteAscii(": keep-alive\n\n", output);
+
+    private static bool IsText(Message message)
+    {
+        var contentType = message.ContentType;
+        var textual = contentType is null
+            || contentType.StartsWith("text/", StringComparison.OrdinalIgnoreCase)
+            || contentType.Contains("json", StringComparison.OrdinalIgnoreCase)
+            || contentType.Contains("xml", StringComparison.OrdinalIgnoreCase);
+        if (!textual) return false;
+        try
+        {
+            s_strictUtf8.GetCharCount(message.Payload.Span);
+            return true;
+        }
+        catch (DecoderFallbackException)
+        {
+            return false;
+        }
+    }
+
+    private static void WriteAscii(string text, IBufferWriter<byte> output)
+    {
+        var span = output.GetSpan(text.Length);
+        var written = Encoding.ASCII.GetBytes(text, span);
+        output.Advance(written);
+    }
+}

@@ -1,0 +1,136 @@
+using Gateway.Configuration;
+using Gateway.Connections;
+using Gateway.Messaging;
+using Gateway.Protocols.Topics;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace Gateway.Http.Sse;
+
+/// <summary>One open <c>GET /api/topics/{filter}/events</c> stream: a connection of protocol "sse".</summary>
+internal sealed class ServerSentEventStream : IGatewayConnection
+{
+    private readonly HttpContext _context;
+    private readonly TopicFilter _filter;
+    private readonly ServerSentEventsOptions _options;
+    private readonly CancellationTokenSource _closing;
+    private string? _closeReason;
+
+    public ServerSentEventStream(HttpContext context, TopicFilter filter, ServerSentEventsOptions options)
+    {
+        _context = context;
+        _filter = filter;
+        _options = options;
+        _closing = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        Id = "sse-" + context.TraceIdentifier;
+        RemoteAddress = $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}";
+    }
+
+    public string Id { get; }
+
+    public string Endpoint => "http";
+
+    public string Protocol => "sse";
+
+    public string RemoteAddress { get; }
+
+    public string? Identity => null;
+
+    public DateTimeOffset ConnectedAt { get; } = DateTimeOffset.UtcNow;
+
+    public ConnectionTraffic Traffic { get; } = new();
+
+    public string Filter => _filter.Value;
+
+    public string CloseReason => _closeReason ?? "client closed";
+
+    public void Close(string reason)
+    {
+        if (Interlocked.CompareExchange(ref _closeReason, reason, null) is null)
+            _closing.Cancel();
+    }
+
+    public void OnHeartbeat(long nowMilliseconds)
+    {
+    }
+
+    /// <summary>Replays what the client missed since <paramref name="lastEventId"/>, then streams live messages until either side closes.</summary>
+    public async Task RunAsync(IMessageBus bus, TopicHistory history, long? lastEventId)
+    {
+        var response = _context.Response;
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache";
+        response.Headers["X-Accel-Buffering"] = "no";
+        _context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+
+        var outbox = new Outbox(_options.Outbox, bus.Counters, () => Close("outbox overflow"));
+        using var recording = history.Enabled ? history.Record(_filter) : null;
+        using var subscription = bus.Subscribe(_filter, outbox);
+        var cancellation = _closing.Token;
+        try
+        {
+            await response.StartAsync(cancellation).ConfigureAwait(false);
+
+            // Subscribed before the history is read: a message published meanwhile is in both, and is
+            // sent once, from the history.
+            HashSet<long>? replayed = null;
+            if (lastEventId is { } after && history.Enabled)
+            {
+                replayed = [];
+                foreach (var missed in history.Since(_filter, after))
+                {
+                    Write(missed);
+                    replayed.Add(missed.Id);
+                }
+            }
+
+            await response.BodyWriter.FlushAsync(cancellation).ConfigureAwait(false);
+            await StreamAsync(outbox, replayed, cancellation).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            // The client went away or the stream was closed: the normal end of a stream.
+        }
+        finally
+        {
+            outbox.Complete();
+            _closing.Dispose();
+        }
+    }
+
+    private async Task StreamAsync(Outbox outbox, HashSet<long>? replayed, CancellationToken cancellation)
+    {
+        var output = _context.Response.BodyWriter;
+        Task<bool>? waiting = null;
+        while (true)
+        {
+            waiting ??= outbox.WaitToReadAsync().AsTask();
+            var completed = await Task.WhenAny(waiting, Task.Delay(_options.KeepAliveInterval, cancellation)).ConfigureAwait(false);
+            cancellation.ThrowIfCancellationRequested();
+            if (completed != waiting)
+            {
+                ServerSentEventFormatter.WriteKeepAlive(output);
+            }
+            else
+            {
+                // The same wait must not be started twice: only ask again once this one has finished.
+                var readable = await waiting.ConfigureAwait(false);
+                waiting = null;
+                if (!readable) return;
+                while (outbox.TryRead(out var message))
+                {
+                    if (replayed?.Contains(message.Id) != true) Write(message);
+                }
+            }
+
+            var flush = await output.FlushAsync(cancellation).ConfigureAwait(false);
+            if (flush.IsCompleted) return;
+        }
+    }
+
+    private void Write(Message message)
+    {
+        ServerSentEventFormatter.Write(message, _context.Response.BodyWriter);
+        Traffic.FramesOut++;
+        Traffic.BytesOut += message.Payload.Length;
+    }
+}

@@ -1,0 +1,124 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using Gateway.Configuration;
+using Gateway.Connections;
+using Gateway.Http.Sse;
+using Gateway.Messaging;
+using Gateway.Protocols.Topics;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Net.Http.Headers;
+
+namespace Gateway.Http;
+
+/// <summary><c>POST /api/topics/{topic}</c> publishes; <c>GET /api/topics/{filter}/events</c> streams as server-sent events.</summary>
+internal static class TopicsApi
+{
+    private const string EventsSuffix = "/events";
+
+    public static void MapTopicsApi(this IEndpointRouteBuilder routes)
+    {
+        var topics = routes.MapGroup("/api/topics").WithTags("Topics");
+        topics.MapPost("/{**topic}", PublishAsync)
+            .WithName("Publish")
+            .WithSummary("Publishes the request body to a topic, keeping its content type.")
+            .Accepts<byte[]>("application/octet-stream", "text/plain", "application/json")
+            .Produces<PublishResult>()
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+        topics.MapGet("/{**filterAndEvents}", StreamAsync)
+            .WithName("Events")
+            .WithSummary("Streams the messages on topics matching a filter ('+' and '#' allowed, '#' sent as %23) as server-sent events; ends in /events.")
+            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+    }
+
+    /// <summary>What a publish returns.</summary>
+    /// <param name="Id">The message id (also the server-sent event id).</param>
+    /// <param name="Topic">The topic published to.</param>
+    /// <param name="Subscribers">How many local subscribers matched.</param>
+    public sealed record PublishResult(long Id, string Topic, int Subscribers);
+
+    private static async Task<Results<Ok<PublishResult>, ProblemHttpResult>> PublishAsync(
+        string topic, HttpContext context, IMessageBus bus, IOptions<GatewayOptions> options)
+    {
+        if (!Topic.IsValid(topic, out var topicError))
+            return TypedResults.Problem(topicError, statusCode: StatusCodes.Status400BadRequest, title: "Invalid topic");
+
+        // Refused from the headers alone, a client that sent "Expect: 100-continue" never sends the body.
+        var limit = options.Value.Http.MaxPublishBytes;
+        if (context.Request.ContentLength > limit)
+            return TooLarge(context.Request.ContentLength.Value, limit);
+
+        var body = await ReadBodyAsync(context.Request.BodyReader, limit, context.RequestAborted).ConfigureAwait(false);
+        if (body is null)
+            return TooLarge(null, limit);
+
+        var source = new MessageSource("http", context.Connection.Id, $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}");
+        var message = new Message(topic, body, source, DateTimeOffset.UtcNow, context.Request.ContentType);
+        var subscribers = bus.Publish(message);
+        return TypedResults.Ok(new PublishResult(message.Id, topic, subscribers));
+    }
+
+    private static ProblemHttpResult TooLarge(long? length, int limit) =>
+        TypedResults.Problem(
+            $"The body{(length is null ? "" : $" of {length} bytes")} exceeds Gateway:Http:MaxPublishBytes ({limit} bytes).",
+            statusCode: StatusCodes.Status413PayloadTooLarge, title: "Message too large");
+
+    /// <summary>Reads the whole body, or returns null as soon as it passes <paramref name="limit"/> (a chunked body has no length up front).</summary>
+    private static async Task<byte[]?> ReadBodyAsync(PipeReader reader, int limit, CancellationToken cancellation)
+    {
+        while (true)
+        {
+            var result = await reader.ReadAsync(cancellation).ConfigureAwait(false);
+            var buffer = result.Buffer;
+            if (buffer.Length > limit)
+            {
+                reader.AdvanceTo(buffer.End);
+                return null;
+            }
+
+            if (result.IsCompleted)
+            {
+                var body = buffer.ToArray();
+                reader.AdvanceTo(buffer.End);
+                return body;
+            }
+
+            reader.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    private static async Task<IResult> StreamAsync(
+        string filterAndEvents, HttpContext context, IMessageBus bus, TopicHistory history, ConnectionRegistry registry,
+        IOptions<GatewayOptions> options)
+    {
+        if (!filterAndEvents.EndsWith(EventsSuffix, StringComparison.Ordinal))
+            return TypedResults.Problem("Stream a topic filter at /api/topics/{filter}/events.", statusCode: StatusCodes.Status404NotFound, title: "Not found");
+        var filterText = filterAndEvents[..^EventsSuffix.Length];
+        if (!TopicFilter.TryParse(filterText, out var filter, out var filterError))
+            return TypedResults.Problem(filterError, statusCode: StatusCodes.Status400BadRequest, title: "Invalid topic filter");
+
+        long? lastEventId = null;
+        var lastEventIdText = context.Request.Headers["Last-Event-ID"].FirstOrDefault() ?? context.Request.Query["lastEventId"].FirstOrDefault();
+        if (lastEventIdText is not null)
+        {
+            if (!long.TryParse(lastEventIdText, out var parsed) || parsed < 0)
+                return TypedResults.Problem($"Last-Event-ID '{lastEventIdText}' is not a message id.", statusCode: StatusCodes.Status400BadRequest, title: "Invalid Last-Event-ID");
+            lastEventId = parsed;
+        }
+
+        var stream = new ServerSentEventStream(context, filter, options.Value.Http.Sse);
+        registry.Add(stream);
+        try
+        {
+            await stream.RunAsync(bus, history, lastEventId).ConfigureAwait(false);
+        }
+        finally
+        {
+            registry.Remove(stream);
+        }
+
+        return TypedResults.Empty;
+    }
+}
