@@ -15,6 +15,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# The Node clients' npm packages (the `ws` WebSocket client), pinned by package-lock.json.
+npm ci --prefix tests/Gateway.Tests/Interop --no-audit --no-fund --loglevel=error
+
 results=.test-results
 rm -rf "$results"
 dotnet build Gateway.sln -c Release -nologo -v quiet

@@ -42,6 +42,30 @@ public sealed class HttpHostOptions
     public int MaxPublishBytes { get; set; } = 1024 * 1024;
 
     public ServerSentEventsOptions Sse { get; set; } = new();
+
+    public WebSocketEndpointOptions WebSocket { get; set; } = new();
+}
+
+/// <summary>WebSocket at <c>/ws</c> on the HTTP host.</summary>
+public sealed class WebSocketEndpointOptions
+{
+    /// <summary>Largest message accepted from a client; a larger one closes the socket with 1009. Defaults to 1,048,576 bytes.</summary>
+    public int MaxMessageBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>How often the server pings an idle client. Defaults to 30 seconds.</summary>
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>A client that does not answer a ping within this long is dropped. Defaults to 30 seconds.</summary>
+    public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Browser origins allowed to connect ("https://app.example.com"). Empty: any origin. Requests without an
+    /// Origin header (not from a browser) are always allowed.
+    /// </summary>
+    public List<string> AllowedOrigins { get; set; } = [];
+
+    /// <summary>Each socket's queue of messages waiting to be sent.</summary>
+    public OutboxOptions Outbox { get; set; } = new();
 }
 
 /// <summary>Server-sent event streams of <c>GET /api/topics/{filter}/events</c>.</summary>

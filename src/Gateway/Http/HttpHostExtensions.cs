@@ -1,6 +1,7 @@
 using Gateway.Configuration;
 using Gateway.Http;
 using Gateway.Http.Sse;
+using Gateway.WebSockets;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
@@ -32,6 +33,7 @@ internal static class HttpHostExtensions
         app.MapOpenApi();
         app.MapTopicsApi();
         app.MapAdminApi();
+        app.MapWebSocketEndpoint();
         return app;
     }
 }

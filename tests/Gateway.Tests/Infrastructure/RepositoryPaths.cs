@@ -10,6 +10,9 @@ internal static class RepositoryPaths
 
     public static string SeedsInterop => Path.Combine(AppContext.BaseDirectory, "Interop");
 
+    /// <summary>The Node clients' source folder, where scripts/test.sh installs their npm packages.</summary>
+    public static string InteropSource => Path.Combine(Root, "tests", "Gateway.Tests", "Interop");
+
     private static string FindRoot()
     {
         for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)

@@ -17,8 +17,6 @@ namespace Gateway.Http.Sse;
 /// </summary>
 internal static class ServerSentEventFormatter
 {
-    private static readonly UTF8Encoding s_strictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
-
     public static void Write(Message message, IBufferWriter<byte> output)
     {
         WriteAscii("id: ", output);
@@ -32,7 +30,7 @@ internal static class ServerSentEventFormatter
             json.WriteString("topic", message.Topic);
             json.WriteString("contentType", message.ContentType);
             json.WriteString("timestamp", message.Timestamp);
-            if (IsText(message)) json.WriteString("text", message.Payload.Span);
+            if (MessagePayload.IsText(message)) json.WriteString("text", message.Payload.Span);
             else json.WriteBase64String("base64", message.Payload.Span);
             json.WriteEndObject();
         }
@@ -42,25 +40,6 @@ internal static class ServerSentEventFormatter
 
     /// <summary>A comment line: keeps proxies from closing an idle stream, and is ignored by clients.</summary>
     public static void WriteKeepAlive(IBufferWriter<byte> output) => WriteAscii(": keep-alive\n\n", output);
-
-    private static bool IsText(Message message)
-    {
-        var contentType = message.ContentType;
-        var textual = contentType is null
-            || contentType.StartsWith("text/", StringComparison.OrdinalIgnoreCase)
-            || contentType.Contains("json", StringComparison.OrdinalIgnoreCase)
-            || contentType.Contains("xml", StringComparison.OrdinalIgnoreCase);
-        if (!textual) return false;
-        try
-        {
-            s_strictUtf8.GetCharCount(message.Payload.Span);
-            return true;
-        }
-        catch (DecoderFallbackException)
-        {
-            return false;
-        }
-    }
 
     private static void WriteAscii(string text, IBufferWriter<byte> output)
     {

@@ -1,0 +1,38 @@
+using System.Text;
+
+namespace Gateway.Messaging;
+
+/// <summary>How protocols that distinguish text from binary (WebSocket, server-sent events) treat a payload.</summary>
+public static class MessagePayload
+{
+    private static readonly UTF8Encoding s_strictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>Content type given to text received where the protocol marks it as text (a WebSocket text message).</summary>
+    public const string TextContentType = "text/plain; charset=utf-8";
+
+    /// <summary>Content type given to binary received where the protocol marks it as binary.</summary>
+    public const string BinaryContentType = "application/octet-stream";
+
+    /// <summary>
+    /// True when the payload is valid UTF-8 and its content type is textual (text/*, JSON, XML) or absent
+    /// (framed TCP and UDP carry none, and are most often text).
+    /// </summary>
+    public static bool IsText(Message message)
+    {
+        var contentType = message.ContentType;
+        var textual = contentType is null
+            || contentType.StartsWith("text/", StringComparison.OrdinalIgnoreCase)
+            || contentType.Contains("json", StringComparison.OrdinalIgnoreCase)
+            || contentType.Contains("xml", StringComparison.OrdinalIgnoreCase);
+        if (!textual) return false;
+        try
+        {
+            s_strictUtf8.GetCharCount(message.Payload.Span);
+            return true;
+        }
+        catch (DecoderFallbackException)
+        {
+            return false;
+        }
+    }
+}

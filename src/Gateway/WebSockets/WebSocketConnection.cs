@@ -1,0 +1,298 @@
+using System.Buffers;
+using System.Net.WebSockets;
+using Gateway.Configuration;
+using Gateway.Connections;
+using Gateway.Messaging;
+using Gateway.Protocols.Topics;
+
+namespace Gateway.WebSockets;
+
+/// <summary>
+/// One WebSocket peer. The receive loop publishes what the client sends (raw mode) or runs its envelope
+/// commands; the send loop drains the outbox. Sends from both loops are serialised by one lock, as a
+/// WebSocket allows one send at a time.
+/// </summary>
+/// <remarks>
+/// Close codes: 1000 after the client's close or an admin's disconnect; 1001 when the server shuts down;
+/// 1008 for a message in raw mode without a publish topic, or an outbox overflow under the disconnect policy;
+/// 1009 for a message over the size limit.
+/// </remarks>
+internal sealed class WebSocketConnection : IGatewayConnection
+{
+    // How long the client has to answer our close frame before the socket is aborted.
+    private static readonly TimeSpan s_closeHandshakeTimeout = TimeSpan.FromSeconds(5);
+
+    private readonly WebSocket _socket;
+    private readonly IMessageBus _bus;
+    private readonly WebSocketEndpointOptions _options;
+    private readonly ILogger _logger;
+    private readonly string? _publishTopic;
+    private readonly Outbox _outbox;
+    private readonly MessageSource _source;
+    private readonly Dictionary<string, IDisposable> _subscriptions = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _sendLock = new(1, 1);
+    private string? _closeReason;
+    private int _closeSent;
+
+    public WebSocketConnection(HttpContext context, WebSocket socket, bool envelope, string? publishTopic,
+        IMessageBus bus, WebSocketEndpointOptions options, ILogger logger)
+    {
+        _socket = socket;
+        _bus = bus;
+        _options = options;
+        _logger = logger;
+        IsEnvelope = envelope;
+        _publishTopic = publishTopic;
+        Id = "ws-" + context.TraceIdentifier;
+        RemoteAddress = $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}";
+        _source = new MessageSource("ws", Id, RemoteAddress);
+        _outbox = new Outbox(options.Outbox, bus.Counters, () => _ = CloseAsync(WebSocketCloseStatus.PolicyViolation, "outbox overflow"));
+    }
+
+    public string Id { get; }
+
+    public string Endpoint => "ws";
+
+    public string Protocol => "ws";
+
+    public string RemoteAddress { get; }
+
+    public string? Identity => null;
+
+    public DateTimeOffset ConnectedAt { get; } = DateTimeOffset.UtcNow;
+
+    public ConnectionTraffic Traffic { get; } = new();
+
+    public bool IsEnvelope { get; }
+
+    public string CloseReason => Volatile.Read(ref _closeReason) ?? "unknown";
+
+    /// <summary>Subscribes the filters given at connect time (raw mode's ?subscribe=).</summary>
+    public void Open(IEnumerable<TopicFilter> filters)
+    {
+        foreach (var filter in filters)
+            Subscribe(filter);
+    }
+
+    public async Task RunAsync(CancellationToken serverStopping)
+    {
+        using var stopping = serverStopping.Register(static state =>
+            _ = ((WebSocketConnection)state!).CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "server shutting down"), this);
+
+        var sending = SendLoopAsync();
+        await ReceiveLoopAsync().ConfigureAwait(false);
+
+        foreach (var subscription in _subscriptions.Values)
+            subscription.Dispose();
+        _subscriptions.Clear();
+        _outbox.Complete();
+        await sending.ConfigureAwait(false);
+
+        // The client closed first: answer its close frame to finish the handshake.
+        if (_socket.State == WebSocketState.CloseReceived)
+            await CloseAsync(WebSocketCloseStatus.NormalClosure, "").ConfigureAwait(false);
+    }
+
+    /// <summary>Server-initiated close: sends the close frame; the receive loop ends when the client answers.</summary>
+    public void Close(string reason) => _ = CloseAsync(WebSocketCloseStatus.NormalClosure, reason);
+
+    public void OnHeartbeat(long nowMilliseconds)
+    {
+    }
+
+    private async Task CloseAsync(WebSocketCloseStatus status, string reason)
+    {
+        if (Interlocked.Exchange(ref _closeSent, 1) != 0) return;
+        if (reason.Length > 0) Interlocked.CompareExchange(ref _closeReason, reason, null);
+        await _sendLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+                await _socket.CloseOutputAsync(status, reason, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is WebSocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            WebSocketLog.Fault(_logger, Id, ex);
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
+
+        // A client that never answers the close frame must not hold the connection open.
+        _ = Task.Delay(s_closeHandshakeTimeout).ContinueWith(static (_, state) =>
+        {
+            var socket = (WebSocket)state!;
+            if (socket.State != WebSocketState.Closed) socket.Abort();
+        }, _socket, TaskScheduler.Default);
+    }
+
+    private async Task ReceiveLoopAsync()
+    {
+        var message = new ArrayBufferWriter<byte>(4096);
+        try
+        {
+            while (true)
+            {
+                var result = await _socket.ReceiveAsync(message.GetMemory(4096), CancellationToken.None).ConfigureAwait(false);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    Interlocked.CompareExchange(ref _closeReason, $"client closed ({(int?)_socket.CloseStatus} {_socket.CloseStatusDescription})".TrimEnd(), null);
+                    return;
+                }
+
+                message.Advance(result.Count);
+                if (message.WrittenCount > _options.MaxMessageBytes)
+                {
+                    await CloseAsync(WebSocketCloseStatus.MessageTooBig,
+                        $"message over Gateway:Http:WebSocket:MaxMessageBytes ({_options.MaxMessageBytes} bytes)").ConfigureAwait(false);
+                    await DiscardUntilCloseAsync().ConfigureAwait(false);
+                    return;
+                }
+
+                if (!result.EndOfMessage) continue;
+
+                Traffic.FramesIn++;
+                Traffic.BytesIn += message.WrittenCount;
+                await HandleAsync(result.MessageType, message.WrittenMemory).ConfigureAwait(false);
+                message.ResetWrittenCount();
+
+                // Once our close frame is out (a policy close, an admin's disconnect), nothing more is handled.
+                if (Volatile.Read(ref _closeSent) != 0)
+                {
+                    await DiscardUntilCloseAsync().ConfigureAwait(false);
+                    return;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            Interlocked.CompareExchange(ref _closeReason, "connection lost", null);
+            WebSocketLog.Fault(_logger, Id, ex);
+        }
+    }
+
+    /// <summary>After our close frame, reads (and drops) until the client's close frame arrives.</summary>
+    private async Task DiscardUntilCloseAsync()
+    {
+        var scratch = new byte[4096];
+        while (_socket.State is WebSocketState.CloseSent or WebSocketState.Open)
+        {
+            var result = await _socket.ReceiveAsync(scratch.AsMemory(), CancellationToken.None).ConfigureAwait(false);
+            if (result.MessageType == WebSocketMessageType.Close) return;
+        }
+    }
+
+    private Task HandleAsync(WebSocketMessageType type, ReadOnlyMemory<byte> payload)
+    {
+        if (IsEnvelope) return HandleCommandAsync(type, payload);
+
+        if (_publishTopic is null)
+            return CloseAsync(WebSocketCloseStatus.PolicyViolation, "this socket has no publish topic (connect with ?publish=topic)");
+
+        var contentType = type == WebSocketMessageType.Text ? MessagePayload.TextContentType : MessagePayload.BinaryContentType;
+        _bus.Publish(new Message(_publishTopic, payload.ToArray(), _source, DateTimeOffset.UtcNow, contentType));
+        return Task.CompletedTask;
+    }
+
+    private Task HandleCommandAsync(WebSocketMessageType type, ReadOnlyMemory<byte> payload)
+    {
+        if (type != WebSocketMessageType.Text)
+            return SendErrorAsync(null, "Envelope commands are JSON text messages.");
+        if (!EnvelopeProtocol.TryParse(payload.Span, out var command, out var id, out var error))
+            return SendErrorAsync(id, error!);
+
+        switch (command.Op)
+        {
+            case "subscribe":
+                if (!TopicFilter.TryParse(command.Filter, out var filter, out var filterError))
+                    return SendErrorAsync(id, filterError);
+                Subscribe(filter);
+                return SendAckAsync(id);
+            case "unsubscribe":
+                if (command.Filter is null || !_subscriptions.Remove(command.Filter, out var subscription))
+                    return SendErrorAsync(id, $"Not subscribed to '{command.Filter}'.");
+                subscription.Dispose();
+                return SendAckAsync(id);
+            case "publish":
+                if (command.Topic is null)
+                    return SendErrorAsync(id, "A publish needs a \"topic\".");
+                if (!Topic.IsValid(command.Topic, out var topicError))
+                    return SendErrorAsync(id, topicError);
+                if (command.Payload is null)
+                    return SendErrorAsync(id, "A publish needs \"text\" or \"base64\".");
+                _bus.Publish(new Message(command.Topic, command.Payload, _source, DateTimeOffset.UtcNow, command.ContentType));
+                return SendAckAsync(id);
+            default:
+                return SendErrorAsync(id, $"Unknown op '{command.Op}': use subscribe, unsubscribe or publish.");
+        }
+    }
+
+    private void Subscribe(TopicFilter filter)
+    {
+        if (!_subscriptions.ContainsKey(filter.Value))
+            _subscriptions.Add(filter.Value, _bus.Subscribe(filter, _outbox));
+    }
+
+    private Task SendAckAsync(string? id)
+    {
+        var json = new ArrayBufferWriter<byte>(64);
+        EnvelopeProtocol.WriteAck(id, json);
+        return SendAsync(json.WrittenMemory, WebSocketMessageType.Text);
+    }
+
+    private Task SendErrorAsync(string? id, string error)
+    {
+        var json = new ArrayBufferWriter<byte>(128);
+        EnvelopeProtocol.WriteError(id, error, json);
+        return SendAsync(json.WrittenMemory, WebSocketMessageType.Text);
+    }
+
+    private async Task SendLoopAsync()
+    {
+        var envelope = new ArrayBufferWriter<byte>(1024);
+        while (await _outbox.WaitToReadAsync().ConfigureAwait(false))
+        {
+            while (_outbox.TryRead(out var message))
+            {
+                bool sent;
+                if (IsEnvelope)
+                {
+                    envelope.ResetWrittenCount();
+                    EnvelopeProtocol.WriteMessage(message, envelope);
+                    sent = await SendAsync(envelope.WrittenMemory, WebSocketMessageType.Text).ConfigureAwait(false);
+                }
+                else
+                {
+                    var type = MessagePayload.IsText(message) ? WebSocketMessageType.Text : WebSocketMessageType.Binary;
+                    sent = await SendAsync(message.Payload, type).ConfigureAwait(false);
+                }
+
+                if (!sent) return;
+                Traffic.FramesOut++;
+                Traffic.BytesOut += message.Payload.Length;
+            }
+        }
+    }
+
+    /// <summary>Sends one whole message; false once the socket can no longer send.</summary>
+    private async Task<bool> SendAsync(ReadOnlyMemory<byte> payload, WebSocketMessageType type)
+    {
+        await _sendLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_socket.State != WebSocketState.Open) return false;
+            await _socket.SendAsync(payload, type, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex) when (ex is WebSocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            WebSocketLog.Fault(_logger, Id, ex);
+            return false;
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
+    }
+}

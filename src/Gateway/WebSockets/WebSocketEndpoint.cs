@@ -1,0 +1,94 @@
+using System.Net.WebSockets;
+using Gateway.Configuration;
+using Gateway.Connections;
+using Gateway.Messaging;
+using Gateway.Protocols.Topics;
+
+namespace Gateway.WebSockets;
+
+/// <summary>
+/// <c>/ws</c> on the HTTP host. Raw mode takes its topics from the query
+/// (<c>?subscribe=a/+/b&amp;subscribe=c/%23&amp;publish=topic</c>); the "gateway.v1.json" subprotocol
+/// switches to JSON envelope commands (<see cref="EnvelopeProtocol"/>).
+/// </summary>
+internal static class WebSocketEndpoint
+{
+    public const string Path = "/ws";
+
+    public static void MapWebSocketEndpoint(this WebApplication app)
+    {
+        app.UseWebSockets();
+        app.Map(Path, HandleAsync).WithTags("WebSocket").ExcludeFromDescription();
+    }
+
+    private static async Task HandleAsync(HttpContext context, IMessageBus bus, ConnectionRegistry registry,
+        IOptions<GatewayOptions> gateway, IHostApplicationLifetime lifetime, ILoggerFactory loggers)
+    {
+        var options = gateway.Value.Http.WebSocket;
+        var logger = loggers.CreateLogger("Gateway.WebSockets");
+        var remote = $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}";
+
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            await Refuse(context, logger, remote, StatusCodes.Status426UpgradeRequired, "WebSocket upgrade required", "Connect to /ws with a WebSocket client.");
+            return;
+        }
+
+        var origin = context.Request.Headers.Origin.ToString();
+        if (origin.Length > 0 && options.AllowedOrigins.Count > 0 && !options.AllowedOrigins.Contains(origin, StringComparer.OrdinalIgnoreCase))
+        {
+            await Refuse(context, logger, remote, StatusCodes.Status403Forbidden, "Origin not allowed",
+                $"Origin '{origin}' is not in Gateway:Http:WebSocket:AllowedOrigins.");
+            return;
+        }
+
+        var envelope = context.WebSockets.WebSocketRequestedProtocols.Contains(EnvelopeProtocol.SubprotocolName);
+        var filters = new List<TopicFilter>();
+        foreach (var text in context.Request.Query["subscribe"])
+        {
+            if (!TopicFilter.TryParse(text, out var filter, out var filterError))
+            {
+                await Refuse(context, logger, remote, StatusCodes.Status400BadRequest, "Invalid topic filter", filterError);
+                return;
+            }
+
+            filters.Add(filter);
+        }
+
+        var publish = context.Request.Query["publish"].FirstOrDefault();
+        if (publish is not null && !Topic.IsValid(publish, out var topicError))
+        {
+            await Refuse(context, logger, remote, StatusCodes.Status400BadRequest, "Invalid topic", topicError);
+            return;
+        }
+
+        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+        {
+            SubProtocol = envelope ? EnvelopeProtocol.SubprotocolName : null,
+            KeepAliveInterval = options.KeepAliveInterval,
+            KeepAliveTimeout = options.KeepAliveTimeout,
+        });
+
+        var connection = new WebSocketConnection(context, socket, envelope, publish, bus, options, logger);
+        connection.Open(filters);
+        registry.Add(connection);
+        WebSocketLog.Opened(logger, connection.Id, remote, envelope ? "envelope" : "raw");
+        try
+        {
+            await connection.RunAsync(lifetime.ApplicationStopping);
+        }
+        finally
+        {
+            registry.Remove(connection);
+            var traffic = connection.Traffic;
+            WebSocketLog.Closed(logger, connection.Id, remote, (long)(DateTimeOffset.UtcNow - connection.ConnectedAt).TotalMilliseconds,
+                connection.CloseReason, traffic.FramesIn, traffic.BytesIn, traffic.FramesOut, traffic.BytesOut);
+        }
+    }
+
+    private static Task Refuse(HttpContext context, ILogger logger, string remote, int status, string title, string? detail)
+    {
+        WebSocketLog.Rejected(logger, remote, $"{title}: {detail}");
+        return Results.Problem(detail, statusCode: status, title: title).ExecuteAsync(context);
+    }
+}

@@ -1,0 +1,223 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using Gateway.Tests.Infrastructure;
+
+namespace Gateway.Tests.WebSockets;
+
+/// <summary>WebSocket at /ws with real clients: .NET's ClientWebSocket and Node's `ws` package.</summary>
+public sealed class WebSocketTests
+{
+    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(10);
+
+    private static readonly string[] s_settings =
+    [
+        "Gateway:Http:WebSocket:MaxMessageBytes=1000",
+        "Gateway:Http:WebSocket:AllowedOrigins:0=https://app.example.com",
+        "Gateway:Endpoints:lines:Port=0",
+        "Gateway:Endpoints:lines:Framing:Kind=Line",
+        "Gateway:Endpoints:lines:Publish=sensors/{connectionId}/t",
+        "Gateway:Endpoints:lines:Subscribe:0=commands/#",
+    ];
+
+    private static Uri WsUri(TestGateway gateway, string query = "") => new($"ws://127.0.0.1:{gateway.HttpAddress.Port}/ws{query}");
+
+    private static async Task<ClientWebSocket> ConnectAsync(TestGateway gateway, string query = "", string? subprotocol = null)
+    {
+        var socket = new ClientWebSocket();
+        if (subprotocol is not null) socket.Options.AddSubProtocol(subprotocol);
+        await socket.ConnectAsync(WsUri(gateway, query), CancellationToken.None).WaitAsync(s_timeout);
+        return socket;
+    }
+
+    private static async Task<(WebSocketMessageType Type, string Text)> ReceiveAsync(ClientWebSocket socket)
+    {
+        var buffer = new byte[64 * 1024];
+        using var cts = new CancellationTokenSource(s_timeout);
+        var result = await socket.ReceiveAsync(buffer, cts.Token);
+        return (result.MessageType, result.MessageType == WebSocketMessageType.Binary
+            ? Convert.ToHexString(buffer, 0, result.Count)
+            : Encoding.UTF8.GetString(buffer, 0, result.Count));
+    }
+
+    private static Task SendTextAsync(ClientWebSocket socket, string text) =>
+        socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, true, CancellationToken.None);
+
+    [Fact]
+    public async Task Tcp_frames_reach_a_raw_websocket_subscribed_with_a_wildcard_as_text()
+    {
+        await using var gateway = await TestGateway.StartAsync(s_settings);
+        using var socket = await ConnectAsync(gateway, "?subscribe=sensors/%2B/t");
+        await using var device = await FramedClient.ConnectAsync(gateway.EndPointOf("lines"));
+        await gateway.WaitForConnectionsAsync(2);
+
+        await device.SendLineAsync("21.5");
+
+        Assert.Equal((WebSocketMessageType.Text, "21.5"), await ReceiveAsync(socket));
+    }
+
+    [Fact]
+    public async Task Raw_websocket_messages_are_published_to_tcp_subscribers_and_binary_stays_binary()
+    {
+        await using var gateway = await TestGateway.StartAsync([.. s_settings,
+            "Gateway:Endpoints:bytes:Port=0", "Gateway:Endpoints:bytes:Framing:LengthFieldSize=2", "Gateway:Endpoints:bytes:Subscribe:0=commands/#"]);
+        using var socket = await ConnectAsync(gateway, "?publish=commands/door&subscribe=commands/%23");
+        await using var device = await FramedClient.ConnectAsync(gateway.EndPointOf("lines"));
+        await using var binaryDevice = await FramedClient.ConnectAsync(gateway.EndPointOf("bytes"));
+        await gateway.WaitForConnectionsAsync(3);
+
+        await SendTextAsync(socket, "open");
+        Assert.Equal("open", await device.ReadLineAsync());
+        Assert.Equal("open"u8.ToArray(), await binaryDevice.ReadLengthPrefixedAsync(headerSize: 2));
+        Assert.Equal((WebSocketMessageType.Text, "open"), await ReceiveAsync(socket));
+
+        await socket.SendAsync(new byte[] { 0xde, 0xad, 0xbe, 0xef }, WebSocketMessageType.Binary, true, CancellationToken.None);
+        Assert.Equal(new byte[] { 0xde, 0xad, 0xbe, 0xef }, await binaryDevice.ReadLengthPrefixedAsync(headerSize: 2));
+        Assert.Equal((WebSocketMessageType.Binary, "DEADBEEF"), await ReceiveAsync(socket));
+    }
+
+    [Fact]
+    public async Task Envelope_mode_subscribes_publishes_and_acknowledges_at_run_time()
+    {
+        await using var gateway = await TestGateway.StartAsync(s_settings);
+        using var socket = await ConnectAsync(gateway, subprotocol: "gateway.v1.json");
+        Assert.Equal("gateway.v1.json", socket.SubProtocol);
+        await using var device = await FramedClient.ConnectAsync(gateway.EndPointOf("lines"));
+        await gateway.WaitForConnectionsAsync(2);
+
+        await SendTextAsync(socket, """{"op":"subscribe","filter":"sensors/#","id":"s1"}""");
+        Assert.Equal("""{"op":"ack","id":"s1"}""", (await ReceiveAsync(socket)).Text);
+
+        await device.SendLineAsync("19.0");
+        var delivery = JsonSerializer.Deserialize<JsonElement>((await ReceiveAsync(socket)).Text);
+        Assert.Equal("message", delivery.GetProperty("op").GetString());
+        Assert.Matches("^sensors/[^/]+/t$", delivery.GetProperty("topic").GetString());
+        Assert.Equal("19.0", delivery.GetProperty("text").GetString());
+
+        await SendTextAsync(socket, """{"op":"publish","topic":"commands/fan","text":"on","id":"p1"}""");
+        Assert.Equal("""{"op":"ack","id":"p1"}""", (await ReceiveAsync(socket)).Text);
+        Assert.Equal("on", await device.ReadLineAsync());
+
+        await SendTextAsync(socket, """{"op":"unsubscribe","filter":"sensors/#","id":"u1"}""");
+        Assert.Equal("""{"op":"ack","id":"u1"}""", (await ReceiveAsync(socket)).Text);
+        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
+        var published = await (await http.PostAsync("/api/topics/sensors/x/t", new StringContent("unheard"))).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(0, published.GetProperty("subscribers").GetInt32());
+    }
+
+    [Theory]
+    [InlineData("""{"op":"subscribe","filter":"a/#/b","id":"e1"}""", "e1", "'#'")]
+    [InlineData("""{"op":"publish","topic":"a/+","text":"x","id":"e2"}""", "e2", "wildcard")]
+    [InlineData("""{"op":"dance","id":"e3"}""", "e3", "Unknown op")]
+    [InlineData("""not json""", null, "Not a valid JSON command")]
+    public async Task Bad_envelope_commands_get_an_error_envelope_and_the_socket_stays_open(string command, string? id, string expected)
+    {
+        await using var gateway = await TestGateway.StartAsync(s_settings);
+        using var socket = await ConnectAsync(gateway, subprotocol: "gateway.v1.json");
+
+        await SendTextAsync(socket, command);
+
+        var error = JsonSerializer.Deserialize<JsonElement>((await ReceiveAsync(socket)).Text);
+        Assert.Equal("error", error.GetProperty("op").GetString());
+        Assert.Equal(id, error.GetProperty("id").GetString());
+        Assert.Contains(expected, error.GetProperty("error").GetString(), StringComparison.Ordinal);
+        await SendTextAsync(socket, """{"op":"subscribe","filter":"ok","id":"after"}""");
+        Assert.Equal("""{"op":"ack","id":"after"}""", (await ReceiveAsync(socket)).Text);
+    }
+
+    [Fact]
+    public async Task Message_over_the_size_limit_closes_with_1009()
+    {
+        await using var gateway = await TestGateway.StartAsync(s_settings);
+        using var socket = await ConnectAsync(gateway, "?publish=big");
+
+        await socket.SendAsync(new byte[5000], WebSocketMessageType.Binary, true, CancellationToken.None);
+
+        var (type, _) = await ReceiveAsync(socket);
+        Assert.Equal(WebSocketMessageType.Close, type);
+        Assert.Equal(WebSocketCloseStatus.MessageTooBig, socket.CloseStatus);
+        Assert.Contains("MaxMessageBytes", socket.CloseStatusDescription, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Raw_message_without_a_publish_topic_closes_with_1008()
+    {
+        await using var gateway = await TestGateway.StartAsync(s_settings);
+        using var socket = await ConnectAsync(gateway, "?subscribe=a");
+
+        await SendTextAsync(socket, "where does this go?");
+
+        var (type, _) = await ReceiveAsync(socket);
+        Assert.Equal(WebSocketMessageType.Close, type);
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, socket.CloseStatus);
+    }
+
+    [Fact]
+    public async Task Origin_outside_the_allow_list_is_refused_with_403_and_an_allowed_one_connects()
+    {
+        await using var gateway = await TestGateway.StartAsync(s_settings);
+
+        using var refused = new ClientWebSocket();
+        refused.Options.SetRequestHeader("Origin", "https://evil.example.com");
+        refused.Options.CollectHttpResponseDetails = true;
+        await Assert.ThrowsAsync<WebSocketException>(() => refused.ConnectAsync(WsUri(gateway), CancellationToken.None));
+        Assert.Equal(HttpStatusCode.Forbidden, refused.HttpStatusCode);
+
+        using var allowed = new ClientWebSocket();
+        allowed.Options.SetRequestHeader("Origin", "https://app.example.com");
+        await allowed.ConnectAsync(WsUri(gateway), CancellationToken.None);
+        Assert.Equal(WebSocketState.Open, allowed.State);
+    }
+
+    [Fact]
+    public async Task Invalid_subscribe_filter_in_the_query_is_refused_before_the_upgrade()
+    {
+        await using var gateway = await TestGateway.StartAsync(s_settings);
+        using var socket = new ClientWebSocket();
+        socket.Options.CollectHttpResponseDetails = true;
+
+        await Assert.ThrowsAsync<WebSocketException>(() => socket.ConnectAsync(WsUri(gateway, "?subscribe=a/%23/b"), CancellationToken.None));
+
+        Assert.Equal(HttpStatusCode.BadRequest, socket.HttpStatusCode);
+    }
+
+    [Fact]
+    public async Task Admin_disconnect_closes_the_socket_with_1000_and_the_reason()
+    {
+        await using var gateway = await TestGateway.StartAsync(s_settings);
+        using var socket = await ConnectAsync(gateway, "?subscribe=a");
+        await gateway.WaitForConnectionsAsync(1);
+        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
+        var connection = Assert.Single((await http.GetFromJsonAsync<JsonElement[]>("/api/connections"))!);
+        Assert.Equal("ws", connection.GetProperty("protocol").GetString());
+
+        await http.DeleteAsync($"/api/connections/{connection.GetProperty("id").GetString()}");
+
+        var (type, _) = await ReceiveAsync(socket);
+        Assert.Equal(WebSocketMessageType.Close, type);
+        Assert.Equal(WebSocketCloseStatus.NormalClosure, socket.CloseStatus);
+        Assert.Equal("closed by admin", socket.CloseStatusDescription);
+    }
+
+    [Fact]
+    public async Task Node_ws_client_receives_an_http_publish_and_publishes_to_tcp()
+    {
+        await using var gateway = await TestGateway.StartAsync(s_settings);
+        await using var device = await FramedClient.ConnectAsync(gateway.EndPointOf("lines"));
+        await gateway.WaitForConnectionsAsync(1);
+
+        await using var node = ProcessRunner.Start("node",
+            ["ws-client.js", WsUri(gateway, "?subscribe=alerts&publish=commands/node").ToString(), "1", "hello from ws"],
+            workingDirectory: RepositoryPaths.InteropSource);
+        Assert.Equal("hello from ws", await device.ReadLineAsync(s_timeout));
+
+        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
+        await http.PostAsync("/api/topics/alerts", new StringContent("fire drill"));
+
+        Assert.Equal(0, await node.WaitForExitAsync(s_timeout));
+        Assert.Contains("recv fire drill", node.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("close 1000", node.StandardOutput, StringComparison.Ordinal);
+    }
+}
