@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of the gateway on a fresh machine: installs what the tests need, builds, runs both
-# test projects, and ends with the line "N passed, N failed" for the whole run.
+# Runs every test of the gateway on a fresh machine: installs what the tests need (nc, socat, Chromium
+# and the Node clients' npm packages), builds, runs both test projects, and ends with the line
+# "N passed, N failed" for the whole run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +9,7 @@ need_apt=()
 command -v node >/dev/null || need_apt+=(nodejs)
 nc -h 2>&1 | grep -q OpenBSD || need_apt+=(netcat-openbsd)
 command -v socat >/dev/null || need_apt+=(socat)
+command -v chromium >/dev/null || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "Installing: ${need_apt[*]}"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi

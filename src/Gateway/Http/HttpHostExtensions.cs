@@ -34,6 +34,7 @@ internal static class HttpHostExtensions
         app.MapTopicsApi();
         app.MapAdminApi();
         app.MapWebSocketEndpoint();
+        app.MapDemoPage();
         return app;
     }
 }
