@@ -21,7 +21,8 @@ internal static class TopicsApi
         topics.MapPost("/{**topic}", PublishAsync)
             .WithName("Publish")
             .WithSummary("Publishes the request body to a topic, keeping its content type.")
-            .Accepts<byte[]>("application/octet-stream", "text/plain", "application/json")
+            // Any content type is accepted and kept with the message.
+            .Accepts<byte[]>("*/*")
             .Produces<PublishResult>()
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge);

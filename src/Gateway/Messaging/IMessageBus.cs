@@ -18,6 +18,12 @@ public interface IMessageBus
 public interface IMessageSubscriber
 {
     DeliveryOutcome Deliver(Message message);
+
+    /// <summary>
+    /// True for the gateway's own bookkeeping (the event-stream history): it receives messages but is not
+    /// counted as a subscriber that matched, nor as a delivery.
+    /// </summary>
+    bool IsObserver => false;
 }
 
 /// <summary>What a subscriber did with a message handed to it.</summary>

@@ -44,7 +44,7 @@ internal sealed partial class InProcessMessageBus(ILogger<InProcessMessageBus> l
 
     private void Deliver(Subscription subscription, Message message, ref int matched, ref int delivered)
     {
-        matched++;
+        if (!subscription.IsObserver) matched++;
         DeliveryOutcome outcome;
         try
         {
@@ -57,6 +57,7 @@ internal sealed partial class InProcessMessageBus(ILogger<InProcessMessageBus> l
             outcome = DeliveryOutcome.DroppedClosed;
         }
 
+        if (subscription.IsObserver) return;
         if (outcome == DeliveryOutcome.Accepted) delivered++;
         else Counters.OnDropped(outcome);
     }
@@ -112,6 +113,8 @@ internal sealed partial class InProcessMessageBus(ILogger<InProcessMessageBus> l
         public TopicFilter Filter { get; } = filter;
 
         public IMessageSubscriber Subscriber { get; } = subscriber;
+
+        public bool IsObserver { get; } = subscriber.IsObserver;
 
         public void Dispose()
         {

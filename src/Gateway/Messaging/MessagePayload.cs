@@ -14,7 +14,7 @@ public static class MessagePayload
     public const string BinaryContentType = "application/octet-stream";
 
     /// <summary>
-    /// True when the payload is valid UTF-8 and its content type is textual (text/*, JSON, XML) or absent
+    /// True when the payload is valid UTF-8 and its content type is textual (text/*, JSON, XML, form data) or absent
     /// (framed TCP and UDP carry none, and are most often text).
     /// </summary>
     public static bool IsText(Message message)
@@ -23,7 +23,8 @@ public static class MessagePayload
         var textual = contentType is null
             || contentType.StartsWith("text/", StringComparison.OrdinalIgnoreCase)
             || contentType.Contains("json", StringComparison.OrdinalIgnoreCase)
-            || contentType.Contains("xml", StringComparison.OrdinalIgnoreCase);
+            || contentType.Contains("xml", StringComparison.OrdinalIgnoreCase)
+            || contentType.StartsWith("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase);
         if (!textual) return false;
         try
         {

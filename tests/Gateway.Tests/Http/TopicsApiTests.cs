@@ -37,6 +37,23 @@ public sealed class TopicsApiTests
         Assert.Equal("unlock", await device.ReadLineAsync());
     }
 
+    [Fact]
+    public async Task Any_content_type_is_published_and_an_event_stream_counts_as_one_subscriber()
+    {
+        await using var gateway = await TestGateway.StartAsync(s_settings);
+        await using var events = await SseClient.OpenAsync(gateway.HttpAddress, "/api/topics/forms/events");
+        await gateway.WaitForConnectionsAsync(1);
+        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
+
+        var response = await http.PostAsync("/api/topics/forms", new FormUrlEncodedContent([new("a", "1")]));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(1, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("subscribers").GetInt32());
+        var (_, data) = await events.ReadEventAsync();
+        Assert.Equal("application/x-www-form-urlencoded", data.GetProperty("contentType").GetString());
+        Assert.Equal("a=1", data.GetProperty("text").GetString());
+    }
+
     [Theory]
     [InlineData("/api/topics/a/%23")]
     [InlineData("/api/topics/a/+/b")]

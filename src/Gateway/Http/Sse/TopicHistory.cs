@@ -23,6 +23,8 @@ internal sealed class TopicHistory(IMessageBus bus, IOptions<GatewayOptions> opt
 
     public bool Enabled => _options.HistoryPerTopic > 0;
 
+    public bool IsObserver => true;
+
     /// <summary>Starts (or keeps) recording <paramref name="filter"/> until the returned lease is disposed and the retention has passed.</summary>
     public IDisposable Record(TopicFilter filter)
     {
