@@ -1,3 +1,5 @@
+using System.Net;
+using Gateway.Messaging;
 using Gateway.Protocols.Framing;
 using Gateway.Protocols.Topics;
 using Microsoft.Extensions.Options;
@@ -20,18 +22,23 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
             errors.Add($"{root}:DefaultAddress '{options.DefaultAddress}' is not an IP address, 'localhost' or '*'.");
         ValidateAddress(options.Http.Address, $"{root}:Http:Address", errors);
         ValidatePort(options.Http.Port, $"{root}:Http:Port", errors);
+        ValidateHttp(options.Http, $"{root}:Http", errors);
         if (options.Transport.IOQueueCount is < 0 or > 64)
             errors.Add($"{root}:Transport:IOQueueCount must be between 0 and 64 (was {options.Transport.IOQueueCount}).");
 
-        var ports = new Dictionary<int, string>();
-        if (options.Http.Port > 0) ports[options.Http.Port] = $"{root}:Http";
+        // A TCP and a UDP listener may share a port number: they are different protocols' ports.
+        var ports = new Dictionary<(EndpointProtocol, int), string>();
+        if (options.Http.Port > 0) ports[(EndpointProtocol.Tcp, options.Http.Port)] = $"{root}:Http";
 
         foreach (var (endpointName, endpoint) in options.Endpoints)
         {
             var path = $"{root}:Endpoints:{endpointName}";
-            ValidateEndpoint(path, endpoint, errors);
-            if (endpoint.Enabled && endpoint.Port is > 0 and var port && !ports.TryAdd(port, path))
-                errors.Add($"{path}:Port {port} is also used by {ports[port]}.");
+            if (endpoint.Protocol == EndpointProtocol.Udp)
+                ValidateUdpEndpoint(path, endpoint, options.DefaultAddress, errors);
+            else
+                ValidateEndpoint(path, endpoint, errors);
+            if (endpoint.Enabled && endpoint.Port is > 0 and var port && !ports.TryAdd((endpoint.Protocol, port), path))
+                errors.Add($"{path}:Port {port} is also used by {ports[(endpoint.Protocol, port)]}.");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
@@ -48,14 +55,7 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
         foreach (var framingError in FrameCodecFactory.Validate(endpoint.Framing))
             errors.Add($"{path}:{framingError}");
 
-        if (endpoint.Publish is not null && !TryParseTemplate(endpoint.Publish, TemplateKind.Topic, out var publishError))
-            errors.Add($"{path}:Publish: {publishError}");
-        for (var i = 0; i < endpoint.Subscribe.Count; i++)
-        {
-            if (!TryParseTemplate(endpoint.Subscribe[i], TemplateKind.Filter, out var subscribeError))
-                errors.Add($"{path}:Subscribe:{i}: {subscribeError}");
-        }
-
+        ValidateTemplates(path, endpoint, errors);
         if (endpoint.IdleTimeout is { } idle && idle <= TimeSpan.Zero)
             errors.Add($"{path}:IdleTimeout must be positive (was {idle}); leave it unset for no timeout.");
         if (endpoint.MaxConnections <= 0)
@@ -64,6 +64,73 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
             errors.Add($"{path}:Outbox:Capacity must be positive (was {endpoint.Outbox.Capacity}).");
         if (endpoint.DrainTimeout < TimeSpan.Zero)
             errors.Add($"{path}:DrainTimeout must not be negative (was {endpoint.DrainTimeout}).");
+    }
+
+    /// <summary>UDP has no framing, connections or Unix sockets: only its own section and the shared settings apply.</summary>
+    private static void ValidateUdpEndpoint(string path, EndpointOptions endpoint, string defaultAddress, List<string> errors)
+    {
+        if (endpoint.Port is { } port)
+            ValidatePort(port, $"{path}:Port", errors);
+        else
+            errors.Add($"{path}:Port is required for a UDP endpoint (0 picks a free one).");
+        if (endpoint.UnixSocketPath is not null)
+            errors.Add($"{path}:UnixSocketPath is not supported by UDP endpoints; remove it.");
+        ValidateAddress(endpoint.Address, $"{path}:Address", errors);
+        ValidateTemplates(path, endpoint, errors);
+        if (endpoint.Outbox.Capacity <= 0)
+            errors.Add($"{path}:Outbox:Capacity must be positive (was {endpoint.Outbox.Capacity}).");
+
+        var udp = endpoint.Udp;
+        var udpPath = $"{path}:Udp";
+        if (udp.MaxDatagramSize is < 1 or > UdpEndpointOptions.MaxPossibleDatagramSize)
+            errors.Add($"{udpPath}:MaxDatagramSize must be between 1 and {UdpEndpointOptions.MaxPossibleDatagramSize} (was {udp.MaxDatagramSize}).");
+        if (udp.PeerIdleTimeout <= TimeSpan.Zero)
+            errors.Add($"{udpPath}:PeerIdleTimeout must be positive (was {udp.PeerIdleTimeout}).");
+        if (udp.MaxPeers <= 0)
+            errors.Add($"{udpPath}:MaxPeers must be positive (was {udp.MaxPeers}).");
+        if (udp.RateLimitPerSecond is <= 0)
+            errors.Add($"{udpPath}:RateLimitPerSecond must be positive (was {udp.RateLimitPerSecond}); leave it unset for no limit.");
+        if (udp.RateLimitBurst is { } burst)
+        {
+            if (udp.RateLimitPerSecond is null)
+                errors.Add($"{udpPath}:RateLimitBurst needs RateLimitPerSecond; set both or neither.");
+            else if (burst <= 0 || burst < udp.RateLimitPerSecond)
+                errors.Add($"{udpPath}:RateLimitBurst must be at least RateLimitPerSecond ({udp.RateLimitPerSecond}) (was {burst}).");
+        }
+
+        if (udp.Target is not null)
+            ValidateUdpTarget(udpPath, endpoint, defaultAddress, errors);
+    }
+
+    private static void ValidateUdpTarget(string udpPath, EndpointOptions endpoint, string defaultAddress, List<string> errors)
+    {
+        if (!UdpTargetAddress.TryParse(endpoint.Udp.Target, out var target))
+        {
+            errors.Add($"{udpPath}:Target '{endpoint.Udp.Target}' is not host:port with an IPv4 address, [IPv6 address] or localhost, and a port from 1 to 65535.");
+            return;
+        }
+
+        if (endpoint.Outbox.Overflow == OverflowPolicy.Disconnect)
+            errors.Add($"{udpPath}:Target cannot be disconnected: set Outbox:Overflow to DropOldest or DropNewest.");
+
+        // One socket sends to the target: its family must reach the target's (a dual-mode socket reaches both).
+        var address = endpoint.Address ?? defaultAddress;
+        if (!ListenAddress.IsValid(address)) return;
+        var bound = ListenAddress.ResolveSingle(address);
+        var reachable = bound.Equals(IPAddress.IPv6Any) || bound.AddressFamily == target.AddressFamily;
+        if (!reachable)
+            errors.Add($"{udpPath}:Target {target} cannot be reached from the endpoint's address {address} (another address family).");
+    }
+
+    private static void ValidateTemplates(string path, EndpointOptions endpoint, List<string> errors)
+    {
+        if (endpoint.Publish is not null && !TryParseTemplate(endpoint.Publish, TemplateKind.Topic, out var publishError))
+            errors.Add($"{path}:Publish: {publishError}");
+        for (var i = 0; i < endpoint.Subscribe.Count; i++)
+        {
+            if (!TryParseTemplate(endpoint.Subscribe[i], TemplateKind.Filter, out var subscribeError))
+                errors.Add($"{path}:Subscribe:{i}: {subscribeError}");
+        }
     }
 
     /// <summary>
@@ -85,6 +152,35 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
             {
                 errors.Add(ex.Message);
             }
+        }
+    }
+
+    private static void ValidateHttp(HttpHostOptions http, string path, List<string> errors)
+    {
+        if (http.MaxPublishBytes <= 0)
+            errors.Add($"{path}:MaxPublishBytes must be positive (was {http.MaxPublishBytes}).");
+        if (http.Sse.HistoryPerTopic < 0)
+            errors.Add($"{path}:Sse:HistoryPerTopic must not be negative (was {http.Sse.HistoryPerTopic}); 0 turns history off.");
+        if (http.Sse.MaxHistoryTopics <= 0)
+            errors.Add($"{path}:Sse:MaxHistoryTopics must be positive (was {http.Sse.MaxHistoryTopics}).");
+        if (http.Sse.HistoryRetention < TimeSpan.Zero)
+            errors.Add($"{path}:Sse:HistoryRetention must not be negative (was {http.Sse.HistoryRetention}).");
+        if (http.Sse.KeepAliveInterval <= TimeSpan.Zero)
+            errors.Add($"{path}:Sse:KeepAliveInterval must be positive (was {http.Sse.KeepAliveInterval}).");
+        if (http.Sse.Outbox.Capacity <= 0)
+            errors.Add($"{path}:Sse:Outbox:Capacity must be positive (was {http.Sse.Outbox.Capacity}).");
+        if (http.WebSocket.MaxMessageBytes <= 0)
+            errors.Add($"{path}:WebSocket:MaxMessageBytes must be positive (was {http.WebSocket.MaxMessageBytes}).");
+        if (http.WebSocket.KeepAliveInterval < TimeSpan.Zero)
+            errors.Add($"{path}:WebSocket:KeepAliveInterval must not be negative (was {http.WebSocket.KeepAliveInterval}); 0 turns pings off.");
+        if (http.WebSocket.KeepAliveTimeout < TimeSpan.Zero)
+            errors.Add($"{path}:WebSocket:KeepAliveTimeout must not be negative (was {http.WebSocket.KeepAliveTimeout}).");
+        if (http.WebSocket.Outbox.Capacity <= 0)
+            errors.Add($"{path}:WebSocket:Outbox:Capacity must be positive (was {http.WebSocket.Outbox.Capacity}).");
+        foreach (var origin in http.WebSocket.AllowedOrigins)
+        {
+            if (!Uri.TryCreate(origin, UriKind.Absolute, out var uri) || uri.AbsolutePath != "/" || origin.EndsWith('/'))
+                errors.Add($"{path}:WebSocket:AllowedOrigins: '{origin}' is not an origin (scheme://host[:port], no path).");
         }
     }
 

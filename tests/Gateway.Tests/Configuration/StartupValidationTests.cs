@@ -28,6 +28,10 @@ public sealed class StartupValidationTests
     [InlineData("Gateway:Endpoints:echo:Framing:Kind=Carrier-Pigeon", "Gateway:Endpoints:echo:Framing:Kind")]
     [InlineData("Gateway:Endpoints:echo:Publsh=typo", "Publsh")]
     [InlineData("Gateway:Htp:Port=1", "Htp")]
+    [InlineData("Gateway:Http:MaxPublishBytes=0", "Gateway:Http:MaxPublishBytes")]
+    [InlineData("Gateway:Http:Sse:HistoryPerTopic=-1", "Gateway:Http:Sse:HistoryPerTopic")]
+    [InlineData("Gateway:Http:WebSocket:MaxMessageBytes=-1", "Gateway:Http:WebSocket:MaxMessageBytes")]
+    [InlineData("Gateway:Http:WebSocket:AllowedOrigins:0=https://app.example.com/path", "Gateway:Http:WebSocket:AllowedOrigins")]
     public async Task Invalid_setting_stops_the_start_and_names_the_setting(string setting, string expected)
     {
         var failure = await Assert.ThrowsAsync<GatewayStartupException>(() => TestGateway.StartAsync(ValidEcho(setting)));
