@@ -177,6 +177,23 @@ public sealed class TopicsApiTests
     }
 
     [Fact]
+    public async Task Idle_stream_gets_keep_alive_comments_and_still_delivers_afterwards()
+    {
+        await using var gateway = await TestGateway.StartAsync([.. s_settings, "Gateway:Http:Sse:KeepAliveInterval=00:00:00.200"]);
+        using var http = new HttpClient { BaseAddress = gateway.HttpAddress, Timeout = Timeout.InfiniteTimeSpan };
+        using var response = await http.GetAsync("/api/topics/quiet/events", HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(": keep-alive", await reader.ReadLineAsync(cts.Token));
+        await http.PostAsync("/api/topics/quiet", new StringContent("finally"));
+        string? line;
+        do line = await reader.ReadLineAsync(cts.Token);
+        while (line is not null && !line.StartsWith("data: ", StringComparison.Ordinal));
+        Assert.Contains("\"text\":\"finally\"", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Invalid_stream_filter_is_a_400_problem()
     {
         await using var gateway = await TestGateway.StartAsync(s_settings);

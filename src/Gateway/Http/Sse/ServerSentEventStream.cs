@@ -101,13 +101,17 @@ internal sealed class ServerSentEventStream : IGatewayConnection
     {
         var output = _context.Response.BodyWriter;
         Task<bool>? waiting = null;
+        Task? keepAliveDue = null;
         while (true)
         {
             waiting ??= outbox.WaitToReadAsync().AsTask();
-            var completed = await Task.WhenAny(waiting, Task.Delay(_options.KeepAliveInterval, cancellation)).ConfigureAwait(false);
+            // One timer at a time, replaced only once it has fired: a busy stream must not start one per message.
+            keepAliveDue ??= Task.Delay(_options.KeepAliveInterval, cancellation);
+            var completed = await Task.WhenAny(waiting, keepAliveDue).ConfigureAwait(false);
             cancellation.ThrowIfCancellationRequested();
-            if (completed != waiting)
+            if (completed == keepAliveDue)
             {
+                keepAliveDue = null;
                 ServerSentEventFormatter.WriteKeepAlive(output);
             }
             else
