@@ -29,6 +29,7 @@ public static class GatewayApplication
             .AddGatewayOptions(builder.Configuration)
             .AddMessaging()
             .AddTcpEndpoints()
+            .AddUdpEndpoints()
             .AddHttpHost();
         configure?.Invoke(builder);
 

@@ -136,10 +136,16 @@ public sealed class EndpointOptions
     /// <summary>Set false to keep the endpoint configured but not listening.</summary>
     public bool Enabled { get; set; } = true;
 
-    /// <summary>IP address, "localhost" (IPv4 and IPv6 loopback) or "*" (every interface). Defaults to <see cref="GatewayOptions.DefaultAddress"/>.</summary>
+    /// <summary>
+    /// IP address, "localhost" (IPv4 and IPv6 loopback; 127.0.0.1 for UDP, which binds one socket) or "*" (every
+    /// interface). Defaults to <see cref="GatewayOptions.DefaultAddress"/>.
+    /// </summary>
     public string? Address { get; set; }
 
-    /// <summary>TCP port; 0 picks a free one. Exactly one of <see cref="Port"/> and <see cref="UnixSocketPath"/> is set.</summary>
+    /// <summary>
+    /// TCP or UDP port; 0 picks a free one. A TCP endpoint sets exactly one of <see cref="Port"/> and
+    /// <see cref="UnixSocketPath"/>; a UDP endpoint requires a port. TCP and UDP endpoints may use the same number.
+    /// </summary>
     public int? Port { get; set; }
 
     /// <summary>Path of a Unix domain socket to listen on instead of a port.</summary>

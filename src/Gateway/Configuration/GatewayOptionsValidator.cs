@@ -99,11 +99,12 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
         }
 
         if (udp.Target is not null)
-            ValidateUdpTarget(udpPath, endpoint, defaultAddress, errors);
+            ValidateUdpTarget(path, endpoint, defaultAddress, errors);
     }
 
-    private static void ValidateUdpTarget(string udpPath, EndpointOptions endpoint, string defaultAddress, List<string> errors)
+    private static void ValidateUdpTarget(string path, EndpointOptions endpoint, string defaultAddress, List<string> errors)
     {
+        var udpPath = $"{path}:Udp";
         if (!UdpTargetAddress.TryParse(endpoint.Udp.Target, out var target))
         {
             errors.Add($"{udpPath}:Target '{endpoint.Udp.Target}' is not host:port with an IPv4 address, [IPv6 address] or localhost, and a port from 1 to 65535.");
@@ -111,7 +112,7 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
         }
 
         if (endpoint.Outbox.Overflow == OverflowPolicy.Disconnect)
-            errors.Add($"{udpPath}:Target cannot be disconnected: set Outbox:Overflow to DropOldest or DropNewest.");
+            errors.Add($"{path}:Outbox:Overflow Disconnect does not apply to a Udp:Target, which cannot be disconnected; use DropOldest or DropNewest.");
 
         // One socket sends to the target: its family must reach the target's (a dual-mode socket reaches both).
         var address = endpoint.Address ?? defaultAddress;

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace Gateway.Configuration;
@@ -11,6 +12,17 @@ internal static class ListenAddress
 
     public static bool IsValid(string address) =>
         address is Localhost or Any || IPAddress.TryParse(address, out _);
+
+    /// <summary>
+    /// The one address a datagram socket binds: a UDP endpoint is a single socket, so "localhost" means
+    /// 127.0.0.1 and "*" the IPv6 any address in dual mode (IPv4's any address where IPv6 is unavailable).
+    /// </summary>
+    public static IPAddress ResolveSingle(string address) => address switch
+    {
+        Localhost => IPAddress.Loopback,
+        Any => Socket.OSSupportsIPv6 ? IPAddress.IPv6Any : IPAddress.Any,
+        _ => IPAddress.Parse(address),
+    };
 
     /// <summary>
     /// Adds a Kestrel listener. "localhost" binds both loopback families and "*" every interface,

@@ -3,8 +3,11 @@ namespace Gateway.Configuration;
 /// <summary>Settings that apply to UDP endpoints only (the <c>Udp</c> section of an endpoint).</summary>
 public sealed class UdpEndpointOptions
 {
+    /// <summary>The largest payload one UDP datagram over IPv4 can carry.</summary>
+    public const int MaxPossibleDatagramSize = 65_507;
+
     /// <summary>Largest datagram accepted or sent, in bytes. Defaults to 65,507 (the IPv4 maximum).</summary>
-    public int MaxDatagramSize { get; set; } = 65_507;
+    public int MaxDatagramSize { get; set; } = MaxPossibleDatagramSize;
 
     /// <summary>A peer that has sent nothing for this long stops receiving deliveries. Defaults to 60 seconds.</summary>
     public TimeSpan PeerIdleTimeout { get; set; } = TimeSpan.FromSeconds(60);
@@ -12,15 +15,19 @@ public sealed class UdpEndpointOptions
     /// <summary>How many recent peers are tracked for deliveries; the least recently heard is forgotten first. Defaults to 10,000.</summary>
     public int MaxPeers { get; set; } = 10_000;
 
-    /// <summary>Datagrams per second accepted from one source address; unset means no limit.</summary>
+    /// <summary>Datagrams per second accepted from one source (address and port); unset means no limit.</summary>
     public int? RateLimitPerSecond { get; set; }
 
-    /// <summary>Datagrams one source may send in a burst above <see cref="RateLimitPerSecond"/>. Defaults to the per-second rate.</summary>
+    /// <summary>
+    /// Most datagrams one source may send at once, the size of its token bucket; at least
+    /// <see cref="RateLimitPerSecond"/>, which is the default.
+    /// </summary>
     public int? RateLimitBurst { get; set; }
 
     /// <summary>
     /// When set ("host:port"), deliveries go to this fixed address instead of to the peers that have sent
-    /// recently: a route from topics to a UDP target.
+    /// recently: a route from topics to a UDP target. The endpoint subscribes once, with {remote} in its filters
+    /// standing for the target. An IP literal or localhost, never a name to resolve.
     /// </summary>
     public string? Target { get; set; }
 }

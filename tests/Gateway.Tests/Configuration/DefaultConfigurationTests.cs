@@ -15,6 +15,8 @@ public sealed class DefaultConfigurationTests
             "Gateway:Endpoints:echo:Port=0",
             "Gateway:Endpoints:stick:Port=0",
             "Gateway:Endpoints:chat:Port=0",
+            "Gateway:Endpoints:console:Port=0",
+            "Gateway:Endpoints:udp:Port=0",
             "Gateway:Endpoints:chat_unix:UnixSocketPath=" + socketPath);
 
         await using (var echo = await FramedClient.ConnectAsync(gateway.EndPointOf("echo")))

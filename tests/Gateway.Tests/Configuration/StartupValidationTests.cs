@@ -59,6 +59,7 @@ public sealed class StartupValidationTests
             ["Gateway__Endpoints__echo__Port"] = "0",
             ["Gateway__Endpoints__stick__Port"] = "0",
             ["Gateway__Endpoints__chat__Port"] = "0",
+            ["Gateway__Endpoints__udp__Port"] = "0",
             ["Gateway__Endpoints__chat_unix__Enabled"] = "false",
             ["Gateway__Endpoints__echo__Framing__MaxFrameSize"] = "-1",
         });

@@ -1,5 +1,6 @@
 using System.Net;
 using Gateway.Tcp;
+using Gateway.Udp;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -58,6 +59,14 @@ internal sealed class TestGateway : IAsyncDisposable
             ?? throw new ArgumentException($"No endpoint '{endpointName}'.", nameof(endpointName));
         return (IPEndPoint)endpoint.BoundEndPoint!;
     }
+
+    /// <summary>A UDP endpoint: its bound address (the real port when 0 was configured) and its counters.</summary>
+    public UdpEndpoint UdpEndpoint(string endpointName) =>
+        Services.GetRequiredService<UdpEndpointCatalog>().Find(endpointName)
+            ?? throw new ArgumentException($"No UDP endpoint '{endpointName}'.", nameof(endpointName));
+
+    /// <summary>The bound address of a UDP endpoint (the real port when 0 was configured).</summary>
+    public IPEndPoint UdpEndPointOf(string endpointName) => UdpEndpoint(endpointName).BoundEndPoint!;
 
     /// <summary>Waits until <paramref name="count"/> connections are open: each is subscribed by then.</summary>
     public async Task WaitForConnectionsAsync(int count)

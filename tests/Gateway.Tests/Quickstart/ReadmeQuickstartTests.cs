@@ -16,6 +16,7 @@ public sealed class ReadmeQuickstartTests : IAsyncLifetime
             "Gateway:Endpoints:stick:Port=0",
             "Gateway:Endpoints:chat:Port=0",
             "Gateway:Endpoints:console:Port=0",
+            "Gateway:Endpoints:udp:Port=0",
             "Gateway:Endpoints:chat_unix:UnixSocketPath=" + _socketPath);
 
     public async Task DisposeAsync() => await _gateway.DisposeAsync();
@@ -45,6 +46,27 @@ public sealed class ReadmeQuickstartTests : IAsyncLifetime
 
         var output = await ShellAsync(
             $"node -e \"const s=require('net').connect({port},'127.0.0.1',()=>{{const b=Buffer.from('hi from node'),h=Buffer.alloc(4);h.writeUInt32BE(b.length);s.end(Buffer.concat([h,b]))}});s.on('data',d=>console.log(d.subarray(4).toString()))\"");
+
+        Assert.Equal("hi from node", output.Trim());
+    }
+
+    [Fact]
+    public async Task Nc_u_gets_its_datagram_echoed_by_the_udp_endpoint()
+    {
+        var port = _gateway.UdpEndPointOf("udp").Port;
+
+        var echoed = await ShellAsync($"printf 'hello over udp' | nc -u -w1 127.0.0.1 {port}");
+
+        Assert.Equal("hello over udp", echoed.Trim());
+    }
+
+    [Fact]
+    public async Task Node_dgram_one_liner_prints_the_echo()
+    {
+        var port = _gateway.UdpEndPointOf("udp").Port;
+
+        var output = await ShellAsync(
+            $"node -e \"const s=require('dgram').createSocket('udp4');s.on('message',m=>{{console.log(m.toString());s.close()}});s.send('hi from node',{port},'127.0.0.1')\"");
 
         Assert.Equal("hi from node", output.Trim());
     }

@@ -1,0 +1,15 @@
+using Gateway.Configuration;
+
+namespace Gateway.Udp;
+
+/// <summary>The enabled UDP endpoints, built once from the validated configuration.</summary>
+internal sealed class UdpEndpointCatalog(IOptions<GatewayOptions> options)
+{
+    public IReadOnlyList<UdpEndpoint> Endpoints { get; } =
+        [.. options.Value.Endpoints
+            .Where(pair => pair.Value is { Enabled: true, Protocol: EndpointProtocol.Udp })
+            .Select(pair => new UdpEndpoint(pair.Key, pair.Value, options.Value.DefaultAddress))];
+
+    public UdpEndpoint? Find(string name) =>
+        Endpoints.FirstOrDefault(endpoint => string.Equals(endpoint.Name, name, StringComparison.OrdinalIgnoreCase));
+}

@@ -1,0 +1,301 @@
+using System.Buffers;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Gateway.Configuration;
+using Gateway.Connections;
+using Gateway.Messaging;
+using Gateway.Protocols.Topics;
+
+namespace Gateway.Udp;
+
+/// <summary>
+/// The socket of one UDP endpoint and its receive loop: each datagram becomes one message on the sender's
+/// publish topic. Deliveries leave through the same socket, to the recent peers or to the target.
+/// </summary>
+/// <remarks>
+/// The Node dgram lifecycle maps onto it: listening = <see cref="Bind"/>; message = the receive loop;
+/// close = <see cref="RunAsync"/> returns; error = logged, and the loop goes on (one bad datagram or one
+/// vanished peer never stops the endpoint).
+/// </remarks>
+internal sealed class UdpListener : IDisposable
+{
+    // Windows reports an ICMP port unreachable as a reset on the next receive unless this is turned off.
+    private const int SioUdpConnReset = unchecked((int)0x9800000C);
+
+    // After an unexpected receive error, so a persistent one logs a few lines a second instead of spinning.
+    private static readonly TimeSpan s_errorBackoff = TimeSpan.FromMilliseconds(100);
+
+    private readonly IMessageBus _bus;
+    private readonly ConnectionRegistry _registry;
+    private readonly ILogger _logger;
+    private readonly int _maxDatagramSize;
+    private Socket? _socket;
+    private IPEndPoint _addressTemplate = new(IPAddress.Any, 0);
+    private UdpDelivery? _targetDelivery;
+    private Task _targetDelivered = Task.CompletedTask;
+    private IDisposable[] _targetSubscriptions = [];
+
+    public UdpListener(UdpEndpoint endpoint, IMessageBus bus, ConnectionRegistry registry, ILogger logger)
+    {
+        Endpoint = endpoint;
+        _bus = bus;
+        _registry = registry;
+        _logger = logger;
+        _maxDatagramSize = endpoint.Options.Udp.MaxDatagramSize;
+    }
+
+    public UdpEndpoint Endpoint { get; }
+
+    public Socket Socket => _socket ?? throw new InvalidOperationException($"UDP endpoint {Endpoint.Name} is not bound.");
+
+    /// <summary>
+    /// Binds the socket and, with a target, subscribes the endpoint's filters for it. Runs at start, so an
+    /// address in use stops the start with a message naming the setting.
+    /// </summary>
+    /// <exception cref="GatewayStartupException">The address cannot be bound.</exception>
+    public void Bind()
+    {
+        var address = ListenAddress.ResolveSingle(Endpoint.Address);
+        var port = Endpoint.Options.Port ?? 0;
+        var socket = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            if (address.AddressFamily == AddressFamily.InterNetworkV6)
+                socket.DualMode = address.Equals(IPAddress.IPv6Any);
+            if (OperatingSystem.IsWindows())
+                socket.IOControl(SioUdpConnReset, [0, 0, 0, 0], null);
+            socket.Bind(new IPEndPoint(address, port));
+        }
+        catch (SocketException ex)
+        {
+            socket.Dispose();
+            var setting = $"{GatewayOptions.SectionName}:Endpoints:{Endpoint.Name}";
+            var message = ex.SocketErrorCode == SocketError.AddressAlreadyInUse
+                ? $"{setting}:Port ({port}) is already in use for UDP on {Endpoint.Address}: {ex.Message}"
+                : $"{setting}:Address ({Endpoint.Address}) port {port} cannot be bound for UDP: {ex.Message}";
+            // The socket error travels as text: GatewayApplication would describe an exception chain holding an
+            // address-in-use SocketException as a clash of the TCP or HTTP ports, and this message is already precise.
+            throw new GatewayStartupException(message, new IOException(ex.Message));
+        }
+
+        _socket = socket;
+        _addressTemplate = new IPEndPoint(address.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0);
+        Endpoint.BoundEndPoint = (IPEndPoint)socket.LocalEndPoint!;
+        if (Endpoint.Target is { } target) SubscribeTarget(socket, target);
+
+        UdpLog.EndpointListening(_logger, Endpoint.Name, Endpoint.BoundEndPoint.ToString(), Endpoint.Options.Publish ?? "(none)",
+            string.Join(", ", Endpoint.Options.Subscribe), Endpoint.Target?.ToString() ?? "recent peers");
+    }
+
+    /// <summary>Receives until <paramref name="stopping"/> fires, then forgets every peer, lets queued deliveries go out, and closes.</summary>
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        var socket = Socket;
+        // One byte more than the limit, so a datagram over it is seen as such (Linux silently cuts it to the buffer).
+        var buffer = ArrayPool<byte>.Shared.Rent(_maxDatagramSize + 1);
+        try
+        {
+            await ReceiveLoopAsync(socket, buffer, stopping).ConfigureAwait(false);
+        }
+        finally
+        {
+            await CloseAsync().ConfigureAwait(false);
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private async Task ReceiveLoopAsync(Socket socket, byte[] buffer, CancellationToken stopping)
+    {
+        var memory = buffer.AsMemory(0, _maxDatagramSize + 1);
+        // Reused for every receive: filled in by the socket and used as the lookup key of the peer table.
+        var from = new SocketAddress(socket.AddressFamily);
+        while (!stopping.IsCancellationRequested)
+        {
+            int received;
+            try
+            {
+                received = await socket.ReceiveFromAsync(memory, SocketFlags.None, from, stopping).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.MessageSize)
+            {
+                // Windows reports a datagram cut to the buffer as an error; Linux returns it cut, seen below as oversize.
+                Endpoint.Counters.OnReceived(memory.Length);
+                var count = Endpoint.Counters.OnTruncated();
+                UdpLog.DatagramDropped(_logger, Endpoint.Name, "(unknown)", "truncated", count);
+                continue;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.ConnectionReset
+                or SocketError.HostUnreachable or SocketError.NetworkUnreachable)
+            {
+                // An ICMP error about an earlier send to a peer that has gone: news about that peer, not about this socket.
+                UdpLog.PeerUnreachable(_logger, Endpoint.Name, ex.SocketErrorCode.ToString());
+                continue;
+            }
+            catch (SocketException ex)
+            {
+                if (stopping.IsCancellationRequested) return;
+                UdpLog.ReceiveFailed(_logger, Endpoint.Name, ex);
+                await BackOffAsync(stopping).ConfigureAwait(false);
+                continue;
+            }
+
+            try
+            {
+                OnDatagram(buffer.AsSpan(0, received), from);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // A bug in handling one datagram must not end the endpoint.
+                UdpLog.ReceiveFailed(_logger, Endpoint.Name, ex);
+            }
+        }
+    }
+
+    private void OnDatagram(ReadOnlySpan<byte> datagram, SocketAddress from)
+    {
+        var counters = Endpoint.Counters;
+        counters.OnReceived(datagram.Length);
+        if (datagram.Length > _maxDatagramSize)
+        {
+            var count = counters.OnOversize();
+            if (_logger.IsEnabled(LogLevel.Debug)) UdpLog.DatagramDropped(_logger, Endpoint.Name, Describe(from), "oversize", count);
+            return;
+        }
+
+        var peer = Endpoint.Peers.Touch(from) ?? Track(from);
+        if (peer is null) return;
+        if (!peer.TryAccept(datagram.Length))
+        {
+            var count = counters.OnRateLimited();
+            if (_logger.IsEnabled(LogLevel.Debug)) UdpLog.DatagramDropped(_logger, Endpoint.Name, peer.RemoteAddress, "rate limited", count);
+            return;
+        }
+
+        if (peer.PublishTopic is not { } topic) return;
+
+        // The one copy out of the receive buffer, which the next datagram overwrites.
+        _bus.Publish(new Message(topic, datagram.ToArray(), peer.Source, DateTimeOffset.UtcNow));
+    }
+
+    /// <summary>Starts tracking a new sender; displaces the least recently heard peer when MaxPeers are tracked.</summary>
+    private UdpPeer? Track(SocketAddress from)
+    {
+        // The receive loop reuses 'from'; the table keeps a copy.
+        var address = new SocketAddress(from.Family, from.Size);
+        from.Buffer.Span[..from.Size].CopyTo(address.Buffer.Span);
+        var remote = ToDisplayEndPoint(address);
+
+        UdpPeer peer;
+        try
+        {
+            peer = new UdpPeer(this, address, remote);
+        }
+        catch (TopicException ex)
+        {
+            var count = Endpoint.Counters.OnUnroutable();
+            UdpLog.PeerRejected(_logger, Endpoint.Name, remote.ToString(), ex.Message, count);
+            return null;
+        }
+
+        if (Endpoint.Peers.Add(peer) is { } displaced)
+            displaced.Close(string.Create(CultureInfo.InvariantCulture, $"displaced: MaxPeers ({Endpoint.Peers.Capacity}) tracked"));
+        peer.Open(_bus, _logger);
+        _registry.Add(peer);
+        UdpLog.PeerTracked(_logger, peer.Id, Endpoint.Name, peer.RemoteAddress);
+        return peer;
+    }
+
+    /// <summary>Called once by <see cref="UdpPeer.Close"/>: the peer leaves the table and the registry and gets no more deliveries.</summary>
+    internal void Forget(UdpPeer peer)
+    {
+        Endpoint.Peers.Remove(peer);
+        peer.Release();
+        _registry.Remove(peer);
+        var traffic = peer.Traffic;
+        UdpLog.PeerForgotten(_logger, peer.Id, Endpoint.Name, peer.RemoteAddress,
+            (long)(DateTimeOffset.UtcNow - peer.ConnectedAt).TotalMilliseconds, peer.CloseReason,
+            traffic.BytesIn, traffic.FramesIn, traffic.BytesOut, traffic.FramesOut);
+    }
+
+    private void SubscribeTarget(Socket socket, IPEndPoint target)
+    {
+        // A dual-mode socket sends to IPv4 through the IPv4-mapped IPv6 address.
+        var destination = socket.AddressFamily == AddressFamily.InterNetworkV6 && target.AddressFamily == AddressFamily.InterNetwork
+            ? new IPEndPoint(target.Address.MapToIPv6(), target.Port)
+            : target;
+        var remote = target.ToString();
+        _targetDelivery = new UdpDelivery(socket, Endpoint, _bus.Counters, _logger, destination.Serialize(), remote, traffic: null, onOverflowDisconnect: null);
+        var values = new TopicTemplateValues(Endpoint.Name, $"{Endpoint.Name}-target", remote, ClientId: null);
+        _targetSubscriptions = new IDisposable[Endpoint.SubscribeTemplates.Count];
+        for (var i = 0; i < _targetSubscriptions.Length; i++)
+            _targetSubscriptions[i] = _bus.Subscribe(Endpoint.SubscribeTemplates[i].RenderFilter(values), _targetDelivery.Outbox);
+        _targetDelivered = _targetDelivery.RunAsync();
+    }
+
+    private async Task CloseAsync()
+    {
+        var pending = new List<Task>();
+        foreach (var peer in Endpoint.Peers.Snapshot())
+        {
+            peer.Close("server shutting down");
+            pending.Add(peer.Delivered);
+        }
+
+        StopTarget();
+        pending.Add(_targetDelivered);
+        try
+        {
+            // Let what is queued go out, for DrainTimeout at most; what remains is counted as unsendable.
+            await Task.WhenAll(pending).WaitAsync(Endpoint.Options.DrainTimeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+        }
+
+        var counters = Endpoint.Counters;
+        UdpLog.EndpointClosed(_logger, Endpoint.Name, Endpoint.BoundEndPoint?.ToString() ?? Endpoint.Address,
+            counters.DatagramsIn, counters.BytesIn, counters.DatagramsOut, counters.BytesOut,
+            counters.DroppedOversize, counters.DroppedTruncated, counters.DroppedRateLimited, counters.DroppedUnsendable, counters.DroppedUnroutable);
+        Dispose();
+    }
+
+    private void StopTarget()
+    {
+        foreach (var subscription in _targetSubscriptions)
+            subscription.Dispose();
+        _targetSubscriptions = [];
+        _targetDelivery?.Outbox.Complete();
+    }
+
+    /// <summary>Closes the socket; used directly when the start fails after this endpoint was bound.</summary>
+    public void Dispose()
+    {
+        StopTarget();
+        _socket?.Dispose();
+    }
+
+    /// <summary>The sender as users read it: an IPv4 sender on a dual-mode socket is shown as IPv4, not as ::ffff:a.b.c.d.</summary>
+    private IPEndPoint ToDisplayEndPoint(SocketAddress address)
+    {
+        var endPoint = (IPEndPoint)_addressTemplate.Create(address);
+        return endPoint.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(endPoint.Address.MapToIPv4(), endPoint.Port) : endPoint;
+    }
+
+    private string Describe(SocketAddress address) => ToDisplayEndPoint(address).ToString();
+
+    private static async Task BackOffAsync(CancellationToken stopping)
+    {
+        try
+        {
+            await Task.Delay(s_errorBackoff, stopping).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+}
