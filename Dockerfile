@@ -18,7 +18,7 @@ COPY --from=build /app ./
 # e.g. -e Gateway__Endpoints__echo__Port=9100.
 ENV Gateway__DefaultAddress="*" \
     DOTNET_gcServer=0
-# HTTP, echo, stick, chat, console. The chat Unix socket lives in /tmp inside the container.
-EXPOSE 8080 9000 9001 9002 9009
+# HTTP, echo, stick, chat, console, and udp. The chat Unix socket lives in /tmp inside the container.
+EXPOSE 8080 9000 9001 9002 9009 9003/udp
 USER $APP_UID
 ENTRYPOINT ["dotnet", "Gateway.dll"]

@@ -1,5 +1,6 @@
 using Gateway.Connections;
 using Gateway.Tcp;
+using Gateway.Udp;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Gateway.Http;
@@ -17,6 +18,7 @@ internal static class AdminApi
     }
 
     /// <summary>One endpoint as the admin API lists it.</summary>
+    /// <param name="Connections">Live connections; for UDP, the peers currently tracked.</param>
     public sealed record EndpointInfo(string Name, string Protocol, string? Address, string? Publish, IReadOnlyList<string> Subscribe, int Connections);
 
     /// <summary>One live connection as the admin API lists it.</summary>
@@ -24,7 +26,7 @@ internal static class AdminApi
         string Id, string Endpoint, string Protocol, string RemoteAddress, string? Identity, DateTimeOffset ConnectedAt,
         long BytesIn, long BytesOut, long MessagesIn, long MessagesOut);
 
-    private static Ok<List<EndpointInfo>> ListEndpoints(TcpEndpointCatalog tcp, HttpHostListener http, ConnectionRegistry registry)
+    private static Ok<List<EndpointInfo>> ListEndpoints(TcpEndpointCatalog tcp, UdpEndpointCatalog udp, HttpHostListener http, ConnectionRegistry registry)
     {
         var endpoints = new List<EndpointInfo>
         {
@@ -35,6 +37,12 @@ internal static class AdminApi
         {
             endpoints.Add(new EndpointInfo(endpoint.Name, endpoint.IsUnixSocket ? "unix" : "tcp", endpoint.BoundEndPoint?.ToString(),
                 endpoint.Options.Publish, endpoint.Options.Subscribe, endpoint.ActiveConnections));
+        }
+
+        foreach (var endpoint in udp.Endpoints)
+        {
+            endpoints.Add(new EndpointInfo(endpoint.Name, "udp", endpoint.BoundEndPoint?.ToString(),
+                endpoint.Options.Publish, endpoint.Options.Subscribe, endpoint.Peers.Count));
         }
 
         return TypedResults.Ok(endpoints);

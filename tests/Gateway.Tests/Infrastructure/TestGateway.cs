@@ -69,15 +69,10 @@ internal sealed class TestGateway : IAsyncDisposable
     public IPEndPoint UdpEndPointOf(string endpointName) => UdpEndpoint(endpointName).BoundEndPoint!;
 
     /// <summary>Waits until <paramref name="count"/> connections are open: each is subscribed by then.</summary>
-    public async Task WaitForConnectionsAsync(int count)
+    public Task WaitForConnectionsAsync(int count)
     {
         var registry = Services.GetRequiredService<Gateway.Connections.ConnectionRegistry>();
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (registry.Count < count)
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{registry.Count} of {count} connections open.");
-            await Task.Delay(10);
-        }
+        return Eventually.TrueAsync(() => registry.Count >= count, $"{count} connections open");
     }
 
     public Uri HttpAddress =>

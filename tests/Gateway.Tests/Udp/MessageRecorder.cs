@@ -1,3 +1,4 @@
+using Gateway.Tests.Infrastructure;
 using System.Collections.Concurrent;
 using Gateway.Messaging;
 
