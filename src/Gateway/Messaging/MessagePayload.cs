@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 
 namespace Gateway.Messaging;
 
@@ -35,5 +36,20 @@ public static class MessagePayload
         {
             return false;
         }
+    }
+
+    /// <summary>
+    /// Writes the message's fields into the JSON object being written: id, topic, contentType, timestamp,
+    /// and the payload as "text" when <see cref="IsText"/>, else as "base64". Shared by the event streams
+    /// and the WebSocket envelopes, so both describe a message the same way.
+    /// </summary>
+    public static void WriteJsonFields(Utf8JsonWriter json, Message message)
+    {
+        json.WriteNumber("id", message.Id);
+        json.WriteString("topic", message.Topic);
+        json.WriteString("contentType", message.ContentType);
+        json.WriteString("timestamp", message.Timestamp);
+        if (IsText(message)) json.WriteString("text", message.Payload.Span);
+        else json.WriteBase64String("base64", message.Payload.Span);
     }
 }

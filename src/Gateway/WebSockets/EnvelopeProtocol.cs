@@ -78,12 +78,7 @@ internal static class EnvelopeProtocol
         using var json = new Utf8JsonWriter(output);
         json.WriteStartObject();
         json.WriteString("op", "message");
-        json.WriteNumber("id", message.Id);
-        json.WriteString("topic", message.Topic);
-        json.WriteString("contentType", message.ContentType);
-        json.WriteString("timestamp", message.Timestamp);
-        if (MessagePayload.IsText(message)) json.WriteString("text", message.Payload.Span);
-        else json.WriteBase64String("base64", message.Payload.Span);
+        MessagePayload.WriteJsonFields(json, message);
         json.WriteEndObject();
     }
 
