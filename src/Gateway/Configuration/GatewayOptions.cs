@@ -90,32 +90,52 @@ public sealed class ServerSentEventsOptions
     public OutboxOptions Outbox { get; set; } = new();
 }
 
-/// <summary>Kestrel's socket transport, shared by every TCP listener (HTTP included).</summary>
+/// <summary>How Kestrel moves bytes between sockets and connection handlers (<c>Gateway:Transport</c>).</summary>
 public sealed class TransportOptions
 {
     /// <summary>
-    /// Runs connection code on the socket's I/O thread instead of queueing it to the thread pool.
+    /// The transport of the framed TCP and Unix socket endpoints. <see cref="FramedTransport.Epoll"/>, the gateway's own
+    /// event loops, is the default on Linux; <see cref="FramedTransport.Sockets"/>, Kestrel's socket transport, elsewhere.
+    /// The HTTP host always uses Kestrel's socket transport.
+    /// </summary>
+    public FramedTransport Kind { get; set; } = OperatingSystem.IsLinux() ? FramedTransport.Epoll : FramedTransport.Sockets;
+
+    /// <summary>Event-loop threads of the epoll transport. Defaults to the number of processors this process may run on.</summary>
+    public int? EpollLoops { get; set; }
+
+    /// <summary>
+    /// Runs connection code on the I/O thread that read the bytes instead of queueing it to the thread pool.
     /// Saves a thread hop per read and per flush; safe because no gateway handler blocks. Defaults to true.
     /// </summary>
     public bool InlineScheduling { get; set; } = true;
 
     /// <summary>
-    /// Completes socket operations on the runtime's epoll threads instead of the thread pool, the way Node's
-    /// event loop does: with <see cref="InlineScheduling"/>, a read, its frames' publication and the echo's
-    /// send run on one thread with no hand-off. Sets DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS at start
-    /// unless the environment already sets it. Defaults to true.
+    /// Socket transport only. Completes socket operations on the runtime's epoll threads instead of the thread pool:
+    /// with <see cref="InlineScheduling"/>, a read, its frames' publication and the echo's send run on one thread with
+    /// no hand-off. Sets DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS at start unless the environment already sets it.
+    /// Defaults to true.
     /// </summary>
     public bool InlineCompletions { get; set; } = true;
 
     /// <summary>
-    /// Issues a zero-byte read before allocating a receive buffer. That saves a 4 KiB buffer per idle
-    /// connection but costs an extra system call per read on busy ones (about 10% of echo throughput here).
+    /// Socket transport only. Issues a zero-byte read before allocating a receive buffer. That saves a 4 KiB buffer
+    /// per idle connection but costs an extra system call per read on busy ones (about 10% of echo throughput here).
     /// Defaults to false; set true for very many mostly idle connections.
     /// </summary>
     public bool WaitForDataBeforeAllocatingBuffer { get; set; }
 
-    /// <summary>Number of I/O queues (socket event threads). Unset: Kestrel's default, the processor count (at most 16).</summary>
+    /// <summary>Socket transport only. Number of I/O queues (socket event threads). Unset: Kestrel's default, the processor count (at most 16).</summary>
     public int? IOQueueCount { get; set; }
+}
+
+/// <summary>Transports that can carry the framed endpoints.</summary>
+public enum FramedTransport
+{
+    /// <summary>The gateway's epoll event loops (Linux): one read and one send per socket wake-up, nothing more.</summary>
+    Epoll,
+
+    /// <summary>Kestrel's socket transport on the runtime's socket engine; works on every operating system.</summary>
+    Sockets,
 }
 
 /// <summary>Transport of an endpoint.</summary>

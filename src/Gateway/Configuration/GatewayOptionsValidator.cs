@@ -25,6 +25,10 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
         ValidateHttp(options.Http, $"{root}:Http", errors);
         if (options.Transport.IOQueueCount is < 0 or > 64)
             errors.Add($"{root}:Transport:IOQueueCount must be between 0 and 64 (was {options.Transport.IOQueueCount}).");
+        if (options.Transport.EpollLoops is < 1 or > 64)
+            errors.Add($"{root}:Transport:EpollLoops must be between 1 and 64 (was {options.Transport.EpollLoops}).");
+        if (options.Transport.Kind == FramedTransport.Epoll && !OperatingSystem.IsLinux())
+            errors.Add($"{root}:Transport:Kind Epoll needs Linux; use Sockets on this system.");
 
         // A TCP and a UDP listener may share a port number: they are different protocols' ports.
         var ports = new Dictionary<(EndpointProtocol, int), string>();

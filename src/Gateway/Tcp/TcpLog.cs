@@ -36,4 +36,8 @@ internal static partial class TcpLog
     [LoggerMessage(EventId = 207, EventName = "StaleUnixSocketRemoved", Level = LogLevel.Information,
         Message = "Removed stale Unix socket file {Path} left by an earlier process, for endpoint {Endpoint}")]
     public static partial void StaleUnixSocketRemoved(ILogger logger, string path, string endpoint);
+
+    [LoggerMessage(EventId = 208, EventName = "ListenAddressUnavailable", Level = LogLevel.Warning,
+        Message = "Not listening on {Address}: {Reason}. The endpoint's other addresses still listen.")]
+    public static partial void ListenAddressUnavailable(ILogger logger, string address, string reason);
 }

@@ -3,6 +3,7 @@ using Gateway.Configuration;
 using Gateway.Connections;
 using Gateway.Messaging;
 using Gateway.Tcp;
+using Gateway.Tcp.Epoll;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
@@ -16,6 +17,16 @@ internal static class TcpServiceCollectionExtensions
     public static IServiceCollection AddTcpEndpoints(this IServiceCollection services)
     {
         services.TryAddSingleton<TcpEndpointCatalog>();
+
+        // Kestrel asks its transports in reverse order of registration whether they bind an address; this one
+        // binds only EpollEndPoint, which the framed endpoints use when Gateway:Transport:Kind is Epoll.
+        services.TryAddSingleton(static provider =>
+        {
+            var transport = provider.GetRequiredService<IOptions<GatewayOptions>>().Value.Transport;
+            return new EpollTransportOptions(transport.EpollLoops ?? Environment.ProcessorCount, transport.InlineScheduling);
+        });
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionListenerFactory, EpollTransportFactory>());
+
         services.AddOptions<SocketTransportOptions>()
             .Configure<IOptions<GatewayOptions>>((socket, gateway) =>
             {
@@ -29,13 +40,14 @@ internal static class TcpServiceCollectionExtensions
                 (kestrel, catalog, gateway, bus, registry, loggers) =>
                 {
                     var logger = loggers.CreateLogger("Gateway.Tcp");
+                    var epoll = gateway.Value.Transport.Kind == FramedTransport.Epoll;
                     foreach (var endpoint in catalog.Endpoints)
-                        Listen(kestrel, endpoint, gateway.Value.DefaultAddress, new FramedConnectionHandler(endpoint, bus, registry, logger), logger);
+                        Listen(kestrel, endpoint, gateway.Value.DefaultAddress, epoll, new FramedConnectionHandler(endpoint, bus, registry, logger), logger);
                 });
         return services;
     }
 
-    private static void Listen(KestrelServerOptions kestrel, FramedEndpoint endpoint, string defaultAddress, FramedConnectionHandler handler, ILogger logger)
+    private static void Listen(KestrelServerOptions kestrel, FramedEndpoint endpoint, string defaultAddress, bool epoll, FramedConnectionHandler handler, ILogger logger)
     {
         void Configure(ListenOptions listen)
         {
@@ -46,11 +58,21 @@ internal static class TcpServiceCollectionExtensions
         if (endpoint.Options.UnixSocketPath is { } path)
         {
             RemoveStaleUnixSocket(path, endpoint.Name, logger);
-            kestrel.ListenUnixSocket(path, Configure);
+            if (epoll) kestrel.Listen(new EpollEndPoint(new UnixDomainSocketEndPoint(path)), Configure);
+            else kestrel.ListenUnixSocket(path, Configure);
             return;
         }
 
-        ListenAddress.Listen(kestrel, endpoint.Options.Address ?? defaultAddress, endpoint.Options.Port!.Value, Configure);
+        var address = endpoint.Options.Address ?? defaultAddress;
+        var port = endpoint.Options.Port!.Value;
+        if (!epoll)
+        {
+            ListenAddress.Listen(kestrel, address, port, Configure);
+            return;
+        }
+
+        foreach (var epollEndPoint in EpollEndPoint.ForAddress(address, port))
+            kestrel.Listen(epollEndPoint, Configure);
     }
 
     /// <summary>

@@ -28,6 +28,8 @@ public sealed class StartupValidationTests
     [InlineData("Gateway:Endpoints:echo:Framing:Kind=Carrier-Pigeon", "Gateway:Endpoints:echo:Framing:Kind")]
     [InlineData("Gateway:Endpoints:echo:Publsh=typo", "Publsh")]
     [InlineData("Gateway:Htp:Port=1", "Htp")]
+    [InlineData("Gateway:Transport:EpollLoops=0", "Gateway:Transport:EpollLoops")]
+    [InlineData("Gateway:Transport:Kind=Iocp", "Gateway:Transport:Kind")]
     [InlineData("Gateway:Http:MaxPublishBytes=0", "Gateway:Http:MaxPublishBytes")]
     [InlineData("Gateway:Http:Sse:HistoryPerTopic=-1", "Gateway:Http:Sse:HistoryPerTopic")]
     [InlineData("Gateway:Http:WebSocket:MaxMessageBytes=-1", "Gateway:Http:WebSocket:MaxMessageBytes")]

@@ -10,7 +10,7 @@ internal sealed class FramedClient : IAsyncDisposable
 {
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
-    private readonly byte[] _pending = new byte[1 << 20];
+    private readonly byte[] _pending = new byte[4 << 20];
     private int _pendingCount;
 
     private FramedClient(Socket socket)
@@ -19,11 +19,13 @@ internal sealed class FramedClient : IAsyncDisposable
         _stream = new NetworkStream(socket, ownsSocket: true);
     }
 
-    public static async Task<FramedClient> ConnectAsync(EndPoint endPoint)
+    /// <param name="receiveBufferSize">The socket's receive buffer; small values make a client that is slow to read fill up fast.</param>
+    public static async Task<FramedClient> ConnectAsync(EndPoint endPoint, int? receiveBufferSize = null)
     {
         var socket = endPoint is UnixDomainSocketEndPoint
             ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
-            : new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            : new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        if (receiveBufferSize is { } size) socket.ReceiveBufferSize = size;
         await socket.ConnectAsync(endPoint).WaitAsync(TimeSpan.FromSeconds(5));
         return new FramedClient(socket);
     }
@@ -40,6 +42,13 @@ internal sealed class FramedClient : IAsyncDisposable
     public Task SendAsync(byte[] bytes) => _stream.WriteAsync(bytes).AsTask();
 
     public Task SendLineAsync(string line) => SendAsync(Encoding.UTF8.GetBytes(line + "\n"));
+
+    /// <summary>Closes with RST instead of FIN, as a crashed or killed peer's kernel does.</summary>
+    public void Reset()
+    {
+        _socket.LingerState = new LingerOption(true, 0);
+        _socket.Close();
+    }
 
     /// <summary>Sends FIN: the peer sees 'end' while this side can still read.</summary>
     public void ShutdownSend() => _socket.Shutdown(SocketShutdown.Send);

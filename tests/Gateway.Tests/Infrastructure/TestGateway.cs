@@ -1,4 +1,5 @@
 using System.Net;
+using Gateway.Configuration;
 using Gateway.Tcp;
 using Gateway.Udp;
 using Microsoft.AspNetCore.Builder;
@@ -28,6 +29,10 @@ internal sealed class TestGateway : IAsyncDisposable
     /// <summary>Starts a gateway with only the given settings; no appsettings.json is read.</summary>
     public static Task<TestGateway> StartAsync(params string[] settings) =>
         StartWithContentRootAsync(Directory.CreateTempSubdirectory("gateway-test-").FullName, settings);
+
+    /// <summary>Starts a gateway whose framed endpoints run on <paramref name="transport"/>, with the given settings.</summary>
+    public static Task<TestGateway> StartAsync(FramedTransport transport, params string[] settings) =>
+        StartAsync([$"Gateway:Transport:Kind={transport}", .. settings]);
 
     /// <summary>Starts a gateway reading appsettings.json from <paramref name="contentRoot"/>, overridden by <paramref name="settings"/>.</summary>
     public static async Task<TestGateway> StartWithContentRootAsync(string contentRoot, params string[] settings)

@@ -1,12 +1,16 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Gateway.Configuration;
+using Gateway.Connections;
+using Gateway.Messaging;
 using Gateway.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Gateway.Tests.Tcp;
 
-/// <summary>Framed TCP and Unix socket endpoints on real Kestrel sockets.</summary>
-public sealed class FramedEndpointTests
+/// <summary>Framed TCP and Unix socket endpoints on real Kestrel sockets, once on each transport that can carry them.</summary>
+public abstract class FramedEndpointTests(FramedTransport transport)
 {
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(10);
 
@@ -32,7 +36,7 @@ public sealed class FramedEndpointTests
     [Fact]
     public async Task Echo_returns_each_frame_to_its_sender_whether_frames_stick_together_or_split()
     {
-        await using var gateway = await TestGateway.StartAsync(Echo());
+        await using var gateway = await StartAsync(Echo());
         await using var client = await FramedClient.ConnectAsync(gateway.EndPointOf("echo"));
 
         // Sticky: 18 frames in one write, as the seed's client does with 18 quick writes.
@@ -59,7 +63,7 @@ public sealed class FramedEndpointTests
     [Fact]
     public async Task Echo_goes_only_to_the_sender_not_to_other_connections()
     {
-        await using var gateway = await TestGateway.StartAsync(Echo());
+        await using var gateway = await StartAsync(Echo());
         await using var first = await FramedClient.ConnectAsync(gateway.EndPointOf("echo"));
         await using var second = await FramedClient.ConnectAsync(gateway.EndPointOf("echo"));
 
@@ -75,7 +79,7 @@ public sealed class FramedEndpointTests
     {
         // Devices speak the stick framing (2-byte length); a line-based console watches their uplink
         // with a wildcard and talks back to all of them on "broadcast".
-        await using var gateway = await TestGateway.StartAsync(
+        await using var gateway = await StartAsync(
         [
             "Gateway:Endpoints:stick:Port=0",
             "Gateway:Endpoints:stick:Framing:LengthFieldSize=2",
@@ -101,7 +105,7 @@ public sealed class FramedEndpointTests
     public async Task Chat_over_a_unix_socket_and_tcp_shares_one_topic()
     {
         var socketPath = Path.Combine(Path.GetTempPath(), $"gw-{Guid.NewGuid():N}.sock");
-        await using var gateway = await TestGateway.StartAsync(
+        await using var gateway = await StartAsync(
         [
             .. Lines("chat", "chat", "chat"),
             "Gateway:Endpoints:chat_unix:UnixSocketPath=" + socketPath,
@@ -124,7 +128,7 @@ public sealed class FramedEndpointTests
     [Fact]
     public async Task Chat_line_fans_out_to_fifty_clients()
     {
-        await using var gateway = await TestGateway.StartAsync(Lines("chat", "chat", "chat"));
+        await using var gateway = await StartAsync(Lines("chat", "chat", "chat"));
         var clients = new List<FramedClient>();
         try
         {
@@ -146,7 +150,7 @@ public sealed class FramedEndpointTests
     [Fact]
     public async Task Idle_connection_is_closed_after_the_idle_timeout_and_the_reason_is_logged()
     {
-        await using var gateway = await TestGateway.StartAsync(Echo("echo", "Gateway:Endpoints:echo:IdleTimeout=00:00:01"));
+        await using var gateway = await StartAsync(Echo("echo", "Gateway:Endpoints:echo:IdleTimeout=00:00:01"));
         await using var idle = await FramedClient.ConnectAsync(gateway.EndPointOf("echo"));
 
         Assert.True(await idle.WaitForCloseAsync(TimeSpan.FromSeconds(5)), "the idle connection was not closed");
@@ -157,7 +161,7 @@ public sealed class FramedEndpointTests
     [Fact]
     public async Task Half_close_by_the_peer_flushes_pending_frames_then_closes()
     {
-        await using var gateway = await TestGateway.StartAsync(Echo());
+        await using var gateway = await StartAsync(Echo());
         await using var client = await FramedClient.ConnectAsync(gateway.EndPointOf("echo"));
 
         var frames = Enumerable.Range(0, 100).SelectMany(i => FramedClient.LengthPrefixed(Encoding.ASCII.GetBytes($"frame {i}"))).ToArray();
@@ -175,7 +179,7 @@ public sealed class FramedEndpointTests
     [Fact]
     public async Task Oversized_frame_closes_only_the_offending_connection()
     {
-        await using var gateway = await TestGateway.StartAsync(Echo("echo", "Gateway:Endpoints:echo:Framing:MaxFrameSize=1024"));
+        await using var gateway = await StartAsync(Echo("echo", "Gateway:Endpoints:echo:Framing:MaxFrameSize=1024"));
         await using var offender = await FramedClient.ConnectAsync(gateway.EndPointOf("echo"));
         await using var bystander = await FramedClient.ConnectAsync(gateway.EndPointOf("echo"));
 
@@ -193,7 +197,7 @@ public sealed class FramedEndpointTests
     [Fact]
     public async Task Peer_closing_in_the_middle_of_a_frame_is_logged_as_a_cut_frame()
     {
-        await using var gateway = await TestGateway.StartAsync(Echo());
+        await using var gateway = await StartAsync(Echo());
         await using (var client = await FramedClient.ConnectAsync(gateway.EndPointOf("echo")))
         {
             await client.SendAsync([0, 0, 0, 10, 1, 2, 3]);
@@ -208,7 +212,7 @@ public sealed class FramedEndpointTests
     [Fact]
     public async Task Connections_beyond_MaxConnections_are_refused_and_the_others_keep_working()
     {
-        await using var gateway = await TestGateway.StartAsync(Echo("echo", "Gateway:Endpoints:echo:MaxConnections=2"));
+        await using var gateway = await StartAsync(Echo("echo", "Gateway:Endpoints:echo:MaxConnections=2"));
         await using var first = await FramedClient.ConnectAsync(gateway.EndPointOf("echo"));
         await using var second = await FramedClient.ConnectAsync(gateway.EndPointOf("echo"));
         await gateway.WaitForConnectionsAsync(2);
@@ -228,8 +232,80 @@ public sealed class FramedEndpointTests
         var port = ((IPEndPoint)squatter.LocalEndpoint).Port;
 
         var failure = await Assert.ThrowsAsync<GatewayStartupException>(() =>
-            TestGateway.StartAsync([.. Echo("echo"), $"Gateway:Endpoints:echo:Port={port}"]));
+            StartAsync([.. Echo("echo"), $"Gateway:Endpoints:echo:Port={port}"]));
 
         Assert.Contains($"Gateway:Endpoints:echo:Port ({port}) is already in use", failure.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Frame_of_the_largest_allowed_size_comes_back_intact()
+    {
+        // A frame is consumed only when whole, so the transport must read ahead further than its 1 MiB default
+        // when MaxFrameSize is raised; the echo leaves as one send gathered from many pool blocks.
+        const int maxFrameSize = 3 * 1024 * 1024;
+        await using var gateway = await StartAsync(Echo("echo", $"Gateway:Endpoints:echo:Framing:MaxFrameSize={maxFrameSize}"));
+        await using var client = await FramedClient.ConnectAsync(gateway.EndPointOf("echo"));
+        var body = new byte[maxFrameSize];
+        Random.Shared.NextBytes(body);
+
+        await client.SendAsync(FramedClient.LengthPrefixed(body));
+
+        Assert.Equal(body, await client.ReadLengthPrefixedAsync(timeout: TimeSpan.FromSeconds(20)));
+    }
+
+    [Fact]
+    public async Task Client_that_stops_reading_gets_every_frame_in_order_once_it_reads_again()
+    {
+        // 4 MiB of echoes into a 4 KiB receive window: the gateway's sends fill the socket and must wait for room.
+        const int frames = 1000;
+        await using var gateway = await StartAsync(Echo("echo", $"Gateway:Endpoints:echo:Outbox:Capacity={frames}"));
+        await using var client = await FramedClient.ConnectAsync(gateway.EndPointOf("echo"), receiveBufferSize: 4096);
+
+        static byte[] Body(int i) => Encoding.ASCII.GetBytes($"{i:D6}:{new string((char)('a' + (i % 26)), 4089)}");
+        for (var i = 0; i < frames; i++)
+            await client.SendAsync(FramedClient.LengthPrefixed(Body(i)));
+        // Only once the gateway has read all of it has it queued more than the socket can take.
+        var connection = gateway.Services.GetRequiredService<ConnectionRegistry>().All.Single();
+        await Eventually.TrueAsync(() => Volatile.Read(ref connection.Traffic.FramesIn) == frames, "the gateway read every frame");
+        Assert.True(Volatile.Read(ref connection.Traffic.FramesOut) < frames, "the client's window should hold back most echoes");
+
+        for (var i = 0; i < frames; i++)
+            Assert.Equal(Body(i), await client.ReadLengthPrefixedAsync());
+        Assert.Equal(0, gateway.Services.GetRequiredService<IMessageBus>().Counters.Dropped);
+    }
+
+    [Fact]
+    public async Task Connection_reset_by_the_peer_closes_it_with_that_reason()
+    {
+        await using var gateway = await StartAsync(Echo());
+        var client = await FramedClient.ConnectAsync(gateway.EndPointOf("echo"));
+        await gateway.WaitForConnectionsAsync(1);
+
+        client.Reset();
+
+        var closed = await gateway.Logs.WaitForAsync(line => line.EventId.Name == "ConnectionClosed");
+        Assert.Contains("reset by peer", closed.Message, StringComparison.Ordinal);
+        await Eventually.TrueAsync(() => gateway.Services.GetRequiredService<ConnectionRegistry>().Count == 0, "the reset connection is unlisted");
+    }
+
+    [Fact]
+    public async Task Endpoint_on_every_interface_serves_ipv4_and_ipv6_clients()
+    {
+        await using var gateway = await StartAsync(Echo("echo", "Gateway:Endpoints:echo:Address=*"));
+        var port = gateway.EndPointOf("echo").Port;
+
+        await using var overIPv4 = await FramedClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
+        await using var overIPv6 = await FramedClient.ConnectAsync(new IPEndPoint(IPAddress.IPv6Loopback, port));
+        await overIPv4.SendAsync(FramedClient.LengthPrefixed("v4"u8));
+        await overIPv6.SendAsync(FramedClient.LengthPrefixed("v6"u8));
+
+        Assert.Equal("v4", Encoding.ASCII.GetString(await overIPv4.ReadLengthPrefixedAsync()));
+        Assert.Equal("v6", Encoding.ASCII.GetString(await overIPv6.ReadLengthPrefixedAsync()));
+    }
+
+    private Task<TestGateway> StartAsync(params string[] settings) => TestGateway.StartAsync(transport, settings);
 }
+
+public sealed class FramedEndpointTestsOnEpoll() : FramedEndpointTests(FramedTransport.Epoll);
+
+public sealed class FramedEndpointTestsOnSockets() : FramedEndpointTests(FramedTransport.Sockets);

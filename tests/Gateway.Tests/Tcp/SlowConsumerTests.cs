@@ -1,13 +1,14 @@
 using System.Net.Sockets;
 using Gateway.Connections;
 using Gateway.Messaging;
+using Gateway.Configuration;
 using Gateway.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Gateway.Tests.Tcp;
 
 /// <summary>A peer that stops reading fills its socket, then its outbox; its policy applies to it alone.</summary>
-public sealed class SlowConsumerTests
+public abstract class SlowConsumerTests(FramedTransport transport)
 {
     private const int Lines = 5_000;
     private static readonly string s_line = new('x', 1000);
@@ -35,7 +36,7 @@ public sealed class SlowConsumerTests
     [Fact]
     public async Task Stalled_reader_with_disconnect_policy_is_closed_while_the_others_receive_everything()
     {
-        await using var gateway = await TestGateway.StartAsync(Endpoints("Disconnect"));
+        await using var gateway = await StartAsync(Endpoints("Disconnect"));
         using var stalled = await ConnectStalledAsync(gateway);
         await using var reader = await FramedClient.ConnectAsync(gateway.EndPointOf("fast"));
         await using var sender = await FramedClient.ConnectAsync(gateway.EndPointOf("pub"));
@@ -56,7 +57,7 @@ public sealed class SlowConsumerTests
     [Fact]
     public async Task Stalled_reader_with_drop_oldest_policy_stays_connected_and_its_drops_are_counted()
     {
-        await using var gateway = await TestGateway.StartAsync(Endpoints("DropOldest"));
+        await using var gateway = await StartAsync(Endpoints("DropOldest"));
         using var stalled = await ConnectStalledAsync(gateway);
         await using var sender = await FramedClient.ConnectAsync(gateway.EndPointOf("pub"));
         await gateway.WaitForConnectionsAsync(2);
@@ -81,4 +82,10 @@ public sealed class SlowConsumerTests
         await socket.ConnectAsync(gateway.EndPointOf("slow"));
         return socket;
     }
+
+    private Task<TestGateway> StartAsync(params string[] settings) => TestGateway.StartAsync(transport, settings);
 }
+
+public sealed class SlowConsumerTestsOnEpoll() : SlowConsumerTests(FramedTransport.Epoll);
+
+public sealed class SlowConsumerTestsOnSockets() : SlowConsumerTests(FramedTransport.Sockets);

@@ -1,0 +1,116 @@
+using System.Runtime.InteropServices;
+using Microsoft.AspNetCore.Connections;
+
+namespace Gateway.Tcp.Epoll;
+
+/// <summary>The Linux system calls the epoll transport makes: epoll, eventfd, and non-blocking socket I/O.</summary>
+/// <remarks>See epoll(7), eventfd(2), recv(2), sendmsg(2). Every call sets errno, read with <see cref="Marshal.GetLastPInvokeError"/>.</remarks>
+internal static unsafe partial class EpollInterop
+{
+    private const string LibC = "libc";
+
+    public const uint EpollIn = 0x001;
+    public const uint EpollOut = 0x004;
+    public const uint EpollErr = 0x008;
+    public const uint EpollHup = 0x010;
+    public const uint EpollRdHup = 0x2000;
+    public const uint EpollEt = 1u << 31;
+
+    public const int EpollCtlAdd = 1;
+    public const int EpollCtlDel = 2;
+
+    private const int CloseOnExec = 0x80000; // EPOLL_CLOEXEC and EFD_CLOEXEC share O_CLOEXEC's value
+    private const int EventFdNonBlock = 0x800;
+
+    public const int MsgNoSignal = 0x4000; // a send to a closed peer fails with EPIPE instead of raising SIGPIPE
+    public const int ShutRdWr = 2;
+
+    public const int EINTR = 4;
+    public const int EAGAIN = 11;
+    public const int EPIPE = 32;
+    public const int ECONNRESET = 104;
+
+    /// <summary>Largest number of buffers one sendmsg takes here; longer sequences go out in several calls.</summary>
+    public const int MaxIoVectors = 64;
+
+    /// <summary>
+    /// struct epoll_event is packed on x86-64 (12 bytes, data at offset 4) and naturally aligned elsewhere
+    /// (16 bytes, data at offset 8), so events are read from a raw buffer with the layout of this machine.
+    /// </summary>
+    public static readonly int EpollEventSize = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
+
+    private static readonly int s_epollDataOffset = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 4 : 8;
+
+    public static void WriteEvent(byte* slot, uint events, ulong data)
+    {
+        *(uint*)slot = events;
+        *(ulong*)(slot + s_epollDataOffset) = data; // unaligned on x86-64, which allows it
+    }
+
+    public static uint ReadEvents(byte* slot) => *(uint*)slot;
+
+    public static ulong ReadData(byte* slot) => *(ulong*)(slot + s_epollDataOffset);
+
+    /// <summary>The exception a failed socket call becomes: a reset for a vanished peer, else an I/O error naming errno.</summary>
+    public static IOException ToException(int errno)
+    {
+        var message = Marshal.GetPInvokeErrorMessage(errno);
+        return errno is ECONNRESET or EPIPE ? new ConnectionResetException(message) : new IOException(message);
+    }
+
+    public static int CreateEpoll() => epoll_create1(CloseOnExec);
+
+    public static int CreateEventFd() => eventfd(0, CloseOnExec | EventFdNonBlock);
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoVector
+    {
+        public void* Base;
+        public nuint Length;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct MessageHeader
+    {
+        public void* Name;
+        public int NameLength;
+        public IoVector* Vectors;
+        public nuint VectorCount;
+        public void* Control;
+        public nuint ControlLength;
+        public int Flags;
+    }
+
+    [LibraryImport(LibC, SetLastError = true)]
+    private static partial int epoll_create1(int flags);
+
+    [LibraryImport(LibC, EntryPoint = "epoll_ctl", SetLastError = true)]
+    public static partial int EpollCtl(int epfd, int op, int fd, byte* epollEvent);
+
+    [LibraryImport(LibC, EntryPoint = "epoll_wait", SetLastError = true)]
+    public static partial int EpollWait(int epfd, byte* events, int maxEvents, int timeoutMilliseconds);
+
+    [LibraryImport(LibC, SetLastError = true)]
+    private static partial int eventfd(uint initialValue, int flags);
+
+    [LibraryImport(LibC, EntryPoint = "read", SetLastError = true)]
+    public static partial nint Read(int fd, void* buffer, nuint count);
+
+    [LibraryImport(LibC, EntryPoint = "write", SetLastError = true)]
+    public static partial nint Write(int fd, void* buffer, nuint count);
+
+    [LibraryImport(LibC, EntryPoint = "close", SetLastError = true)]
+    public static partial int Close(int fd);
+
+    [LibraryImport(LibC, EntryPoint = "recv", SetLastError = true)]
+    public static partial nint Receive(int fd, byte* buffer, nuint length, int flags);
+
+    [LibraryImport(LibC, EntryPoint = "send", SetLastError = true)]
+    public static partial nint Send(int fd, byte* buffer, nuint length, int flags);
+
+    [LibraryImport(LibC, EntryPoint = "sendmsg", SetLastError = true)]
+    public static partial nint SendMessage(int fd, MessageHeader* message, int flags);
+
+    [LibraryImport(LibC, EntryPoint = "shutdown", SetLastError = true)]
+    public static partial int Shutdown(int fd, int how);
+}

@@ -1,0 +1,113 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+
+namespace Gateway.Tcp.Epoll;
+
+/// <summary>
+/// Kestrel's transport for the framed endpoints on Linux: listeners whose connections are served by a few
+/// epoll event loops (<see cref="EpollLoop"/>) instead of the runtime's socket engine.
+/// </summary>
+/// <remarks>
+/// Kestrel keeps everything above the transport: the connection handlers, connection middleware such as TLS,
+/// its connection limits, shutdown and metrics. The loops start with the first listener, so a gateway
+/// without framed endpoints runs no extra thread.
+/// </remarks>
+internal sealed class EpollTransportFactory(EpollTransportOptions options, IMemoryPoolFactory<byte> pools, ILogger<EpollTransportFactory> logger)
+    : IConnectionListenerFactory, IConnectionListenerFactorySelector, IDisposable
+{
+    private const int ListenBacklog = 512; // Kestrel's default
+
+    private readonly Lock _startLock = new();
+    private EpollLoop[]? _loops;
+    private MemoryPool<byte>? _pool;
+    private int _nextLoop;
+
+    public bool CanBind(EndPoint endpoint) => endpoint is EpollEndPoint;
+
+    public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    {
+        if (endpoint is not EpollEndPoint epoll)
+            throw new NotSupportedException($"The epoll transport binds only {nameof(EpollEndPoint)}, not {endpoint.GetType().Name}.");
+
+        EnsureStarted();
+        SocketException? failure = null;
+        foreach (var candidate in epoll.Candidates)
+        {
+            if (TryBind(candidate, out var socket, ref failure))
+                return new ValueTask<IConnectionListener>(new EpollConnectionListener(socket, socket.LocalEndPoint ?? candidate, this));
+        }
+
+        if (!epoll.Optional) throw failure!;
+        TcpLog.ListenAddressUnavailable(logger, epoll.ToString(), failure!.Message);
+        return new ValueTask<IConnectionListener>(new EpollConnectionListener(null, epoll.Candidates[0], this));
+    }
+
+    /// <summary>Wraps an accepted socket in a connection served by the next loop, round robin.</summary>
+    internal EpollConnection Accept(Socket socket)
+    {
+        socket.Blocking = false; // the loops' reads and sends must return EAGAIN, never wait
+        var loops = _loops!;
+        var loop = loops[(uint)Interlocked.Increment(ref _nextLoop) % (uint)loops.Length];
+        var connection = new EpollConnection(socket, loop, _pool!, options);
+        connection.Start();
+        return connection;
+    }
+
+    public void Dispose()
+    {
+        if (_loops is { } loops)
+        {
+            foreach (var loop in loops) loop.Dispose();
+        }
+
+        _pool?.Dispose();
+    }
+
+    private void EnsureStarted()
+    {
+        lock (_startLock)
+        {
+            if (_loops is not null) return;
+            _pool = pools.Create(new MemoryPoolOptions { Owner = "gateway-epoll" });
+            var loops = new EpollLoop[options.LoopCount];
+            for (var i = 0; i < loops.Length; i++) loops[i] = new EpollLoop($"Gateway epoll loop {i}");
+            _loops = loops;
+        }
+    }
+
+    private static bool TryBind(EndPoint candidate, out Socket socket, ref SocketException? failure)
+    {
+        socket = null!;
+        try
+        {
+            socket = candidate is UnixDomainSocketEndPoint
+                ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
+                : new Socket(candidate.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            if (candidate is IPEndPoint ip && ip.Address.Equals(IPAddress.IPv6Any)) socket.DualMode = true;
+            socket.Bind(candidate);
+            socket.Listen(ListenBacklog);
+            return true;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            socket?.Dispose();
+            // Kestrel turns this into "Failed to bind to address ...: address already in use."
+            throw new AddressInUseException(ex.Message, ex);
+        }
+        catch (SocketException ex)
+        {
+            socket?.Dispose();
+            failure = ex;
+            return false;
+        }
+    }
+}
+
+/// <summary>Settings of the epoll transport, from <c>Gateway:Transport</c>.</summary>
+/// <param name="LoopCount">Event-loop threads; connections are spread over them round robin.</param>
+/// <param name="InlineScheduling">Run the connection handler on the loop thread rather than the thread pool.</param>
+/// <param name="MaxReadBufferSize">Bytes read ahead of the handler before reading pauses (Kestrel's default, 1 MiB).</param>
+/// <param name="MaxWriteBufferSize">Bytes the handler may queue ahead of the socket before its flush waits (Kestrel's default, 64 KiB).</param>
+internal sealed record EpollTransportOptions(int LoopCount, bool InlineScheduling, long MaxReadBufferSize = 1024 * 1024, long MaxWriteBufferSize = 64 * 1024);
