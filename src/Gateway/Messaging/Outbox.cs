@@ -7,15 +7,24 @@ namespace Gateway.Messaging;
 /// the publisher: when full, the configured <see cref="OverflowPolicy"/> decides, and every drop is counted.
 /// </summary>
 /// <remarks>
-/// One reader (the connection's write loop) awaits <see cref="WaitToReadAsync"/>. A publish that finds it
+/// One reader (the connection's write loop) awaits <see cref="WaitToReadAsync"/> and takes messages with
+/// <see cref="TryRead"/>, which moves up to <see cref="ReadBatchSize"/> of them out under one lock: the
+/// lock is taken once per message by publishers but only once per batch by the reader. A message moved
+/// out is the writer's, as if written, and no longer counts against the capacity. A publish that finds it
 /// waiting wakes it through <see cref="DeliveryBatch"/>: inside a batch (one socket read's worth of frames)
 /// the wake-up is deferred to the batch's end, so the writer flushes once for all of them; it then runs
 /// inline on the publishing thread instead of hopping to the thread pool.
 /// </remarks>
 public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
 {
+    /// <summary>Most messages the reader takes under one lock.</summary>
+    public const int ReadBatchSize = 64;
+
     private readonly Lock _lock = new();
     private readonly Message[] _ring;
+    private readonly Message[] _taken; // the reader's: moved out of the ring, not yet returned by TryRead
+    private int _takenIndex;
+    private int _takenCount;
     private readonly OverflowPolicy _policy;
     private readonly MessageCounters _counters;
     private readonly Action? _onOverflowDisconnect;
@@ -30,16 +39,17 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.Capacity);
         _ring = new Message[options.Capacity];
+        _taken = new Message[Math.Min(options.Capacity, ReadBatchSize)];
         _policy = options.Overflow;
         _counters = counters;
         _onOverflowDisconnect = onOverflowDisconnect;
         _signal.RunContinuationsAsynchronously = false;
     }
 
-    /// <summary>Messages waiting to be written.</summary>
+    /// <summary>Messages waiting to be written, including those the reader has taken but not yet returned.</summary>
     public int Count
     {
-        get { lock (_lock) return _count; }
+        get { lock (_lock) return _count + Volatile.Read(ref _takenCount) - Volatile.Read(ref _takenIndex); }
     }
 
     public DeliveryOutcome Deliver(Message message)
@@ -61,7 +71,7 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
                 {
                     // Drop the oldest: the head moves on and the new message takes the freed place.
                     _ring[_head] = null!;
-                    _head = (_head + 1) % _ring.Length;
+                    _head = Next(_head);
                     _count--;
                     _counters.OnDroppedOldest();
                 }
@@ -69,7 +79,8 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
 
             if (!overflowed)
             {
-                _ring[(_head + _count) % _ring.Length] = message;
+                var tail = _head + _count;
+                _ring[tail < _ring.Length ? tail : tail - _ring.Length] = message;
                 _count++;
             }
 
@@ -93,25 +104,42 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
     /// <summary>Takes the oldest queued message; the single reader's side.</summary>
     public bool TryRead(out Message message)
     {
+        if (_takenIndex == _takenCount && !TakeBatch())
+        {
+            message = null!;
+            return false;
+        }
+
+        message = _taken[_takenIndex];
+        _taken[_takenIndex++] = null!;
+        return true;
+    }
+
+    private bool TakeBatch()
+    {
         lock (_lock)
         {
-            if (_count == 0)
+            var taken = Math.Min(_count, _taken.Length);
+            for (var i = 0; i < taken; i++)
             {
-                message = null!;
-                return false;
+                _taken[i] = _ring[_head];
+                _ring[_head] = null!;
+                _head = Next(_head);
             }
 
-            message = _ring[_head];
-            _ring[_head] = null!;
-            _head = (_head + 1) % _ring.Length;
-            _count--;
-            return true;
+            _count -= taken;
+            _takenIndex = 0;
+            _takenCount = taken;
+            return taken > 0;
         }
     }
+
+    private int Next(int index) => index + 1 == _ring.Length ? 0 : index + 1;
 
     /// <summary>True when a message can be read; false once the outbox is completed and empty.</summary>
     public ValueTask<bool> WaitToReadAsync()
     {
+        if (_takenIndex < _takenCount) return new ValueTask<bool>(true);
         lock (_lock)
         {
             if (_count > 0) return new ValueTask<bool>(true);
