@@ -22,7 +22,11 @@ internal sealed class WebSocketConnection : IGatewayConnection
     // How long the client has to answer our close frame before the socket is aborted.
     private static readonly TimeSpan s_closeHandshakeTimeout = TimeSpan.FromSeconds(5);
 
+    // Past this many gathered bytes the send loop writes them out before taking more messages.
+    private const int MaxHeldBytes = 64 * 1024;
+
     private readonly WebSocket _socket;
+    private readonly CoalescingStream? _transport;
     private readonly IMessageBus _bus;
     private readonly WebSocketEndpointOptions _options;
     private readonly ILogger _logger;
@@ -34,10 +38,12 @@ internal sealed class WebSocketConnection : IGatewayConnection
     private string? _closeReason;
     private int _closeSent;
 
-    public WebSocketConnection(HttpContext context, WebSocket socket, bool envelope, string? publishTopic,
+    /// <param name="transport">The stream under <paramref name="socket"/>, to gather a batch of messages into one write; null sends each alone.</param>
+    public WebSocketConnection(HttpContext context, WebSocket socket, CoalescingStream? transport, bool envelope, string? publishTopic,
         IMessageBus bus, WebSocketEndpointOptions options, ILogger logger)
     {
         _socket = socket;
+        _transport = transport;
         _bus = bus;
         _options = options;
         _logger = logger;
@@ -130,11 +136,17 @@ internal sealed class WebSocketConnection : IGatewayConnection
     private async Task ReceiveLoopAsync()
     {
         var message = new ArrayBufferWriter<byte>(4096);
+        // While messages are already buffered, the receives complete at once and their publications form one
+        // delivery batch: subscribers' writers wake once, at its end, with all of them queued. The batch ends
+        // before any wait, as a batch must not span one.
+        var batch = new OpenBatch();
         try
         {
             while (true)
             {
-                var result = await _socket.ReceiveAsync(message.GetMemory(4096), CancellationToken.None).ConfigureAwait(false);
+                var receiving = _socket.ReceiveAsync(message.GetMemory(4096), CancellationToken.None);
+                if (!receiving.IsCompleted) batch.End();
+                var result = await receiving.ConfigureAwait(false);
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
                     Interlocked.CompareExchange(ref _closeReason, $"client closed ({(int?)_socket.CloseStatus} {_socket.CloseStatusDescription})".TrimEnd(), null);
@@ -144,6 +156,7 @@ internal sealed class WebSocketConnection : IGatewayConnection
                 message.Advance(result.Count);
                 if (message.WrittenCount > _options.MaxMessageBytes)
                 {
+                    batch.End();
                     await CloseAsync(WebSocketCloseStatus.MessageTooBig,
                         $"message over Gateway:Http:WebSocket:MaxMessageBytes ({_options.MaxMessageBytes} bytes)").ConfigureAwait(false);
                     await DiscardUntilCloseAsync().ConfigureAwait(false);
@@ -154,12 +167,16 @@ internal sealed class WebSocketConnection : IGatewayConnection
 
                 Traffic.FramesIn++;
                 Traffic.BytesIn += message.WrittenCount;
-                await HandleAsync(result.MessageType, message.WrittenMemory).ConfigureAwait(false);
+                batch.Begin();
+                var handling = HandleAsync(result.MessageType, message.WrittenMemory);
+                if (!handling.IsCompleted) batch.End();
+                await handling.ConfigureAwait(false);
                 message.ResetWrittenCount();
 
                 // Once our close frame is out (a policy close, an admin's disconnect), nothing more is handled.
                 if (Volatile.Read(ref _closeSent) != 0)
                 {
+                    batch.End();
                     await DiscardUntilCloseAsync().ConfigureAwait(false);
                     return;
                 }
@@ -169,6 +186,24 @@ internal sealed class WebSocketConnection : IGatewayConnection
         {
             Interlocked.CompareExchange(ref _closeReason, "connection lost", null);
             WebSocketLog.Fault(_logger, Id, ex);
+        }
+        finally
+        {
+            batch.End();
+        }
+    }
+
+    /// <summary>The receive loop's delivery batch, open across messages that arrive together.</summary>
+    private struct OpenBatch
+    {
+        private DeliveryBatch.Scope? _scope;
+
+        public void Begin() => _scope ??= DeliveryBatch.Begin();
+
+        public void End()
+        {
+            _scope?.Dispose();
+            _scope = null;
         }
     }
 
@@ -253,25 +288,56 @@ internal sealed class WebSocketConnection : IGatewayConnection
         var envelope = new ArrayBufferWriter<byte>(1024);
         while (await _outbox.WaitToReadAsync().ConfigureAwait(false))
         {
-            while (_outbox.TryRead(out var message))
-            {
-                bool sent;
-                if (IsEnvelope)
-                {
-                    envelope.ResetWrittenCount();
-                    EnvelopeProtocol.WriteMessage(message, envelope);
-                    sent = await SendAsync(envelope.WrittenMemory, WebSocketMessageType.Text).ConfigureAwait(false);
-                }
-                else
-                {
-                    var type = MessagePayload.IsText(message) ? WebSocketMessageType.Text : WebSocketMessageType.Binary;
-                    sent = await SendAsync(message.Payload, type).ConfigureAwait(false);
-                }
+            // Several messages waiting (a burst, or a subscriber that fell behind): one write for all of them.
+            var transport = _outbox.Count > 1 ? _transport : null;
+            transport?.Hold();
+            var open = await SendQueuedAsync(envelope, transport).ConfigureAwait(false);
+            // Released whatever happened: a close frame sent meanwhile may be among the gathered bytes.
+            if (transport is not null) open = await ReleaseAsync(transport).ConfigureAwait(false) && open;
+            if (!open) return;
+        }
+    }
 
-                if (!sent) return;
-                Traffic.FramesOut++;
-                Traffic.BytesOut += message.Payload.Length;
+    /// <summary>Sends what the outbox holds, up to <see cref="MaxHeldBytes"/> gathered; false once the socket can no longer send.</summary>
+    private async Task<bool> SendQueuedAsync(ArrayBufferWriter<byte> envelope, CoalescingStream? holding)
+    {
+        while ((holding is null || holding.HeldBytes < MaxHeldBytes) && _outbox.TryRead(out var message))
+        {
+            bool sent;
+            if (IsEnvelope)
+            {
+                envelope.ResetWrittenCount();
+                EnvelopeProtocol.WriteMessage(message, envelope);
+                sent = await SendAsync(envelope.WrittenMemory, WebSocketMessageType.Text).ConfigureAwait(false);
             }
+            else
+            {
+                var type = MessagePayload.IsText(message) ? WebSocketMessageType.Text : WebSocketMessageType.Binary;
+                sent = await SendAsync(message.Payload, type).ConfigureAwait(false);
+            }
+
+            if (!sent) return false;
+            Traffic.FramesOut++;
+            Traffic.BytesOut += message.Payload.Length;
+        }
+
+        return true;
+    }
+
+    /// <summary>Writes the gathered frames; a failure ends the connection, as a failed send of the WebSocket would.</summary>
+    private async Task<bool> ReleaseAsync(CoalescingStream transport)
+    {
+        try
+        {
+            await transport.ReleaseAsync().ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
+        {
+            Interlocked.CompareExchange(ref _closeReason, "connection lost", null);
+            WebSocketLog.Fault(_logger, Id, ex);
+            _socket.Abort();
+            return false;
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Net.WebSockets;
+using Microsoft.AspNetCore.Http.Features;
 using Gateway.Configuration;
 using Gateway.Connections;
 using Gateway.Messaging;
@@ -17,6 +18,13 @@ internal static class WebSocketEndpoint
 
     public static void MapWebSocketEndpoint(this WebApplication app)
     {
+        // Before the WebSocket middleware, which takes the upgrade feature it finds when the request arrives.
+        app.Use(static (context, next) =>
+        {
+            if (context.Request.Path == Path && context.Features.Get<IHttpUpgradeFeature>() is { } upgrade)
+                context.Features.Set<IHttpUpgradeFeature>(new CoalescingUpgradeFeature(upgrade));
+            return next(context);
+        });
         app.UseWebSockets();
         app.Map(Path, HandleAsync).WithTags("WebSocket").ExcludeFromDescription();
     }
@@ -69,7 +77,8 @@ internal static class WebSocketEndpoint
             KeepAliveTimeout = options.KeepAliveTimeout,
         });
 
-        var connection = new WebSocketConnection(context, socket, envelope, publish, bus, options, logger);
+        var transport = (context.Features.Get<IHttpUpgradeFeature>() as CoalescingUpgradeFeature)?.Stream;
+        var connection = new WebSocketConnection(context, socket, transport, envelope, publish, bus, options, logger);
         connection.Open(filters);
         registry.Add(connection);
         WebSocketLog.Opened(logger, connection.Id, remote, envelope ? "envelope" : "raw");

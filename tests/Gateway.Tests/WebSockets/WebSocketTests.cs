@@ -220,4 +220,72 @@ public sealed class WebSocketTests
         Assert.Contains("recv fire drill", node.StandardOutput, StringComparison.Ordinal);
         Assert.Contains("close 1000", node.StandardOutput, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_burst_arriving_in_one_write_reaches_every_subscriber_whole_and_in_order()
+    {
+        // 300 messages of 900 bytes in one TCP write: the gateway handles them as one batch, so each
+        // subscriber's writer finds them all queued and gathers them into few writes (over 64 KiB, several).
+        await using var gateway = await TestGateway.StartAsync(s_settings);
+        var subscribers = new List<ClientWebSocket>();
+        for (var i = 0; i < 3; i++)
+            subscribers.Add(await ConnectAsync(gateway, "?subscribe=burst/t"));
+        using var publisher = new System.Net.Sockets.TcpClient();
+        await publisher.ConnectAsync(IPAddress.Loopback, gateway.HttpAddress.Port).WaitAsync(s_timeout);
+        var stream = publisher.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(
+            "GET /ws?publish=burst/t HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
+        Assert.StartsWith("HTTP/1.1 101", await ReadResponseHeadAsync(stream));
+        await gateway.WaitForConnectionsAsync(4);
+
+        const int count = 300;
+        var burst = new MemoryStream();
+        for (var i = 0; i < count; i++)
+            WriteMaskedTextFrame(burst, $"{i:D4}:" + new string((char)('a' + i % 26), 895));
+        await stream.WriteAsync(burst.ToArray());
+
+        foreach (var subscriber in subscribers)
+        {
+            for (var i = 0; i < count; i++)
+                Assert.Equal((WebSocketMessageType.Text, $"{i:D4}:" + new string((char)('a' + i % 26), 895)), await ReceiveAsync(subscriber));
+            subscriber.Dispose();
+        }
+    }
+
+    private static async Task<string> ReadResponseHeadAsync(Stream stream)
+    {
+        var head = new StringBuilder();
+        var one = new byte[1];
+        using var cts = new CancellationTokenSource(s_timeout);
+        while (!head.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal))
+        {
+            if (await stream.ReadAsync(one, cts.Token) == 0) break;
+            head.Append((char)one[0]);
+        }
+
+        return head.ToString();
+    }
+
+    /// <summary>A client frame as RFC 6455 requires: FIN, text, masked; payloads under 64 KiB.</summary>
+    private static void WriteMaskedTextFrame(Stream output, string text)
+    {
+        var payload = Encoding.UTF8.GetBytes(text);
+        byte[] mask = [0x37, 0xfa, 0x21, 0x3d];
+        output.WriteByte(0x81);
+        if (payload.Length < 126)
+        {
+            output.WriteByte((byte)(0x80 | payload.Length));
+        }
+        else
+        {
+            output.WriteByte(0x80 | 126);
+            output.WriteByte((byte)(payload.Length >> 8));
+            output.WriteByte((byte)payload.Length);
+        }
+
+        output.Write(mask);
+        for (var i = 0; i < payload.Length; i++)
+            output.WriteByte((byte)(payload[i] ^ mask[i % 4]));
+    }
 }

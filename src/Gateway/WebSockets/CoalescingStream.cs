@@ -1,0 +1,129 @@
+using System.Buffers;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace Gateway.WebSockets;
+
+/// <summary>
+/// The upgraded connection's stream, under the WebSocket. Between <see cref="Hold"/> and
+/// <see cref="ReleaseAsync"/> the frames the WebSocket writes are gathered and then go to the connection
+/// in one write; otherwise writes pass straight through.
+/// </summary>
+/// <remarks>
+/// Kestrel flushes every write of an upgraded stream, and a flush is a <c>send</c>: without this, a
+/// subscriber with ten messages waiting costs ten system calls. The send loop holds while it drains a
+/// batch of its outbox. Writes are serialised by a gate because the WebSocket writes on its own too
+/// (pongs, keep-alive pings, the close frame), and one of those may meet a release.
+/// </remarks>
+internal sealed class CoalescingStream(Stream inner) : Stream
+{
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly ArrayBufferWriter<byte> _held = new(4096);
+    private bool _holding;
+
+    /// <summary>Bytes gathered since <see cref="Hold"/>.</summary>
+    public int HeldBytes => _held.WrittenCount;
+
+    /// <summary>Gathers the writes that follow until <see cref="ReleaseAsync"/>.</summary>
+    public void Hold() => Volatile.Write(ref _holding, true);
+
+    /// <summary>Writes what was gathered, in one write, and lets writes pass through again.</summary>
+    public async ValueTask ReleaseAsync()
+    {
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            Volatile.Write(ref _holding, false);
+            if (_held.WrittenCount == 0) return;
+            try
+            {
+                await inner.WriteAsync(_held.WrittenMemory).ConfigureAwait(false);
+            }
+            finally
+            {
+                _held.ResetWrittenCount();
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // Read under the gate: a write that saw "not holding" may still be passing through when Hold
+            // is called, which is fine, as the gate keeps it whole and ahead of what is gathered.
+            if (Volatile.Read(ref _holding)) _held.Write(buffer.Span);
+            else await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer, offset, count).GetAwaiter().GetResult();
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        inner.ReadAsync(buffer, cancellationToken);
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        inner.ReadAsync(buffer, offset, count, cancellationToken);
+
+    public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+
+    public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+
+    public override void Flush() => inner.Flush();
+
+    public override bool CanRead => inner.CanRead;
+
+    public override bool CanWrite => inner.CanWrite;
+
+    public override bool CanSeek => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position
+    {
+        get => throw new NotSupportedException();
+        set => throw new NotSupportedException();
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) inner.Dispose();
+        base.Dispose(disposing);
+    }
+
+    public override ValueTask DisposeAsync() => inner.DisposeAsync();
+}
+
+/// <summary>
+/// Puts a <see cref="CoalescingStream"/> under the WebSocket that ASP.NET Core's WebSocket middleware
+/// accepts: set on a request before that middleware runs, it hands the middleware the wrapped stream, so
+/// the handshake, its checks and the WebSocket itself stay the framework's.
+/// </summary>
+internal sealed class CoalescingUpgradeFeature(IHttpUpgradeFeature inner) : IHttpUpgradeFeature
+{
+    public bool IsUpgradableRequest => inner.IsUpgradableRequest;
+
+    /// <summary>The stream under the WebSocket, once upgraded.</summary>
+    public CoalescingStream? Stream { get; private set; }
+
+    public async Task<Stream> UpgradeAsync()
+    {
+        Stream = new CoalescingStream(await inner.UpgradeAsync().ConfigureAwait(false));
+        return Stream;
+    }
+}
