@@ -94,11 +94,11 @@ public sealed class ServerSentEventsOptions
 public sealed class TransportOptions
 {
     /// <summary>
-    /// The transport of the framed TCP and Unix socket endpoints. <see cref="FramedTransport.Epoll"/>, the gateway's own
-    /// event loops, is the default on Linux; <see cref="FramedTransport.Sockets"/>, Kestrel's socket transport, elsewhere.
-    /// The HTTP host always uses Kestrel's socket transport.
+    /// The transport of the framed TCP, Unix socket and UDP endpoints. <see cref="TransportKind.Epoll"/>, the gateway's own
+    /// event loops and batched UDP system calls, is the default on Linux; <see cref="TransportKind.Sockets"/>, Kestrel's
+    /// socket transport and the runtime's socket engine, elsewhere. The HTTP host always uses Kestrel's socket transport.
     /// </summary>
-    public FramedTransport Kind { get; set; } = OperatingSystem.IsLinux() ? FramedTransport.Epoll : FramedTransport.Sockets;
+    public TransportKind Kind { get; set; } = OperatingSystem.IsLinux() ? TransportKind.Epoll : TransportKind.Sockets;
 
     /// <summary>Event-loop threads of the epoll transport. Defaults to the number of processors this process may run on.</summary>
     public int? EpollLoops { get; set; }
@@ -128,13 +128,16 @@ public sealed class TransportOptions
     public int? IOQueueCount { get; set; }
 }
 
-/// <summary>Transports that can carry the framed endpoints.</summary>
-public enum FramedTransport
+/// <summary>Transports that can carry the framed and UDP endpoints.</summary>
+public enum TransportKind
 {
-    /// <summary>The gateway's epoll event loops (Linux): one read and one send per socket wake-up, nothing more.</summary>
+    /// <summary>
+    /// Linux: the gateway's epoll event loops for TCP (one read and one send per socket wake-up, nothing more), and for
+    /// UDP a thread per endpoint that receives and sends a batch of datagrams per system call.
+    /// </summary>
     Epoll,
 
-    /// <summary>Kestrel's socket transport on the runtime's socket engine; works on every operating system.</summary>
+    /// <summary>Kestrel's socket transport and the runtime's socket engine; works on every operating system.</summary>
     Sockets,
 }
 

@@ -12,6 +12,9 @@ namespace Gateway.Configuration;
 /// </summary>
 internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IValidateOptions<GatewayOptions>
 {
+    // Linux's floor for a socket buffer is about 2 KiB; below 1 KiB a setting is surely a mistake of units.
+    private const int MinSocketBufferSize = 1024;
+
     public ValidateOptionsResult Validate(string? name, GatewayOptions options)
     {
         var errors = new List<string>();
@@ -27,7 +30,7 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
             errors.Add($"{root}:Transport:IOQueueCount must be between 0 and 64 (was {options.Transport.IOQueueCount}).");
         if (options.Transport.EpollLoops is < 1 or > 64)
             errors.Add($"{root}:Transport:EpollLoops must be between 1 and 64 (was {options.Transport.EpollLoops}).");
-        if (options.Transport.Kind == FramedTransport.Epoll && !OperatingSystem.IsLinux())
+        if (options.Transport.Kind == TransportKind.Epoll && !OperatingSystem.IsLinux())
             errors.Add($"{root}:Transport:Kind Epoll needs Linux; use Sockets on this system.");
 
         // A TCP and a UDP listener may share a port number: they are different protocols' ports.
@@ -92,6 +95,10 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
             errors.Add($"{udpPath}:PeerIdleTimeout must be positive (was {udp.PeerIdleTimeout}).");
         if (udp.MaxPeers <= 0)
             errors.Add($"{udpPath}:MaxPeers must be positive (was {udp.MaxPeers}).");
+        if (udp.ReceiveBufferSize < MinSocketBufferSize)
+            errors.Add($"{udpPath}:ReceiveBufferSize must be at least {MinSocketBufferSize} bytes (was {udp.ReceiveBufferSize}).");
+        if (udp.SendBufferSize < MinSocketBufferSize)
+            errors.Add($"{udpPath}:SendBufferSize must be at least {MinSocketBufferSize} bytes (was {udp.SendBufferSize}).");
         if (udp.RateLimitPerSecond is <= 0)
             errors.Add($"{udpPath}:RateLimitPerSecond must be positive (was {udp.RateLimitPerSecond}); leave it unset for no limit.");
         if (udp.RateLimitBurst is { } burst)

@@ -25,6 +25,15 @@ public sealed class UdpEndpointOptions
     public int? RateLimitBurst { get; set; }
 
     /// <summary>
+    /// Kernel receive buffer of the socket, in bytes: what absorbs a burst, or a pause of the gateway, before datagrams
+    /// are dropped. Defaults to 4 MiB; Linux caps it at net.core.rmem_max (twice that, as it counts its overhead).
+    /// </summary>
+    public int ReceiveBufferSize { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>Kernel send buffer of the socket, in bytes. Defaults to 4 MiB; Linux caps it at net.core.wmem_max.</summary>
+    public int SendBufferSize { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>
     /// When set ("host:port"), deliveries go to this fixed address instead of to the peers that have sent
     /// recently: a route from topics to a UDP target. The endpoint subscribes once, with {remote} in its filters
     /// standing for the target. An IP literal or localhost, never a name to resolve.

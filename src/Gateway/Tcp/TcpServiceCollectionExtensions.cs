@@ -40,7 +40,7 @@ internal static class TcpServiceCollectionExtensions
                 (kestrel, catalog, gateway, bus, registry, loggers) =>
                 {
                     var logger = loggers.CreateLogger("Gateway.Tcp");
-                    var epoll = gateway.Value.Transport.Kind == FramedTransport.Epoll;
+                    var epoll = gateway.Value.Transport.Kind == TransportKind.Epoll;
                     foreach (var endpoint in catalog.Endpoints)
                         Listen(kestrel, endpoint, gateway.Value.DefaultAddress, epoll, new FramedConnectionHandler(endpoint, bus, registry, logger), logger);
                 });

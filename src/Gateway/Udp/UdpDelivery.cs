@@ -12,6 +12,7 @@ namespace Gateway.Udp;
 internal sealed class UdpDelivery
 {
     private readonly Socket _socket;
+    private readonly UdpBatchedSocket? _batched;
     private readonly UdpEndpoint _endpoint;
     private readonly MessageCounters _busCounters;
     private readonly ILogger _logger;
@@ -19,12 +20,14 @@ internal sealed class UdpDelivery
     private readonly string _remote;
     private readonly ConnectionTraffic? _traffic;
 
+    /// <param name="batched">The endpoint's batched socket, which then sends instead of <paramref name="socket"/>; null with the socket transport.</param>
     /// <param name="traffic">The peer's counters to add the sent datagrams to; null for a target, which is no connection.</param>
     /// <param name="onOverflowDisconnect">Called when the outbox overflows under the Disconnect policy.</param>
-    public UdpDelivery(Socket socket, UdpEndpoint endpoint, MessageCounters busCounters, ILogger logger,
+    public UdpDelivery(Socket socket, UdpBatchedSocket? batched, UdpEndpoint endpoint, MessageCounters busCounters, ILogger logger,
         SocketAddress destination, string remote, ConnectionTraffic? traffic, Action? onOverflowDisconnect)
     {
         _socket = socket;
+        _batched = batched;
         _endpoint = endpoint;
         _busCounters = busCounters;
         _logger = logger;
@@ -51,7 +54,14 @@ internal sealed class UdpDelivery
                     if (payload.Length > maxDatagramSize)
                     {
                         _busCounters.OnDropped(DeliveryOutcome.DroppedUnframeable);
-                        Unsendable(message, "larger than MaxDatagramSize");
+                        OnUnsendable(message, "larger than MaxDatagramSize");
+                        continue;
+                    }
+
+                    if (_batched is { } batched)
+                    {
+                        // Counted when it has left, by OnSent or OnUnsendable.
+                        batched.Send(this, message, _destination);
                         continue;
                     }
 
@@ -62,16 +72,11 @@ internal sealed class UdpDelivery
                     catch (SocketException ex) when (ex.SocketErrorCode != SocketError.OperationAborted)
                     {
                         // Typically a pending ICMP error of an earlier send, or no route: this message is lost, the loop goes on.
-                        Unsendable(message, ex.SocketErrorCode.ToString());
+                        OnUnsendable(message, ex.SocketErrorCode.ToString());
                         continue;
                     }
 
-                    _endpoint.Counters.OnSent(payload.Length);
-                    if (_traffic is { } traffic)
-                    {
-                        traffic.FramesOut++;
-                        traffic.BytesOut += payload.Length;
-                    }
+                    OnSent(message);
                 }
             }
         }
@@ -79,11 +84,24 @@ internal sealed class UdpDelivery
         {
             // The socket closed at shutdown while messages were still queued: count what is lost.
             while (outbox.TryRead(out var message))
-                Unsendable(message, "endpoint closed");
+                OnUnsendable(message, "endpoint closed");
         }
     }
 
-    private void Unsendable(Message message, string reason)
+    /// <summary>Counts a datagram that has gone out.</summary>
+    internal void OnSent(Message message)
+    {
+        var length = message.Payload.Length;
+        _endpoint.Counters.OnSent(length);
+        if (_traffic is { } traffic)
+        {
+            traffic.FramesOut++;
+            traffic.BytesOut += length;
+        }
+    }
+
+    /// <summary>Counts and logs a message that could not go out.</summary>
+    internal void OnUnsendable(Message message, string reason)
     {
         var count = _endpoint.Counters.OnUnsendable();
         UdpLog.DeliveryDropped(_logger, _endpoint.Name, message.Topic, _remote, reason, count);

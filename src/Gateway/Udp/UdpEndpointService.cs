@@ -1,3 +1,4 @@
+using Gateway.Configuration;
 using Gateway.Connections;
 using Gateway.Messaging;
 using Microsoft.Extensions.Hosting;
@@ -8,19 +9,21 @@ namespace Gateway.Udp;
 /// Runs every enabled UDP endpoint: binds each socket when the host starts (so a port in use stops the
 /// start, as it does for TCP) and runs one receive loop per endpoint until the host stops.
 /// </summary>
-internal sealed class UdpEndpointService(UdpEndpointCatalog catalog, IMessageBus bus, ConnectionRegistry registry, ILoggerFactory loggers)
-    : BackgroundService
+internal sealed class UdpEndpointService(UdpEndpointCatalog catalog, IMessageBus bus, ConnectionRegistry registry, ILoggerFactory loggers,
+    IOptions<GatewayOptions> gateway) : BackgroundService
 {
     private readonly List<UdpListener> _listeners = [];
 
     public override Task StartAsync(CancellationToken cancellationToken)
     {
         var logger = loggers.CreateLogger("Gateway.Udp");
+        // The epoll transport's choice covers UDP too: batched system calls on Linux, the runtime's socket engine elsewhere.
+        var batchedIo = gateway.Value.Transport.Kind == TransportKind.Epoll;
         try
         {
             foreach (var endpoint in catalog.Endpoints)
             {
-                var listener = new UdpListener(endpoint, bus, registry, logger);
+                var listener = new UdpListener(endpoint, bus, registry, logger, batchedIo);
                 _listeners.Add(listener);
                 listener.Bind();
             }

@@ -30,15 +30,18 @@ internal sealed class UdpListener : IDisposable
     private readonly ConnectionRegistry _registry;
     private readonly ILogger _logger;
     private readonly int _maxDatagramSize;
+    private readonly bool _batchedIo;
     private Socket? _socket;
     private IPEndPoint _addressTemplate = new(IPAddress.Any, 0);
     private UdpDelivery? _targetDelivery;
     private Task _targetDelivered = Task.CompletedTask;
     private IDisposable[] _targetSubscriptions = [];
 
-    public UdpListener(UdpEndpoint endpoint, IMessageBus bus, ConnectionRegistry registry, ILogger logger)
+    /// <param name="batchedIo">Receive and send in batches on a thread of the endpoint's own (Linux, the epoll transport).</param>
+    public UdpListener(UdpEndpoint endpoint, IMessageBus bus, ConnectionRegistry registry, ILogger logger, bool batchedIo)
     {
         Endpoint = endpoint;
+        _batchedIo = batchedIo;
         _bus = bus;
         _registry = registry;
         _logger = logger;
@@ -48,6 +51,9 @@ internal sealed class UdpListener : IDisposable
     public UdpEndpoint Endpoint { get; }
 
     public Socket Socket => _socket ?? throw new InvalidOperationException($"UDP endpoint {Endpoint.Name} is not bound.");
+
+    /// <summary>The batched receive and send of the socket; null with the socket transport.</summary>
+    public UdpBatchedSocket? Batched { get; private set; }
 
     /// <summary>
     /// Binds the socket and, with a target, subscribes the endpoint's filters for it. Runs at start, so an
@@ -65,6 +71,8 @@ internal sealed class UdpListener : IDisposable
                 socket.DualMode = address.Equals(IPAddress.IPv6Any);
             if (OperatingSystem.IsWindows())
                 socket.IOControl(SioUdpConnReset, [0, 0, 0, 0], null);
+            socket.ReceiveBufferSize = Endpoint.Options.Udp.ReceiveBufferSize;
+            socket.SendBufferSize = Endpoint.Options.Udp.SendBufferSize;
             socket.Bind(new IPEndPoint(address, port));
         }
         catch (SocketException ex)
@@ -80,6 +88,7 @@ internal sealed class UdpListener : IDisposable
         }
 
         _socket = socket;
+        if (_batchedIo) Batched = new UdpBatchedSocket(socket, Endpoint, _logger);
         _addressTemplate = new IPEndPoint(address.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0);
         Endpoint.BoundEndPoint = (IPEndPoint)socket.LocalEndPoint!;
         if (Endpoint.Target is { } target) SubscribeTarget(socket, target);
@@ -93,15 +102,16 @@ internal sealed class UdpListener : IDisposable
     {
         var socket = Socket;
         // One byte more than the limit, so a datagram over it is seen as such (Linux silently cuts it to the buffer).
-        var buffer = ArrayPool<byte>.Shared.Rent(_maxDatagramSize + 1);
+        var buffer = Batched is null ? ArrayPool<byte>.Shared.Rent(_maxDatagramSize + 1) : null;
         try
         {
-            await ReceiveLoopAsync(socket, buffer, stopping).ConfigureAwait(false);
+            if (Batched is { } batched) await batched.RunAsync(OnDatagram, stopping).ConfigureAwait(false);
+            else await ReceiveLoopAsync(socket, buffer!, stopping).ConfigureAwait(false);
         }
         finally
         {
             await CloseAsync().ConfigureAwait(false);
-            ArrayPool<byte>.Shared.Return(buffer);
+            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
@@ -229,7 +239,7 @@ internal sealed class UdpListener : IDisposable
             ? new IPEndPoint(target.Address.MapToIPv6(), target.Port)
             : target;
         var remote = target.ToString();
-        _targetDelivery = new UdpDelivery(socket, Endpoint, _bus.Counters, _logger, destination.Serialize(), remote, traffic: null, onOverflowDisconnect: null);
+        _targetDelivery = new UdpDelivery(socket, Batched, Endpoint, _bus.Counters, _logger, destination.Serialize(), remote, traffic: null, onOverflowDisconnect: null);
         var values = new TopicTemplateValues(Endpoint.Name, $"{Endpoint.Name}-target", remote, ClientId: null);
         _targetSubscriptions = new IDisposable[Endpoint.SubscribeTemplates.Count];
         for (var i = 0; i < _targetSubscriptions.Length; i++)
@@ -276,6 +286,7 @@ internal sealed class UdpListener : IDisposable
     public void Dispose()
     {
         StopTarget();
+        Batched?.Dispose();
         _socket?.Dispose();
     }
 

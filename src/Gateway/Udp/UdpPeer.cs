@@ -93,7 +93,7 @@ internal sealed class UdpPeer : IGatewayConnection
     {
         Touch();
         if (_subscriptionFilters.Length == 0) return;
-        _delivery = new UdpDelivery(_listener.Socket, _listener.Endpoint, bus.Counters, logger, Address, RemoteAddress, Traffic,
+        _delivery = new UdpDelivery(_listener.Socket, _listener.Batched, _listener.Endpoint, bus.Counters, logger, Address, RemoteAddress, Traffic,
             () => Close("outbox overflow"));
         _subscriptions = new IDisposable[_subscriptionFilters.Length];
         for (var i = 0; i < _subscriptions.Length; i++)

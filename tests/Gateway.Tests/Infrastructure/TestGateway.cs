@@ -31,7 +31,7 @@ internal sealed class TestGateway : IAsyncDisposable
         StartWithContentRootAsync(Directory.CreateTempSubdirectory("gateway-test-").FullName, settings);
 
     /// <summary>Starts a gateway whose framed endpoints run on <paramref name="transport"/>, with the given settings.</summary>
-    public static Task<TestGateway> StartAsync(FramedTransport transport, params string[] settings) =>
+    public static Task<TestGateway> StartAsync(TransportKind transport, params string[] settings) =>
         StartAsync([$"Gateway:Transport:Kind={transport}", .. settings]);
 
     /// <summary>Starts a gateway reading appsettings.json from <paramref name="contentRoot"/>, overridden by <paramref name="settings"/>.</summary>

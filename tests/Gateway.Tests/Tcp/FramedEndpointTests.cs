@@ -10,7 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Gateway.Tests.Tcp;
 
 /// <summary>Framed TCP and Unix socket endpoints on real Kestrel sockets, once on each transport that can carry them.</summary>
-public abstract class FramedEndpointTests(FramedTransport transport)
+public abstract class FramedEndpointTests(TransportKind transport)
 {
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(10);
 
@@ -306,6 +306,6 @@ public abstract class FramedEndpointTests(FramedTransport transport)
     private Task<TestGateway> StartAsync(params string[] settings) => TestGateway.StartAsync(transport, settings);
 }
 
-public sealed class FramedEndpointTestsOnEpoll() : FramedEndpointTests(FramedTransport.Epoll);
+public sealed class FramedEndpointTestsOnEpoll() : FramedEndpointTests(TransportKind.Epoll);
 
-public sealed class FramedEndpointTestsOnSockets() : FramedEndpointTests(FramedTransport.Sockets);
+public sealed class FramedEndpointTestsOnSockets() : FramedEndpointTests(TransportKind.Sockets);

@@ -8,7 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Gateway.Tests.Tcp;
 
 /// <summary>A peer that stops reading fills its socket, then its outbox; its policy applies to it alone.</summary>
-public abstract class SlowConsumerTests(FramedTransport transport)
+public abstract class SlowConsumerTests(TransportKind transport)
 {
     private const int Lines = 5_000;
     private static readonly string s_line = new('x', 1000);
@@ -86,6 +86,6 @@ public abstract class SlowConsumerTests(FramedTransport transport)
     private Task<TestGateway> StartAsync(params string[] settings) => TestGateway.StartAsync(transport, settings);
 }
 
-public sealed class SlowConsumerTestsOnEpoll() : SlowConsumerTests(FramedTransport.Epoll);
+public sealed class SlowConsumerTestsOnEpoll() : SlowConsumerTests(TransportKind.Epoll);
 
-public sealed class SlowConsumerTestsOnSockets() : SlowConsumerTests(FramedTransport.Sockets);
+public sealed class SlowConsumerTestsOnSockets() : SlowConsumerTests(TransportKind.Sockets);

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Gateway.Configuration;
 using Gateway.Connections;
 using Gateway.Messaging;
 using Gateway.Protocols.Topics;
@@ -10,7 +11,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Gateway.Tests.Udp;
 
 /// <summary>UDP and TCP share one topic space: datagrams reach line clients, lines reach the UDP peers heard from recently, or a fixed target.</summary>
-public sealed class UdpBusTests
+public abstract class UdpBusTests(TransportKind transport)
 {
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(30);
 
@@ -30,7 +31,7 @@ public sealed class UdpBusTests
     [Fact]
     public async Task Datagram_reaches_a_tcp_line_client_subscribed_to_its_topic()
     {
-        await using var gateway = await TestGateway.StartAsync(UdpAndLines());
+        await using var gateway = await TestGateway.StartAsync(transport, UdpAndLines());
         await using var lines = await FramedClient.ConnectAsync(gateway.EndPointOf("lines"));
         await gateway.WaitForConnectionsAsync(1);
         var recorder = new MessageRecorder();
@@ -46,7 +47,7 @@ public sealed class UdpBusTests
     [Fact]
     public async Task Tcp_line_reaches_recent_udp_peers_but_not_one_that_went_idle()
     {
-        await using var gateway = await TestGateway.StartAsync(UdpAndLines("Gateway:Endpoints:udp:Udp:PeerIdleTimeout=00:00:03"));
+        await using var gateway = await TestGateway.StartAsync(transport, UdpAndLines("Gateway:Endpoints:udp:Udp:PeerIdleTimeout=00:00:03"));
         await using var lines = await FramedClient.ConnectAsync(gateway.EndPointOf("lines"));
         await gateway.WaitForConnectionsAsync(1);
         var registry = gateway.Services.GetRequiredService<ConnectionRegistry>();
@@ -73,7 +74,7 @@ public sealed class UdpBusTests
     {
         using var target = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
         var targetPort = ((IPEndPoint)target.Client.LocalEndPoint!).Port;
-        await using var gateway = await TestGateway.StartAsync(UdpAndLines($"Gateway:Endpoints:udp:Udp:Target=127.0.0.1:{targetPort}"));
+        await using var gateway = await TestGateway.StartAsync(transport, UdpAndLines($"Gateway:Endpoints:udp:Udp:Target=127.0.0.1:{targetPort}"));
         await using var lines = await FramedClient.ConnectAsync(gateway.EndPointOf("lines"));
         await gateway.WaitForConnectionsAsync(1);
         using var peer = new UdpTestClient(gateway.UdpEndPointOf("udp"));
@@ -97,7 +98,7 @@ public sealed class UdpBusTests
         await server.WaitForOutputAsync(output => output.Contains("server listening", StringComparison.Ordinal), s_timeout);
         var address = server.StandardOutput.Split('\n').First(line => line.StartsWith("server listening ", StringComparison.Ordinal))
             ["server listening ".Length..].Trim();
-        await using var gateway = await TestGateway.StartAsync(UdpAndLines($"Gateway:Endpoints:udp:Udp:Target={address}"));
+        await using var gateway = await TestGateway.StartAsync(transport, UdpAndLines($"Gateway:Endpoints:udp:Udp:Target={address}"));
         await using var lines = await FramedClient.ConnectAsync(gateway.EndPointOf("lines"));
         await gateway.WaitForConnectionsAsync(1);
 
@@ -110,3 +111,7 @@ public sealed class UdpBusTests
         Assert.Contains($"server got: second from {from}", server.StandardOutput, StringComparison.Ordinal);
     }
 }
+
+public sealed class UdpBusTestsOnEpoll() : UdpBusTests(TransportKind.Epoll);
+
+public sealed class UdpBusTestsOnSockets() : UdpBusTests(TransportKind.Sockets);

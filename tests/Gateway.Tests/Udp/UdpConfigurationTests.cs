@@ -23,6 +23,8 @@ public sealed class UdpConfigurationTests
     [InlineData("Gateway:Endpoints:udp:Udp:MaxDatagramSize=65508", "Gateway:Endpoints:udp:Udp:MaxDatagramSize must be between 1 and 65507")]
     [InlineData("Gateway:Endpoints:udp:Udp:PeerIdleTimeout=00:00:00", "Gateway:Endpoints:udp:Udp:PeerIdleTimeout")]
     [InlineData("Gateway:Endpoints:udp:Udp:MaxPeers=0", "Gateway:Endpoints:udp:Udp:MaxPeers")]
+    [InlineData("Gateway:Endpoints:udp:Udp:ReceiveBufferSize=100", "Gateway:Endpoints:udp:Udp:ReceiveBufferSize must be at least 1024")]
+    [InlineData("Gateway:Endpoints:udp:Udp:SendBufferSize=0", "Gateway:Endpoints:udp:Udp:SendBufferSize must be at least 1024")]
     [InlineData("Gateway:Endpoints:udp:Udp:RateLimitPerSecond=0", "Gateway:Endpoints:udp:Udp:RateLimitPerSecond")]
     [InlineData("Gateway:Endpoints:udp:Udp:RateLimitBurst=5", "Gateway:Endpoints:udp:Udp:RateLimitBurst")]
     [InlineData("Gateway:Endpoints:udp:Udp:Target=example.com:9", "Gateway:Endpoints:udp:Udp:Target")]
@@ -71,6 +73,20 @@ public sealed class UdpConfigurationTests
         var failure = await Assert.ThrowsAsync<GatewayStartupException>(() => TestGateway.StartAsync(ValidUdp($"Gateway:Endpoints:udp:Port={port}")));
 
         Assert.Contains($"Gateway:Endpoints:udp:Port ({port}) is already in use", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Socket_buffer_sizes_reach_the_kernel()
+    {
+        await using var gateway = await TestGateway.StartAsync(ValidUdp(
+            "Gateway:Endpoints:udp:Udp:ReceiveBufferSize=100000", "Gateway:Endpoints:udp:Udp:SendBufferSize=60000"));
+        var port = gateway.UdpEndPointOf("udp").Port;
+
+        // ss shows the socket's memory limits; Linux doubles a requested size to count its own overhead.
+        await using var ss = ProcessRunner.Start("ss", ["-H", "-u", "-a", "-m", "-n", $"sport = :{port}"]);
+        Assert.Equal(0, await ss.WaitForExitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Contains("rb200000", ss.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("tb120000", ss.StandardOutput, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using Gateway.Configuration;
 using Gateway.Messaging;
 using Gateway.Protocols.Topics;
 using Gateway.Tests.Infrastructure;
@@ -8,7 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Gateway.Tests.Udp;
 
 /// <summary>Each datagram comes back to its sender, as in Node's dgram echo: the reply goes to the address the message came from.</summary>
-public sealed class UdpEchoTests
+public abstract class UdpEchoTests(TransportKind transport)
 {
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(30);
 
@@ -24,7 +25,7 @@ public sealed class UdpEchoTests
     [Fact]
     public async Task Datagram_comes_back_to_its_sender_and_only_to_it()
     {
-        await using var gateway = await TestGateway.StartAsync(EchoEndpoint());
+        await using var gateway = await TestGateway.StartAsync(transport, EchoEndpoint());
         var server = gateway.UdpEndPointOf("udp");
         using var first = new UdpTestClient(server);
         using var second = new UdpTestClient(server);
@@ -40,9 +41,40 @@ public sealed class UdpEchoTests
     }
 
     [Fact]
+    public async Task A_burst_from_many_senders_comes_back_whole_each_to_its_own_sender()
+    {
+        // Sent all at once, so the receive side takes many per system call and sends the replies together.
+        // Small and few enough (80 datagrams, under 100 bytes) to fit the gateway socket's default receive buffer.
+        await using var gateway = await TestGateway.StartAsync(transport, EchoEndpoint());
+        var server = gateway.UdpEndPointOf("udp");
+        var clients = Enumerable.Range(0, 8).Select(_ => new UdpTestClient(server)).ToArray();
+        try
+        {
+            for (var n = 0; n < 10; n++)
+            {
+                for (var c = 0; c < clients.Length; c++)
+                    await clients[c].SendAsync($"client {c} datagram {n} " + new string('x', n * 5));
+            }
+
+            for (var c = 0; c < clients.Length; c++)
+            {
+                var received = new List<string>();
+                for (var n = 0; n < 10; n++)
+                    received.Add(await clients[c].ReceiveTextAsync());
+                Assert.Equal(Enumerable.Range(0, 10).Select(n => $"client {c} datagram {n} " + new string('x', n * 5)), received);
+            }
+        }
+        finally
+        {
+            foreach (var client in clients)
+                client.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task Datagram_is_published_on_the_senders_topic_with_its_peer_id_and_address()
     {
-        await using var gateway = await TestGateway.StartAsync(EchoEndpoint("Gateway:Endpoints:udp:Publish=in/{endpoint}/{remote}/{connectionId}"));
+        await using var gateway = await TestGateway.StartAsync(transport, EchoEndpoint("Gateway:Endpoints:udp:Publish=in/{endpoint}/{remote}/{connectionId}"));
         var recorder = new MessageRecorder();
         using var subscription = gateway.Services.GetRequiredService<IMessageBus>().Subscribe(TopicFilter.Parse("in/#"), recorder);
         using var client = new UdpTestClient(gateway.UdpEndPointOf("udp"));
@@ -60,7 +92,7 @@ public sealed class UdpEchoTests
     [Fact]
     public async Task Empty_datagram_is_echoed_as_an_empty_datagram()
     {
-        await using var gateway = await TestGateway.StartAsync(EchoEndpoint());
+        await using var gateway = await TestGateway.StartAsync(transport, EchoEndpoint());
         using var client = new UdpTestClient(gateway.UdpEndPointOf("udp"));
 
         await client.SendAsync([]);
@@ -71,7 +103,7 @@ public sealed class UdpEchoTests
     [Fact]
     public async Task Echo_works_over_IPv6()
     {
-        await using var gateway = await TestGateway.StartAsync(EchoEndpoint("Gateway:Endpoints:udp:Address=::1"));
+        await using var gateway = await TestGateway.StartAsync(transport, EchoEndpoint("Gateway:Endpoints:udp:Address=::1"));
         var server = gateway.UdpEndPointOf("udp");
         using var client = new UdpTestClient(server);
 
@@ -84,7 +116,7 @@ public sealed class UdpEchoTests
     [Fact]
     public async Task Any_address_serves_IPv4_and_IPv6_senders_and_shows_IPv4_senders_as_IPv4()
     {
-        await using var gateway = await TestGateway.StartAsync(EchoEndpoint("Gateway:Endpoints:udp:Address=*"));
+        await using var gateway = await TestGateway.StartAsync(transport, EchoEndpoint("Gateway:Endpoints:udp:Address=*"));
         var port = gateway.UdpEndPointOf("udp").Port;
         using var v4 = new UdpTestClient(new IPEndPoint(IPAddress.Loopback, port));
         using var v6 = new UdpTestClient(new IPEndPoint(IPAddress.IPv6Loopback, port));
@@ -103,7 +135,7 @@ public sealed class UdpEchoTests
     [Fact]
     public async Task Seed_dgram_client_gets_its_message_echoed_from_the_gateways_port()
     {
-        await using var gateway = await TestGateway.StartAsync(EchoEndpoint());
+        await using var gateway = await TestGateway.StartAsync(transport, EchoEndpoint());
         var port = gateway.UdpEndPointOf("udp").Port;
 
         await using var node = ProcessRunner.Start("node", ["udp-client.js", port.ToString()], workingDirectory: RepositoryPaths.SeedsInterop);
@@ -134,7 +166,7 @@ public sealed class UdpEchoTests
     [Fact]
     public async Task Endpoint_logs_listening_and_closed_with_its_counters()
     {
-        var gateway = await TestGateway.StartAsync(EchoEndpoint());
+        var gateway = await TestGateway.StartAsync(transport, EchoEndpoint());
         var logs = gateway.Logs;
         var bound = gateway.UdpEndPointOf("udp").ToString();
         using (var client = new UdpTestClient(gateway.UdpEndPointOf("udp")))
@@ -151,3 +183,7 @@ public sealed class UdpEchoTests
         Assert.Contains("in 1 datagrams 4 bytes, out 1 datagrams 4 bytes", closed.Message, StringComparison.Ordinal);
     }
 }
+
+public sealed class UdpEchoTestsOnEpoll() : UdpEchoTests(TransportKind.Epoll);
+
+public sealed class UdpEchoTestsOnSockets() : UdpEchoTests(TransportKind.Sockets);

@@ -1,4 +1,5 @@
 using System.Text;
+using Gateway.Configuration;
 using Gateway.Connections;
 using Gateway.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
@@ -7,7 +8,7 @@ using Microsoft.Extensions.Logging;
 namespace Gateway.Tests.Udp;
 
 /// <summary>Bad or excessive input is dropped and counted, vanished peers are shrugged off, and the endpoint keeps serving.</summary>
-public sealed class UdpLimitsTests
+public abstract class UdpLimitsTests(TransportKind transport)
 {
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(30);
 
@@ -27,7 +28,7 @@ public sealed class UdpLimitsTests
     [Fact]
     public async Task Oversized_datagram_is_dropped_and_counted_and_the_next_one_is_served()
     {
-        await using var gateway = await TestGateway.StartAsync(EchoAndLines("Gateway:Endpoints:udp:Udp:MaxDatagramSize=16"));
+        await using var gateway = await TestGateway.StartAsync(transport, EchoAndLines("Gateway:Endpoints:udp:Udp:MaxDatagramSize=16"));
         var counters = gateway.UdpEndpoint("udp").Counters;
         using var client = new UdpTestClient(gateway.UdpEndPointOf("udp"));
 
@@ -45,7 +46,7 @@ public sealed class UdpLimitsTests
     [Fact]
     public async Task Outbound_message_larger_than_a_datagram_may_be_is_dropped_and_counted()
     {
-        await using var gateway = await TestGateway.StartAsync(EchoAndLines("Gateway:Endpoints:udp:Udp:MaxDatagramSize=16"));
+        await using var gateway = await TestGateway.StartAsync(transport, EchoAndLines("Gateway:Endpoints:udp:Udp:MaxDatagramSize=16"));
         var counters = gateway.UdpEndpoint("udp").Counters;
         await using var lines = await FramedClient.ConnectAsync(gateway.EndPointOf("lines"));
         using var client = new UdpTestClient(gateway.UdpEndPointOf("udp"));
@@ -64,7 +65,7 @@ public sealed class UdpLimitsTests
     [Fact]
     public async Task Datagrams_over_a_sources_rate_limit_are_dropped_and_counted_while_others_pass()
     {
-        await using var gateway = await TestGateway.StartAsync(EchoAndLines(
+        await using var gateway = await TestGateway.StartAsync(transport, EchoAndLines(
             "Gateway:Endpoints:udp:Udp:RateLimitPerSecond=1",
             "Gateway:Endpoints:udp:Udp:RateLimitBurst=3"));
         var counters = gateway.UdpEndpoint("udp").Counters;
@@ -94,7 +95,7 @@ public sealed class UdpLimitsTests
     [Fact]
     public async Task Vanished_peer_does_not_stop_the_endpoint_serving_others()
     {
-        await using var gateway = await TestGateway.StartAsync(EchoAndLines());
+        await using var gateway = await TestGateway.StartAsync(transport, EchoAndLines());
         var counters = gateway.UdpEndpoint("udp").Counters;
         await using var lines = await FramedClient.ConnectAsync(gateway.EndPointOf("lines"));
         var vanished = new UdpTestClient(gateway.UdpEndPointOf("udp"));
@@ -116,7 +117,7 @@ public sealed class UdpLimitsTests
     [Fact]
     public async Task Peers_are_listed_while_tracked_and_the_least_recently_heard_is_displaced_at_MaxPeers()
     {
-        await using var gateway = await TestGateway.StartAsync(EchoAndLines("Gateway:Endpoints:udp:Udp:MaxPeers=2"));
+        await using var gateway = await TestGateway.StartAsync(transport, EchoAndLines("Gateway:Endpoints:udp:Udp:MaxPeers=2"));
         var registry = gateway.Services.GetRequiredService<ConnectionRegistry>();
         using var first = new UdpTestClient(gateway.UdpEndPointOf("udp"));
         using var second = new UdpTestClient(gateway.UdpEndPointOf("udp"));
@@ -138,7 +139,7 @@ public sealed class UdpLimitsTests
     [Fact]
     public async Task Closing_a_peer_forgets_it_until_it_sends_again()
     {
-        await using var gateway = await TestGateway.StartAsync(EchoAndLines());
+        await using var gateway = await TestGateway.StartAsync(transport, EchoAndLines());
         var registry = gateway.Services.GetRequiredService<ConnectionRegistry>();
         await using var lines = await FramedClient.ConnectAsync(gateway.EndPointOf("lines"));
         using var client = new UdpTestClient(gateway.UdpEndPointOf("udp"));
@@ -168,3 +169,7 @@ public sealed class UdpLimitsTests
         Assert.Equal(text, Encoding.UTF8.GetString((await client.ReceiveAsync()).Buffer));
     }
 }
+
+public sealed class UdpLimitsTestsOnEpoll() : UdpLimitsTests(TransportKind.Epoll);
+
+public sealed class UdpLimitsTestsOnSockets() : UdpLimitsTests(TransportKind.Sockets);

@@ -3,8 +3,11 @@ using Microsoft.AspNetCore.Connections;
 
 namespace Gateway.Tcp.Epoll;
 
-/// <summary>The Linux system calls the epoll transport makes: epoll, eventfd, and non-blocking socket I/O.</summary>
-/// <remarks>See epoll(7), eventfd(2), recv(2), sendmsg(2). Every call sets errno, read with <see cref="Marshal.GetLastPInvokeError"/>.</remarks>
+/// <summary>
+/// The Linux system calls the epoll transport and the batched UDP socket make: epoll, eventfd, poll, and
+/// non-blocking socket I/O.
+/// </summary>
+/// <remarks>See epoll(7), eventfd(2), poll(2), recv(2), sendmsg(2), recvmmsg(2), sendmmsg(2). Every call sets errno, read with <see cref="Marshal.GetLastPInvokeError"/>.</remarks>
 internal static unsafe partial class EpollInterop
 {
     private const string LibC = "libc";
@@ -24,6 +27,8 @@ internal static unsafe partial class EpollInterop
 
     public const int MsgNoSignal = 0x4000; // a send to a closed peer fails with EPIPE instead of raising SIGPIPE
     public const int ShutRdWr = 2;
+
+    public const short PollIn = 0x001;
 
     public const int EINTR = 4;
     public const int EAGAIN = 11;
@@ -110,6 +115,32 @@ internal static unsafe partial class EpollInterop
 
     [LibraryImport(LibC, EntryPoint = "sendmsg", SetLastError = true)]
     public static partial nint SendMessage(int fd, MessageHeader* message, int flags);
+
+    /// <summary>struct mmsghdr: one datagram of a recvmmsg or sendmmsg, and the bytes it carried.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct MultiMessageHeader
+    {
+        public MessageHeader Header;
+        public uint Length;
+    }
+
+    /// <summary>struct pollfd.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollDescriptor
+    {
+        public int Fd;
+        public short Events;
+        public short ReturnedEvents;
+    }
+
+    [LibraryImport(LibC, EntryPoint = "recvmmsg", SetLastError = true)]
+    public static partial int ReceiveMessages(int fd, MultiMessageHeader* messages, uint count, int flags, void* timeout);
+
+    [LibraryImport(LibC, EntryPoint = "sendmmsg", SetLastError = true)]
+    public static partial int SendMessages(int fd, MultiMessageHeader* messages, uint count, int flags);
+
+    [LibraryImport(LibC, EntryPoint = "poll", SetLastError = true)]
+    public static partial int Poll(PollDescriptor* descriptors, nuint count, int timeoutMilliseconds);
 
     [LibraryImport(LibC, EntryPoint = "shutdown", SetLastError = true)]
     public static partial int Shutdown(int fd, int how);
