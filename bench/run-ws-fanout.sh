@@ -11,7 +11,7 @@
 # Usage: bash bench/run-ws-fanout.sh
 # Env (defaults):
 #   DURATION=10 WARMUP=5 DRAIN=3   measured / warm-up / final drain seconds per run
-#   RATES="25 50 200"         publish rates (messages/s); a rate above a server's capacity
+#   RATES="25 50 200 1000"       publish rates (messages/s); a rate above a server's capacity
 #                             measures its maximum deliveries/s (it then falls behind)
 #   SUBSCRIBERS=1000 SIZE=64  subscriber connections, message payload bytes (>= 33)
 #   SERVERS="gateway node"    subset/order of servers
@@ -27,7 +27,7 @@ set -euo pipefail
 DURATION="${DURATION:-10}"
 WARMUP="${WARMUP:-5}"
 DRAIN="${DRAIN:-3}"
-RATES="${RATES:-25 50 200}"
+RATES="${RATES:-25 50 200 1000}"
 SUBSCRIBERS="${SUBSCRIBERS:-1000}"
 SIZE="${SIZE:-64}"
 SERVERS="${SERVERS:-gateway node}"
