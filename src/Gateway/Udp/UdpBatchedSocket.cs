@@ -25,9 +25,6 @@ internal sealed unsafe class UdpBatchedSocket : IDisposable
     private const int SendArenaSize = 256 * 1024;
     private const int NameSize = 128; // sizeof(struct sockaddr_storage)
     private const int MessageTruncated = 0x20; // MSG_TRUNC in msg_flags
-    private const int ECONNREFUSED = 111;
-    private const int EHOSTUNREACH = 113;
-    private const int ENETUNREACH = 101;
 
     private readonly Socket _socket;
     private readonly int _fd;
@@ -80,6 +77,7 @@ internal sealed unsafe class UdpBatchedSocket : IDisposable
             _receiveHeaders[i].Header.Vectors = _receiveVectors + i;
             _receiveHeaders[i].Header.VectorCount = 1;
             _receiveHeaders[i].Header.Name = _receiveNames + i * NameSize;
+            _receiveHeaders[i].Header.NameLength = NameSize;
         }
 
         _sendArena = (byte*)NativeMemory.Alloc(SendArenaSize);
@@ -127,9 +125,6 @@ internal sealed unsafe class UdpBatchedSocket : IDisposable
         var from = new SocketAddress(_socket.AddressFamily);
         while (!_stopping)
         {
-            for (var i = 0; i < _receiveBatch; i++)
-                _receiveHeaders[i].Header.NameLength = NameSize;
-
             var received = ReceiveMessages(_fd, _receiveHeaders, (uint)_receiveBatch, 0, null);
             if (received > 0)
             {
@@ -138,6 +133,10 @@ internal sealed unsafe class UdpBatchedSocket : IDisposable
                     for (var i = 0; i < received; i++)
                         Deliver(i, from, onDatagram);
                 }
+
+                // The kernel wrote each used header's address length; the next call needs the room again.
+                for (var i = 0; i < received; i++)
+                    _receiveHeaders[i].Header.NameLength = NameSize;
 
                 // The replies of this batch, queued by delivery loops that ran inline at the batch's end.
                 lock (_sendLock) FlushLocked();
@@ -160,7 +159,7 @@ internal sealed unsafe class UdpBatchedSocket : IDisposable
                     if (_stopping) return;
                     UdpLog.ReceiveFailed(_logger, _endpoint.Name, ToException(errno));
                     // So a persistent error logs a few lines a second instead of spinning.
-                    Thread.Sleep(100);
+                    Thread.Sleep(UdpListener.ErrorBackoff);
                     break;
             }
         }

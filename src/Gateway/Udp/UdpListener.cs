@@ -24,7 +24,7 @@ internal sealed class UdpListener : IDisposable
     private const int SioUdpConnReset = unchecked((int)0x9800000C);
 
     // After an unexpected receive error, so a persistent one logs a few lines a second instead of spinning.
-    private static readonly TimeSpan s_errorBackoff = TimeSpan.FromMilliseconds(100);
+    internal static readonly TimeSpan ErrorBackoff = TimeSpan.FromMilliseconds(100);
 
     private readonly IMessageBus _bus;
     private readonly ConnectionRegistry _registry;
@@ -303,7 +303,7 @@ internal sealed class UdpListener : IDisposable
     {
         try
         {
-            await Task.Delay(s_errorBackoff, stopping).ConfigureAwait(false);
+            await Task.Delay(ErrorBackoff, stopping).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

@@ -33,7 +33,10 @@ internal static unsafe partial class EpollInterop
     public const int EINTR = 4;
     public const int EAGAIN = 11;
     public const int EPIPE = 32;
+    public const int ENETUNREACH = 101;
     public const int ECONNRESET = 104;
+    public const int ECONNREFUSED = 111;
+    public const int EHOSTUNREACH = 113;
 
     /// <summary>Largest number of buffers one sendmsg takes here; longer sequences go out in several calls.</summary>
     public const int MaxIoVectors = 64;
