@@ -97,6 +97,26 @@ start_server() {   # name port logfile ready
     done
 }
 
+# The start of one measurement: clears RUN and RUN_OTHER, waits for a quiet machine, starts the server.
+begin_run() {   # server port logfile ready (as start_server)
+    RUN=(); RUN_OTHER=0
+    wait_quiet
+    start_server "$@"
+}
+
+# The end of one measurement, once the load generator has exited with RC: stops the server and takes the
+# generator's output (take_output, labelled KEYS). Without a RESULT line the run counts as failed, and
+# "RESULT KEYS failed=1" goes to the results file. The caller records $line when there is one.
+end_run() {   # rc output-file keys (e.g. "server=node mode=max")
+    stop_server
+    (($1 == 0)) || { log "load generator failed for $3 (exit $1)"; FAILED=1; }
+    take_output "$2" "$3"
+    if [[ -z "$line" ]]; then
+        FAILED=1
+        echo "RESULT $3 failed=1" >>"$RESULTS"
+    fi
+}
+
 # ---------- results file ----------
 # Creates RESULTS=bench/out/<kind>-<timestamp>.txt with the machine, versions and settings.
 open_results() {   # kind settings-line

@@ -81,9 +81,7 @@ run_one() {   # server scenario
     local steal0 steal1 srv_pct busy_pct steal_pct lg_pct
     port="$(server_port "$server")"
     inflight="$(scenario_inflight "$scenario")"
-    RUN=(); RUN_OTHER=0
-    wait_quiet
-    start_server "$server" "$port" "$OUT/server-$server.log" port_open
+    begin_run "$server" "$port" "$OUT/server-$server.log" port_open
     log "$server / $scenario: $CONNECTIONS conns x $inflight in flight, ${SIZE}B, warmup ${WARMUP}s + ${DURATION}s"
     # loadgen runs in the background so the CPU use of the server and of everything else on the machine
     # can be sampled over the measured window. timeout is a safety net only: loadgen stops itself.
@@ -98,14 +96,12 @@ run_one() {   # server scenario
     lg_rc=0; wait "$LOADGEN_PID" || lg_rc=$?
     LOADGEN_PID=""
     t1=$(date +%s%N); busy1=$(machine_ticks); steal1=$(steal_ticks); srv1=$(proc_ticks "$SERVER_PID")
-    stop_server
-    ((lg_rc == 0)) || { log "loadgen failed for $server / $scenario (exit $lg_rc)"; FAILED=1; }
     # CPU % over the measured window (100 = one core); "other" is everything that is neither this
     # server nor the loadgen (e.g. a build running meanwhile).
     read -r srv_pct busy_pct steal_pct < <(awk -v a="$srv0" -v b="$srv1" -v c="$busy0" -v d="$busy1" \
         -v e="$steal0" -v f="$steal1" -v t="$(( (t1 - t0) / 1000 ))" -v hz="$CLK_TCK" \
         'BEGIN{ s=t/1e6; printf "%.0f %.0f %.0f\n", 100*(b-a)/hz/s, 100*(d-c)/hz/s, 100*(f-e)/hz/s }')
-    take_output "$lg_out" "$server $scenario"
+    end_run "$lg_rc" "$lg_out" "server=$server scenario=$scenario"
     if [[ -n "$line" ]]; then
         lg_pct="$(field loadgen_cpu_pct)"
         RUN_OTHER=$(( busy_pct - srv_pct - lg_pct ))
@@ -115,9 +111,6 @@ run_one() {   # server scenario
              "$srv_pct" "$lg_pct" "$RUN_OTHER")
         log "server cpu ${srv_pct}%, loadgen cpu ${lg_pct}%, other processes ${RUN_OTHER}%, hypervisor steal ${steal_pct}%"
         [[ "$(field errors)" == "0" ]] || FAILED=1
-    else
-        FAILED=1
-        echo "RESULT server=$server scenario=$scenario failed=1" >>"$RESULTS"
     fi
     sleep 1   # let sockets from the previous run settle
 }

@@ -67,9 +67,7 @@ open_results udp "duration=${DURATION}s warmup=${WARMUP}s drain=${DRAIN}s size=$
 run_one() {   # server mode(max|load) rate(0 = unlimited)
     local server="$1" mode="$2" rate="$3" port lg_out lg_rc
     port="$(server_port "$server")"
-    RUN=(); RUN_OTHER=0
-    wait_quiet
-    start_server "$server" "$port" "$OUT/server-udp-$server.log" udp_bound
+    begin_run "$server" "$port" "$OUT/server-udp-$server.log" udp_bound
     sleep 0.5   # bound is not yet serving: let the host finish starting
     log "$server / $mode: $SOCKETS sockets, ${SIZE}B, rate $([[ $rate == 0 ]] && echo unlimited || echo "$rate/s"), warmup ${WARMUP}s + ${DURATION}s"
     lg_out="$OUT/udpgen-last.txt"
@@ -79,17 +77,12 @@ run_one() {   # server mode(max|load) rate(0 = unlimited)
         taskset -c "$CLIENT_CPU" "$LOADGEN" --host 127.0.0.1 --port "$port" --sockets "$SOCKETS" --size "$SIZE" \
         --rate "$rate" --duration "$DURATION" --warmup "$WARMUP" --drain "$DRAIN" \
         --server-pid "$SERVER_PID" --server-cpu "$SERVER_CPU" >"$lg_out" || lg_rc=$?
-    stop_server
-    ((lg_rc == 0)) || { log "udpgen failed for $server / $mode (exit $lg_rc)"; FAILED=1; }
-    take_output "$lg_out" "$server $mode"
+    end_run "$lg_rc" "$lg_out" "server=$server mode=$mode"
     if [[ -n "$line" ]]; then
         echo "RESULT server=$server mode=$mode ${line#RESULT }" >>"$RESULTS"
         RUN_OTHER="$(field other_cpu_pct)"
         RUN=("$(field sent_per_s)" "$(field recv_per_s)" "$(field loss_pct)" "$(field p50_us)" "$(field p99_us)" \
              "$(field server_cpu_pct)" "$(field server_core_softirq_pct)" "$(field loadgen_cpu_pct)" "$RUN_OTHER" "$rate")
-    else
-        FAILED=1
-        echo "RESULT server=$server mode=$mode failed=1" >>"$RESULTS"
     fi
     sleep 1
 }

@@ -75,9 +75,7 @@ open_results ws-fanout "duration=${DURATION}s warmup=${WARMUP}s drain=${DRAIN}s 
 run_one() {   # server rate
     local server="$1" rate="$2" port lg_out lg_rc
     port="$(server_port "$server")"
-    RUN=(); RUN_OTHER=0
-    wait_quiet
-    start_server "$server" "$port" "$OUT/server-ws-$server.log" port_open
+    begin_run "$server" "$port" "$OUT/server-ws-$server.log" port_open
     log "$server / $rate msg/s: 1 publisher -> $SUBSCRIBERS subscribers, ${SIZE}B, warmup ${WARMUP}s + ${DURATION}s + drain ${DRAIN}s"
     lg_out="$OUT/wsfanout-last.txt"
     lg_rc=0
@@ -86,9 +84,7 @@ run_one() {   # server rate
         taskset -c "$CLIENT_CPU" "$LOADGEN" --host 127.0.0.1 --port "$port" --path /ws --topic "$TOPIC" \
         --subscribers "$SUBSCRIBERS" --rate "$rate" --size "$SIZE" \
         --duration "$DURATION" --warmup "$WARMUP" --drain "$DRAIN" --server-pid "$SERVER_PID" --server-cpu "$SERVER_CPU" >"$lg_out" || lg_rc=$?
-    stop_server
-    ((lg_rc == 0)) || { log "wsfanout failed for $server / $rate msg/s (exit $lg_rc)"; FAILED=1; }
-    take_output "$lg_out" "$server $rate"
+    end_run "$lg_rc" "$lg_out" "server=$server rate=$rate"
     if [[ -n "$line" ]]; then
         echo "RESULT server=$server ${line#RESULT }" >>"$RESULTS"
         RUN_OTHER="$(field other_cpu_pct)"
@@ -96,9 +92,6 @@ run_one() {   # server rate
              "$(field lost_pct)" "$(field server_cpu_pct)" "$(field loadgen_cpu_pct)" "$RUN_OTHER" \
              "$(field server_core_softirq_pct)")
         [[ "$(field errors)" == "0" ]] || FAILED=1
-    else
-        FAILED=1
-        echo "RESULT server=$server rate=$rate failed=1" >>"$RESULTS"
     fi
     sleep 1
 }

@@ -17,6 +17,8 @@
 #define BENCH_LOADGEN_COMMON_H
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -24,6 +26,34 @@
 #include <unistd.h>
 
 #define COMMON_MAYBE_UNUSED __attribute__((unused))
+
+/* ---------- aborting a run ----------
+ * Any protocol or socket error aborts the run: numbers from a broken exchange are meaningless. The first
+ * reason is reported; errors counts them all. */
+static COMMON_MAYBE_UNUSED uint64_t errors;
+static COMMON_MAYBE_UNUSED const char *abort_reason;
+
+static COMMON_MAYBE_UNUSED void fail(const char *why)
+{
+    errors++;
+    if (!abort_reason)
+        abort_reason = why;
+}
+
+/* ---------- epoll ----------
+ * Registers or drops interest in writability of a connection already in the epoll set (always readable),
+ * with a system call only when that changes; *want_out remembers what is registered. */
+static COMMON_MAYBE_UNUSED void epoll_want_out(int epfd, int fd, void *conn, int *want_out, int on)
+{
+    if (*want_out == on)
+        return;
+    struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = conn };
+    if (epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) < 0) {
+        perror("epoll_ctl(MOD)");
+        exit(1);
+    }
+    *want_out = on;
+}
 
 /* ---------- clocks ---------- */
 static uint64_t now_ns(void)

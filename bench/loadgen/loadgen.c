@@ -76,28 +76,8 @@ static uint8_t *frames;        /* K identical frames, back to back */
 static size_t frame_len;       /* 4 + size */
 static uint8_t *body_pattern;  /* expected body bytes */
 static int measuring;          /* 0 during warmup, 1 during measurement */
-static uint64_t errors;
-static const char *abort_reason;
 
-/* Any protocol or socket error aborts the run: numbers from a broken echo are meaningless. */
-static void fail(const char *why)
-{
-    errors++;
-    if (!abort_reason)
-        abort_reason = why;
-}
-
-static void set_out(struct conn *c, int on)
-{
-    if (c->want_out == on)
-        return;
-    struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c };
-    if (epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
-        perror("epoll_ctl(MOD)");
-        exit(1);
-    }
-    c->want_out = on;
-}
+static void set_out(struct conn *c, int on) { epoll_want_out(epfd, c->fd, c, &c->want_out, on); }
 
 /* Queue n more frames, stamping their send time; flush() writes them. */
 static void queue_frames(struct conn *c, uint32_t n, uint64_t t)

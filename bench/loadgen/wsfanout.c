@@ -92,8 +92,6 @@ static int epfd;
 static struct conn *cs;      /* cs[0..subs-1] subscribers, cs[subs] publisher */
 static int nconns;
 static uint32_t stash_cap;
-static uint64_t errors;
-static const char *abort_reason;
 
 static uint64_t published;                  /* messages written by the publisher */
 static int measuring, pub_done;
@@ -102,24 +100,7 @@ static uint64_t seq_measure_hi;              /* published count when the window 
 static uint64_t total_received, total_gaps;
 static uint64_t measured_deliveries;         /* received during the measured window */
 
-static void fail(const char *why)
-{
-    errors++;
-    if (!abort_reason)
-        abort_reason = why;
-}
-
-static void set_events(struct conn *c, int want_out)
-{
-    if (c->want_out == want_out)
-        return;
-    struct epoll_event ev = { .events = EPOLLIN | (want_out ? EPOLLOUT : 0), .data.ptr = c };
-    if (epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
-        perror("epoll_ctl(MOD)");
-        exit(1);
-    }
-    c->want_out = want_out;
-}
+static void set_events(struct conn *c, int want_out) { epoll_want_out(epfd, c->fd, c, &c->want_out, want_out); }
 
 static uint8_t *out_reserve(struct conn *c, size_t n)
 {
