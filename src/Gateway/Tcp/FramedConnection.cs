@@ -199,6 +199,7 @@ internal sealed class FramedConnection : IGatewayConnection
     private async Task WriteLoopAsync()
     {
         var output = _context.Transport.Output;
+        var frames = new BlockWriter(output);
         var outbox = _outbox;
         var codec = _endpoint.Codec;
         try
@@ -208,10 +209,11 @@ internal sealed class FramedConnection : IGatewayConnection
                 long written = 0;
                 while (outbox.TryRead(out var message))
                 {
-                    written += WriteFrame(codec, message, output);
+                    written += WriteFrame(codec, message, frames);
                     if (written >= MaxUnflushedBytes) break;
                 }
 
+                frames.Commit();
                 Traffic.BytesOut += written;
                 var flush = await output.FlushAsync().ConfigureAwait(false);
                 Touch();
@@ -226,7 +228,7 @@ internal sealed class FramedConnection : IGatewayConnection
         }
     }
 
-    private int WriteFrame(IFrameCodec codec, Message message, PipeWriter output)
+    private int WriteFrame(IFrameCodec codec, Message message, BlockWriter output)
     {
         int written;
         try
