@@ -8,6 +8,19 @@ public interface IMessageBus
     /// <summary>Hands the message to every matching subscriber without waiting for any of them. Returns how many matched.</summary>
     int Publish(Message message);
 
+    /// <summary>
+    /// Publishes the messages in order, as a <see cref="Publish(Message)"/> of each would, but consecutive messages
+    /// on one topic share the subscription lookup and reach each subscriber in one hand-over (the frames of one
+    /// socket read). Returns the sum over the messages of how many subscribers matched.
+    /// </summary>
+    int Publish(ReadOnlySpan<Message> messages)
+    {
+        var matched = 0;
+        foreach (var message in messages)
+            matched += Publish(message);
+        return matched;
+    }
+
     /// <summary>Delivers messages whose topic matches <paramref name="filter"/> until the returned handle is disposed.</summary>
     IDisposable Subscribe(TopicFilter filter, IMessageSubscriber subscriber);
 
@@ -18,6 +31,16 @@ public interface IMessageBus
 public interface IMessageSubscriber
 {
     DeliveryOutcome Deliver(Message message);
+
+    /// <summary>
+    /// Takes consecutive messages on one topic, in order, as a <see cref="Deliver"/> of each would, and adds each
+    /// outcome to <paramref name="tally"/>. An outbox queues them all under one lock.
+    /// </summary>
+    void DeliverAll(ReadOnlySpan<Message> messages, ref DeliveryTally tally)
+    {
+        foreach (var message in messages)
+            tally.Add(Deliver(message));
+    }
 
     /// <summary>
     /// True for the gateway's own bookkeeping (the event-stream history): it receives messages but is not
@@ -43,4 +66,37 @@ public enum DeliveryOutcome
 
     /// <summary>Discarded on the way out because the subscriber's protocol cannot carry it (too large for its framing, for example).</summary>
     DroppedUnframeable,
+}
+
+/// <summary>How many of a run of messages had each <see cref="DeliveryOutcome"/>.</summary>
+public struct DeliveryTally
+{
+    public int Accepted;
+    public int DroppedNewest;
+    public int DroppedOverflowDisconnect;
+    public int DroppedClosed;
+    public int DroppedUnframeable;
+
+    public readonly int Total => Accepted + DroppedNewest + DroppedOverflowDisconnect + DroppedClosed + DroppedUnframeable;
+
+    public void Add(DeliveryOutcome outcome, int count = 1)
+    {
+        switch (outcome)
+        {
+            case DeliveryOutcome.Accepted: Accepted += count; break;
+            case DeliveryOutcome.DroppedNewest: DroppedNewest += count; break;
+            case DeliveryOutcome.DroppedOverflowDisconnect: DroppedOverflowDisconnect += count; break;
+            case DeliveryOutcome.DroppedClosed: DroppedClosed += count; break;
+            case DeliveryOutcome.DroppedUnframeable: DroppedUnframeable += count; break;
+        }
+    }
+
+    public void Add(in DeliveryTally other)
+    {
+        Accepted += other.Accepted;
+        DroppedNewest += other.DroppedNewest;
+        DroppedOverflowDisconnect += other.DroppedOverflowDisconnect;
+        DroppedClosed += other.DroppedClosed;
+        DroppedUnframeable += other.DroppedUnframeable;
+    }
 }

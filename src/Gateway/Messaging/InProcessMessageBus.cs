@@ -21,45 +21,70 @@ internal sealed partial class InProcessMessageBus(ILogger<InProcessMessageBus> l
 
     public MessageCounters Counters { get; } = new();
 
-    public int Publish(Message message)
+    public int Publish(Message message) => Publish(new ReadOnlySpan<Message>(in message));
+
+    public int Publish(ReadOnlySpan<Message> messages)
     {
-        var matched = 0;
-        var delivered = 0;
-        if (_exact.TryGetValue(message.Topic, out var exact))
+        var totalMatched = 0;
+        var unrouted = 0;
+        var tally = default(DeliveryTally);
+        var published = messages.Length;
+        while (!messages.IsEmpty)
         {
-            foreach (var subscription in exact)
-                Deliver(subscription, message, ref matched, ref delivered);
+            var run = TakeRunOnOneTopic(ref messages);
+            var topic = run[0].Topic;
+            var matched = 0;
+            if (_exact.TryGetValue(topic, out var exact))
+            {
+                foreach (var subscription in exact)
+                    Deliver(subscription, run, ref matched, ref tally);
+            }
+
+            foreach (var subscription in Volatile.Read(ref _wildcards))
+            {
+                if (subscription.Filter.Matches(topic))
+                    Deliver(subscription, run, ref matched, ref tally);
+            }
+
+            totalMatched += matched * run.Length;
+            if (matched == 0) unrouted += run.Length;
         }
 
-        foreach (var subscription in Volatile.Read(ref _wildcards))
-        {
-            if (subscription.Filter.Matches(message.Topic))
-                Deliver(subscription, message, ref matched, ref delivered);
-        }
-
-        Counters.OnPublished(matched);
-        if (delivered > 0) Counters.OnDelivered(delivered);
-        return matched;
+        Counters.OnPublished(published, unrouted);
+        Counters.Add(tally);
+        return totalMatched;
     }
 
-    private void Deliver(Subscription subscription, Message message, ref int matched, ref int delivered)
+    /// <summary>Splits off the leading messages that share the first one's topic.</summary>
+    private static ReadOnlySpan<Message> TakeRunOnOneTopic(ref ReadOnlySpan<Message> messages)
+    {
+        var topic = messages[0].Topic;
+        var length = 1;
+        // A connection publishes every frame to one string instance, so the reference test usually decides.
+        while (length < messages.Length && (ReferenceEquals(messages[length].Topic, topic) || messages[length].Topic == topic))
+            length++;
+
+        var run = messages[..length];
+        messages = messages[length..];
+        return run;
+    }
+
+    private void Deliver(Subscription subscription, ReadOnlySpan<Message> run, ref int matched, ref DeliveryTally tally)
     {
         if (!subscription.IsObserver) matched++;
-        DeliveryOutcome outcome;
+        var outcomes = default(DeliveryTally);
         try
         {
-            outcome = subscription.Subscriber.Deliver(message);
+            subscription.Subscriber.DeliverAll(run, ref outcomes);
         }
         catch (Exception ex)
         {
-            // A faulty subscriber must not stop delivery to the others.
+            // A faulty subscriber must not stop delivery to the others; what it had not taken is dropped for it.
             LogSubscriberFault(logger, subscription.Filter.Value, ex);
-            outcome = DeliveryOutcome.DroppedClosed;
+            outcomes.Add(DeliveryOutcome.DroppedClosed, run.Length - outcomes.Total);
         }
 
-        if (subscription.IsObserver) return;
-        if (outcome == DeliveryOutcome.Accepted) delivered++;
-        else Counters.OnDropped(outcome);
+        if (!subscription.IsObserver) tally.Add(outcomes);
     }
 
     public IDisposable Subscribe(TopicFilter filter, IMessageSubscriber subscriber)

@@ -25,24 +25,28 @@ public sealed class MessageCounters
 
     public long Dropped => DroppedOldest + DroppedNewest + DroppedOverflowDisconnect + DroppedClosed + DroppedUnframeable;
 
-    internal void OnPublished(int matched)
+    internal void OnPublished(int count, int unrouted)
     {
-        Interlocked.Increment(ref _published);
-        if (matched == 0) Interlocked.Increment(ref _unrouted);
+        Interlocked.Add(ref _published, count);
+        if (unrouted > 0) Interlocked.Add(ref _unrouted, unrouted);
     }
 
-    internal void OnDelivered(int count) => Interlocked.Add(ref _delivered, count);
+    /// <summary>Counts the deliveries and drops of one publish.</summary>
+    internal void Add(in DeliveryTally tally)
+    {
+        if (tally.Accepted > 0) Interlocked.Add(ref _delivered, tally.Accepted);
+        if (tally.DroppedNewest > 0) Interlocked.Add(ref _droppedNewest, tally.DroppedNewest);
+        if (tally.DroppedOverflowDisconnect > 0) Interlocked.Add(ref _droppedOverflowDisconnect, tally.DroppedOverflowDisconnect);
+        if (tally.DroppedClosed > 0) Interlocked.Add(ref _droppedClosed, tally.DroppedClosed);
+        if (tally.DroppedUnframeable > 0) Interlocked.Add(ref _droppedUnframeable, tally.DroppedUnframeable);
+    }
 
     public void OnDroppedOldest() => Interlocked.Increment(ref _droppedOldest);
 
     public void OnDropped(DeliveryOutcome outcome)
     {
-        switch (outcome)
-        {
-            case DeliveryOutcome.DroppedNewest: Interlocked.Increment(ref _droppedNewest); break;
-            case DeliveryOutcome.DroppedOverflowDisconnect: Interlocked.Increment(ref _droppedOverflowDisconnect); break;
-            case DeliveryOutcome.DroppedClosed: Interlocked.Increment(ref _droppedClosed); break;
-            case DeliveryOutcome.DroppedUnframeable: Interlocked.Increment(ref _droppedUnframeable); break;
-        }
+        var tally = default(DeliveryTally);
+        tally.Add(outcome);
+        Add(tally);
     }
 }

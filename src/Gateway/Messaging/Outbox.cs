@@ -8,8 +8,8 @@ namespace Gateway.Messaging;
 /// </summary>
 /// <remarks>
 /// One reader (the connection's write loop) awaits <see cref="WaitToReadAsync"/> and takes messages with
-/// <see cref="TryRead"/>, which moves up to <see cref="ReadBatchSize"/> of them out under one lock: the
-/// lock is taken once per message by publishers but only once per batch by the reader. A message moved
+/// <see cref="TryRead"/>, which moves up to <see cref="ReadBatchSize"/> of them out under one lock; publishers
+/// take the lock once per <see cref="DeliverAll"/>, the messages of one socket read. A message moved
 /// out is the writer's, as if written, and no longer counts against the capacity. A publish that finds it
 /// waiting wakes it through <see cref="DeliveryBatch"/>: inside a batch (one socket read's worth of frames)
 /// the wake-up is deferred to the batch's end, so the writer flushes once for all of them; it then runs
@@ -54,51 +54,80 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
 
     public DeliveryOutcome Deliver(Message message)
     {
-        bool wake;
+        var wake = false;
+        DeliveryOutcome outcome;
+        lock (_lock)
+            outcome = EnqueueLocked(message, ref wake);
+
+        AfterEnqueue(wake, overflowed: outcome == DeliveryOutcome.DroppedOverflowDisconnect);
+        return outcome;
+    }
+
+    /// <summary>Queues the messages in order under one lock, with the overflow policy applied to each.</summary>
+    public void DeliverAll(ReadOnlySpan<Message> messages, ref DeliveryTally tally)
+    {
+        var wake = false;
         var overflowed = false;
         lock (_lock)
         {
-            if (_completed) return DeliveryOutcome.DroppedClosed;
-            if (_count == _ring.Length)
+            foreach (var message in messages)
             {
-                if (_policy == OverflowPolicy.DropNewest) return DeliveryOutcome.DroppedNewest;
-                if (_policy == OverflowPolicy.Disconnect)
-                {
-                    _completed = true;
-                    overflowed = true;
-                }
-                else
-                {
-                    // Drop the oldest: the head moves on and the new message takes the freed place.
-                    _ring[_head] = null!;
-                    _head = Next(_head);
-                    _count--;
-                    _counters.OnDroppedOldest();
-                }
+                var outcome = EnqueueLocked(message, ref wake);
+                overflowed |= outcome == DeliveryOutcome.DroppedOverflowDisconnect;
+                tally.Add(outcome);
             }
-
-            if (!overflowed)
-            {
-                var tail = _head + _count;
-                _ring[tail < _ring.Length ? tail : tail - _ring.Length] = message;
-                _count++;
-            }
-
-            wake = _readerWaiting;
-            _readerWaiting = false;
         }
 
+        AfterEnqueue(wake, overflowed);
+    }
+
+    private void AfterEnqueue(bool wake, bool overflowed)
+    {
         if (overflowed)
         {
             // The subscriber cannot keep up: it gets nothing more, its reader drains what is queued,
             // and its owner is told once, outside the lock, so it can disconnect.
             if (wake) Signal();
             _onOverflowDisconnect?.Invoke();
-            return DeliveryOutcome.DroppedOverflowDisconnect;
+        }
+        else if (wake)
+        {
+            DeliveryBatch.Wake(this);
+        }
+    }
+
+    /// <summary>Applies the overflow policy and queues the message; sets <paramref name="wake"/> when the reader waits for it.</summary>
+    private DeliveryOutcome EnqueueLocked(Message message, ref bool wake)
+    {
+        if (_completed) return DeliveryOutcome.DroppedClosed;
+        if (_count == _ring.Length)
+        {
+            if (_policy == OverflowPolicy.DropNewest) return DeliveryOutcome.DroppedNewest;
+            if (_policy == OverflowPolicy.Disconnect)
+            {
+                _completed = true;
+                TakeReaderWaiting(ref wake);
+                return DeliveryOutcome.DroppedOverflowDisconnect;
+            }
+
+            // Drop the oldest: the head moves on and the new message takes the freed place.
+            _ring[_head] = null!;
+            _head = Next(_head);
+            _count--;
+            _counters.OnDroppedOldest();
         }
 
-        if (wake) DeliveryBatch.Wake(this);
+        var tail = _head + _count;
+        _ring[tail < _ring.Length ? tail : tail - _ring.Length] = message;
+        _count++;
+        TakeReaderWaiting(ref wake);
         return DeliveryOutcome.Accepted;
+    }
+
+    private void TakeReaderWaiting(ref bool wake)
+    {
+        wake |= _readerWaiting;
+        _readerWaiting = false;
     }
 
     /// <summary>Takes the oldest queued message; the single reader's side.</summary>

@@ -24,6 +24,9 @@ internal sealed class FramedConnection : IGatewayConnection
     // so one burst cannot hold an unbounded amount of memory in the pipe.
     private const long MaxUnflushedBytes = 64 * 1024;
 
+    // Frames of one read published together; a read with more publishes in several runs of this many.
+    private const int MaxFramesPerPublish = 64;
+
     private readonly ConnectionContext _context;
     private readonly FramedEndpoint _endpoint;
     private readonly IMessageBus _bus;
@@ -33,6 +36,8 @@ internal sealed class FramedConnection : IGatewayConnection
     private readonly string? _publishTopic;
     private readonly TopicFilter[] _subscriptionFilters;
     private readonly long _idleTimeoutMilliseconds;
+    private readonly Message[] _collected = new Message[MaxFramesPerPublish];
+    private int _collectedCount;
     private IDisposable[] _subscriptions = [];
     private string? _closeReason;
     private long _lastActivity;
@@ -144,8 +149,16 @@ internal sealed class FramedConnection : IGatewayConnection
                     using (DeliveryBatch.Begin())
                     {
                         var receivedAt = DateTimeOffset.UtcNow;
-                        while (codec.TryReadFrame(ref buffer, out var frame))
-                            Publish(frame, receivedAt);
+                        try
+                        {
+                            while (codec.TryReadFrame(ref buffer, out var frame))
+                                Collect(frame, receivedAt);
+                        }
+                        finally
+                        {
+                            // Frames read before a framing error are still published.
+                            PublishCollected();
+                        }
                     }
 
                     if (result.IsCompleted)
@@ -186,14 +199,25 @@ internal sealed class FramedConnection : IGatewayConnection
         }
     }
 
-    private void Publish(in ReadOnlySequence<byte> frame, DateTimeOffset receivedAt)
+    private void Collect(in ReadOnlySequence<byte> frame, DateTimeOffset receivedAt)
     {
         Traffic.FramesIn++;
         if (_publishTopic is null) return;
 
         // The one copy out of the pipe: the slice is invalid after AdvanceTo, the message outlives it.
         var payload = frame.IsEmpty ? [] : frame.ToArray();
-        _bus.Publish(new Message(_publishTopic, payload, _source, receivedAt));
+        _collected[_collectedCount++] = new Message(_publishTopic, payload, _source, receivedAt);
+        if (_collectedCount == _collected.Length) PublishCollected();
+    }
+
+    /// <summary>Publishes the frames of one read together: one subscription lookup, one hand-over per subscriber.</summary>
+    private void PublishCollected()
+    {
+        if (_collectedCount == 0) return;
+        var collected = _collected.AsSpan(0, _collectedCount);
+        _bus.Publish(collected);
+        collected.Clear();
+        _collectedCount = 0;
     }
 
     private async Task WriteLoopAsync()

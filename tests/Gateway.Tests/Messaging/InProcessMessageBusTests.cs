@@ -164,8 +164,93 @@ public sealed class InProcessMessageBusTests
         Assert.Equal(200, bus.Publish(NewMessage("shared")));
     }
 
-    private sealed class ThrowingSubscriber : IMessageSubscriber
+    [Fact]
+    public void Publishing_several_messages_delivers_each_in_order_to_the_subscribers_of_its_own_topic()
     {
-        public DeliveryOutcome Deliver(Message message) => throw new InvalidOperationException("boom");
+        var bus = NewBus();
+        var a = NewOutbox(bus);
+        var b = NewOutbox(bus);
+        var all = NewOutbox(bus);
+        using var s1 = bus.Subscribe(TopicFilter.Parse("a"), a);
+        using var s2 = bus.Subscribe(TopicFilter.Parse("b"), b);
+        using var s3 = bus.Subscribe(TopicFilter.Parse("#"), all);
+
+        Message[] messages = [NewMessage("a", "1"), NewMessage("a", "2"), NewMessage("b", "3"), NewMessage("nobody/here", "4"), NewMessage("a", "5")];
+        // a: 3 messages x 2 subscribers, b: 1 x 2, nobody/here: 1 x 1 (only '#')
+        Assert.Equal(9, bus.Publish(messages));
+
+        Assert.Equal(["1", "2", "5"], Drain(a));
+        Assert.Equal(["3"], Drain(b));
+        Assert.Equal(["1", "2", "3", "4", "5"], Drain(all));
+        Assert.Equal(5, bus.Counters.Published);
+        Assert.Equal(9, bus.Counters.Delivered);
+        Assert.Equal(0, bus.Counters.Unrouted);
+    }
+
+    [Fact]
+    public void Publishing_several_messages_counts_those_no_subscriber_matched()
+    {
+        var bus = NewBus();
+        var outbox = NewOutbox(bus);
+        using var _ = bus.Subscribe(TopicFilter.Parse("a"), outbox);
+
+        Assert.Equal(1, bus.Publish([NewMessage("x"), NewMessage("x"), NewMessage("a"), NewMessage("y")]));
+
+        Assert.Equal(4, bus.Counters.Published);
+        Assert.Equal(3, bus.Counters.Unrouted);
+        Assert.Equal(1, bus.Counters.Delivered);
+    }
+
+    [Theory]
+    [InlineData(OverflowPolicy.DropOldest, new[] { "3", "4", "5" }, 2, 0, 0)]
+    [InlineData(OverflowPolicy.DropNewest, new[] { "1", "2", "3" }, 0, 2, 0)]
+    [InlineData(OverflowPolicy.Disconnect, new[] { "1", "2", "3" }, 0, 0, 1)]
+    public void An_overflow_inside_one_publish_applies_the_policy_to_each_message(
+        OverflowPolicy policy, string[] kept, int droppedOldest, int droppedNewest, int disconnects)
+    {
+        var bus = NewBus();
+        var signalled = 0;
+        var outbox = NewOutbox(bus, capacity: 3, policy, () => signalled++);
+        using var _ = bus.Subscribe(TopicFilter.Parse("t"), outbox);
+
+        bus.Publish([.. Enumerable.Range(1, 5).Select(i => NewMessage("t", i.ToString()))]);
+
+        Assert.Equal(kept, Drain(outbox));
+        Assert.Equal(droppedOldest, bus.Counters.DroppedOldest);
+        Assert.Equal(droppedNewest, bus.Counters.DroppedNewest);
+        Assert.Equal(disconnects, bus.Counters.DroppedOverflowDisconnect);
+        Assert.Equal(disconnects, signalled);
+        // After the disconnect the outbox is closed: the fifth message is dropped as closed.
+        Assert.Equal(policy == OverflowPolicy.Disconnect ? 1 : 0, bus.Counters.DroppedClosed);
+        Assert.Equal(3 + droppedOldest, bus.Counters.Delivered);
+    }
+
+    [Fact]
+    public void A_subscriber_that_throws_part_way_through_a_publish_loses_only_what_it_had_not_taken()
+    {
+        var bus = NewBus();
+        var healthy = NewOutbox(bus);
+        var flaky = new ThrowingSubscriber(acceptBeforeThrowing: 2);
+        using var s1 = bus.Subscribe(TopicFilter.Parse("t"), flaky);
+        using var s2 = bus.Subscribe(TopicFilter.Parse("t"), healthy);
+
+        bus.Publish([.. Enumerable.Range(1, 5).Select(i => NewMessage("t", i.ToString()))]);
+
+        Assert.Equal(["1", "2", "3", "4", "5"], Drain(healthy));
+        Assert.Equal(2 + 5, bus.Counters.Delivered);
+        Assert.Equal(3, bus.Counters.DroppedClosed);
+    }
+
+    /// <summary>Accepts the given number of messages, then throws on every one after.</summary>
+    private sealed class ThrowingSubscriber(int acceptBeforeThrowing = 0) : IMessageSubscriber
+    {
+        private int _accepted;
+
+        public DeliveryOutcome Deliver(Message message)
+        {
+            if (_accepted == acceptBeforeThrowing) throw new InvalidOperationException("boom");
+            _accepted++;
+            return DeliveryOutcome.Accepted;
+        }
     }
 }

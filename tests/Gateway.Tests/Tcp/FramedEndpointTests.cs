@@ -195,6 +195,24 @@ public abstract class FramedEndpointTests(TransportKind transport)
     }
 
     [Fact]
+    public async Task Frames_read_together_with_an_oversized_header_are_all_delivered_before_the_close()
+    {
+        await using var gateway = await StartAsync(Echo("echo", "Gateway:Endpoints:echo:Framing:MaxFrameSize=1024"));
+        await using var client = await FramedClient.ConnectAsync(gateway.EndPointOf("echo"));
+
+        // One write, so most likely one read: more frames than one publish takes, then a header that breaks the framing.
+        const int frames = 150;
+        var write = Enumerable.Range(0, frames).SelectMany(i => FramedClient.LengthPrefixed(Encoding.ASCII.GetBytes($"frame {i}")))
+            .Concat(new byte[] { 0, 0, 0x13, 0x88 }).ToArray();
+        await client.SendAsync(write);
+
+        for (var i = 0; i < frames; i++)
+            Assert.Equal($"frame {i}", Encoding.ASCII.GetString(await client.ReadLengthPrefixedAsync()));
+        Assert.True(await client.WaitForCloseAsync(s_timeout), "the connection stayed open after the oversized header");
+        await gateway.Logs.WaitForAsync(line => line.EventId.Name == "FramingError");
+    }
+
+    [Fact]
     public async Task Peer_closing_in_the_middle_of_a_frame_is_logged_as_a_cut_frame()
     {
         await using var gateway = await StartAsync(Echo());
