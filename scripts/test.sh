@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test of the gateway on a fresh machine: installs what the tests need (nc, socat, ss, Chromium
+# Runs every test of the gateway on a fresh machine: installs what the tests need (nc, socat, ss, openssl, Chromium
 # and the Node clients' npm packages), builds, runs both test projects, and ends with the line
 # "N passed, N failed" for the whole run.
 set -euo pipefail
@@ -10,6 +10,7 @@ command -v node >/dev/null || need_apt+=(nodejs)
 nc -h 2>&1 | grep -q OpenBSD || need_apt+=(netcat-openbsd)
 command -v socat >/dev/null || need_apt+=(socat)
 command -v ss >/dev/null || need_apt+=(iproute2)
+command -v openssl >/dev/null || need_apt+=(openssl)
 command -v chromium >/dev/null || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "Installing: ${need_apt[*]}"

@@ -177,6 +177,9 @@ public sealed class EndpointOptions
     /// <summary>How a TCP byte stream is cut into frames. Not used by UDP, where each datagram is one message.</summary>
     public FramingOptions Framing { get; set; } = new();
 
+    /// <summary>TLS, and optionally client certificates, in front of a TCP endpoint's framing. Unset: plaintext.</summary>
+    public TlsOptions? Tls { get; set; }
+
     /// <summary>Settings of UDP endpoints only.</summary>
     public UdpEndpointOptions Udp { get; set; } = new();
 

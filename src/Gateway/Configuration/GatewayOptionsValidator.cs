@@ -1,7 +1,10 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using Gateway.Messaging;
 using Gateway.Protocols.Framing;
 using Gateway.Protocols.Topics;
+using Gateway.Security;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Configuration;
@@ -63,6 +66,7 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
             errors.Add($"{path}:{framingError}");
 
         ValidateTemplates(path, endpoint, errors);
+        ValidateTls(path, endpoint, errors);
         if (endpoint.IdleTimeout is { } idle && idle <= TimeSpan.Zero)
             errors.Add($"{path}:IdleTimeout must be positive (was {idle}); leave it unset for no timeout.");
         if (endpoint.MaxConnections <= 0)
@@ -134,13 +138,62 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
             errors.Add($"{udpPath}:Target {target} cannot be reached from the endpoint's address {address} (another address family).");
     }
 
+    /// <summary>Loads the certificate files once, so a missing or unreadable one stops the start and names its setting.</summary>
+    private static void ValidateTls(string path, EndpointOptions endpoint, List<string> errors)
+    {
+        var tls = endpoint.Tls;
+        var identityRequired = ClientIdentityRequiredBy(endpoint);
+        if (identityRequired is not null && tls?.ClientCertificateMode != ClientCertificateMode.RequireCertificate)
+            errors.Add($"{path}:{identityRequired} uses {{clientId}}, which needs a client certificate on every connection: set {path}:Tls:ClientCertificateMode to RequireCertificate.");
+        if (tls is null) return;
+
+        try
+        {
+            CertificateFiles.LoadWithKey(tls.Certificate).Dispose();
+        }
+        catch (CertificateFileException ex)
+        {
+            errors.Add($"{path}:Tls:Certificate:{ex.Message}");
+        }
+
+        if (tls.ClientCertificateMode != ClientCertificateMode.NoCertificate)
+        {
+            try
+            {
+                foreach (var authority in CertificateFiles.LoadBundle(tls.ClientCertificateAuthority, nameof(tls.ClientCertificateAuthority)))
+                    authority.Dispose();
+            }
+            catch (CertificateFileException ex)
+            {
+                errors.Add($"{path}:Tls:{ex.Message} It is required when ClientCertificateMode is {tls.ClientCertificateMode}.");
+            }
+        }
+
+        if (tls.HandshakeTimeout <= TimeSpan.Zero)
+            errors.Add($"{path}:Tls:HandshakeTimeout must be positive (was {tls.HandshakeTimeout}).");
+    }
+
+    /// <summary>The setting ("Publish", "Subscribe:0") of the first template that uses {clientId}, or null.</summary>
+    private static string? ClientIdentityRequiredBy(EndpointOptions endpoint)
+    {
+        if (endpoint.Publish is not null && TryParseTemplate(endpoint.Publish, TemplateKind.Topic, out var publish, out _) && publish.RequiresClientId)
+            return "Publish";
+        for (var i = 0; i < endpoint.Subscribe.Count; i++)
+        {
+            if (TryParseTemplate(endpoint.Subscribe[i], TemplateKind.Filter, out var subscribe, out _) && subscribe.RequiresClientId)
+                return $"Subscribe:{i}";
+        }
+
+        return null;
+    }
+
     private static void ValidateTemplates(string path, EndpointOptions endpoint, List<string> errors)
     {
-        if (endpoint.Publish is not null && !TryParseTemplate(endpoint.Publish, TemplateKind.Topic, out var publishError))
+        if (endpoint.Publish is not null && !TryParseTemplate(endpoint.Publish, TemplateKind.Topic, out _, out var publishError))
             errors.Add($"{path}:Publish: {publishError}");
         for (var i = 0; i < endpoint.Subscribe.Count; i++)
         {
-            if (!TryParseTemplate(endpoint.Subscribe[i], TemplateKind.Filter, out var subscribeError))
+            if (!TryParseTemplate(endpoint.Subscribe[i], TemplateKind.Filter, out _, out var subscribeError))
                 errors.Add($"{path}:Subscribe:{i}: {subscribeError}");
         }
     }
@@ -196,16 +249,17 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
         }
     }
 
-    private static bool TryParseTemplate(string template, TemplateKind kind, out string? error)
+    private static bool TryParseTemplate(string template, TemplateKind kind, [NotNullWhen(true)] out TopicTemplate? parsed, out string? error)
     {
         try
         {
-            TopicTemplate.Parse(template, kind);
+            parsed = TopicTemplate.Parse(template, kind);
             error = null;
             return true;
         }
         catch (TopicException ex)
         {
+            parsed = null;
             error = ex.Message;
             return false;
         }

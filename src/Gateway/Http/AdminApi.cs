@@ -19,7 +19,10 @@ internal static class AdminApi
 
     /// <summary>One endpoint as the admin API lists it.</summary>
     /// <param name="Connections">Live connections; for UDP, the peers currently tracked.</param>
-    public sealed record EndpointInfo(string Name, string Protocol, string? Address, string? Publish, IReadOnlyList<string> Subscribe, int Connections);
+    /// <param name="Tls">Whether the endpoint speaks TLS.</param>
+    /// <param name="FailedTlsHandshakes">TLS handshakes that failed since start (plaintext, untrusted client certificates, timeouts); null without TLS.</param>
+    public sealed record EndpointInfo(string Name, string Protocol, string? Address, string? Publish, IReadOnlyList<string> Subscribe, int Connections,
+        bool Tls = false, long? FailedTlsHandshakes = null);
 
     /// <summary>One live connection as the admin API lists it.</summary>
     public sealed record ConnectionInfo(
@@ -36,7 +39,7 @@ internal static class AdminApi
         foreach (var endpoint in tcp.Endpoints)
         {
             endpoints.Add(new EndpointInfo(endpoint.Name, endpoint.IsUnixSocket ? "unix" : "tcp", endpoint.BoundEndPoint?.ToString(),
-                endpoint.Options.Publish, endpoint.Options.Subscribe, endpoint.ActiveConnections));
+                endpoint.Options.Publish, endpoint.Options.Subscribe, endpoint.ActiveConnections, endpoint.Tls is not null, endpoint.Tls?.FailedHandshakes));
         }
 
         foreach (var endpoint in udp.Endpoints)

@@ -56,8 +56,10 @@ internal sealed class FramedConnection : IGatewayConnection
         _source = new MessageSource(endpoint.Name, Id, RemoteAddress);
         _idleTimeoutMilliseconds = endpoint.Options.IdleTimeout is { } idle ? (long)idle.TotalMilliseconds : 0;
 
+        Identity = endpoint.Tls?.IdentityOf(context);
+
         // Templates are rendered once per connection, so the read loop publishes to a ready string.
-        var values = new TopicTemplateValues(endpoint.Name, Id, RemoteAddress, ClientId: null);
+        var values = new TopicTemplateValues(endpoint.Name, Id, RemoteAddress, Identity);
         _publishTopic = endpoint.PublishTemplate?.Render(values);
         _subscriptionFilters = new TopicFilter[endpoint.SubscribeTemplates.Count];
         for (var i = 0; i < _subscriptionFilters.Length; i++)
@@ -74,7 +76,8 @@ internal sealed class FramedConnection : IGatewayConnection
 
     public string RemoteAddress { get; }
 
-    public string? Identity => null;
+    /// <summary>The client certificate's name on a TLS endpoint that asks for one; null otherwise.</summary>
+    public string? Identity { get; }
 
     public DateTimeOffset ConnectedAt { get; }
 

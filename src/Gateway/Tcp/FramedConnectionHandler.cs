@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using Gateway.Connections;
 using Gateway.Messaging;
 using Gateway.Protocols.Topics;
+using Gateway.Security;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 
@@ -14,8 +15,12 @@ namespace Gateway.Tcp;
 internal sealed class FramedConnectionHandler(FramedEndpoint endpoint, IMessageBus bus, ConnectionRegistry registry, ILogger logger)
     : ConnectionHandler
 {
+    // What the open and close lines say for a connection without a client certificate.
+    private const string Anonymous = "anonymous";
+
     public override async Task OnConnectedAsync(ConnectionContext context)
     {
+        EndpointTls.MarkHandshakeCompleted(context);
         if (!endpoint.TryAcquireConnectionSlot())
         {
             TcpLog.ConnectionRefused(logger, endpoint.Name, context.RemoteEndPoint?.ToString() ?? "unix", endpoint.Options.MaxConnections);
@@ -38,7 +43,7 @@ internal sealed class FramedConnectionHandler(FramedEndpoint endpoint, IMessageB
 
             connection.Open();
             registry.Add(connection);
-            TcpLog.ConnectionOpened(logger, connection.Id, endpoint.Name, connection.RemoteAddress);
+            TcpLog.ConnectionOpened(logger, connection.Id, endpoint.Name, connection.RemoteAddress, connection.Identity ?? Anonymous);
             try
             {
                 await connection.RunAsync().ConfigureAwait(false);
@@ -47,7 +52,7 @@ internal sealed class FramedConnectionHandler(FramedEndpoint endpoint, IMessageB
             {
                 registry.Remove(connection);
                 var traffic = connection.Traffic;
-                TcpLog.ConnectionClosed(logger, connection.Id, endpoint.Name, connection.RemoteAddress,
+                TcpLog.ConnectionClosed(logger, connection.Id, endpoint.Name, connection.RemoteAddress, connection.Identity ?? Anonymous,
                     (long)(DateTimeOffset.UtcNow - connection.ConnectedAt).TotalMilliseconds, connection.CloseReason,
                     traffic.BytesIn, traffic.FramesIn, traffic.BytesOut, traffic.FramesOut);
             }

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Gateway.Configuration;
 using Gateway.Protocols.Framing;
 using Gateway.Protocols.Topics;
+using Gateway.Security;
 
 namespace Gateway.Tcp;
 
@@ -11,10 +12,11 @@ internal sealed class FramedEndpoint
 {
     private int _activeConnections;
 
-    public FramedEndpoint(string name, EndpointOptions options)
+    public FramedEndpoint(string name, EndpointOptions options, EndpointTls? tls = null)
     {
         Name = name;
         Options = options;
+        Tls = tls;
         Codec = FrameCodecFactory.Create(options.Framing);
         PublishTemplate = options.Publish is null ? null : TopicTemplate.Parse(options.Publish, TemplateKind.Topic);
         SubscribeTemplates = options.Subscribe.ConvertAll(filter => TopicTemplate.Parse(filter, TemplateKind.Filter));
@@ -25,6 +27,9 @@ internal sealed class FramedEndpoint
     public EndpointOptions Options { get; }
 
     public IFrameCodec Codec { get; }
+
+    /// <summary>TLS in front of the framing; null for a plaintext endpoint.</summary>
+    public EndpointTls? Tls { get; }
 
     public TopicTemplate? PublishTemplate { get; }
 

@@ -1,15 +1,17 @@
 using Gateway.Configuration;
+using Gateway.Security;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Tcp;
 
 /// <summary>The enabled framed endpoints, built once from the validated configuration.</summary>
-internal sealed class TcpEndpointCatalog(IOptions<GatewayOptions> options)
+internal sealed class TcpEndpointCatalog(IOptions<GatewayOptions> options, ILoggerFactory loggers)
 {
     public IReadOnlyList<FramedEndpoint> Endpoints { get; } =
         [.. options.Value.Endpoints
             .Where(pair => pair.Value is { Enabled: true, Protocol: EndpointProtocol.Tcp })
-            .Select(pair => new FramedEndpoint(pair.Key, pair.Value))];
+            .Select(pair => new FramedEndpoint(pair.Key, pair.Value,
+                pair.Value.Tls is { } tls ? new EndpointTls(pair.Key, tls, loggers.CreateLogger("Gateway.Security")) : null))];
 
     public FramedEndpoint? Find(string name) =>
         Endpoints.FirstOrDefault(endpoint => string.Equals(endpoint.Name, name, StringComparison.OrdinalIgnoreCase));

@@ -6,12 +6,12 @@ namespace Gateway.Tcp;
 internal static partial class TcpLog
 {
     [LoggerMessage(EventId = 200, EventName = "ConnectionOpened", Level = LogLevel.Information,
-        Message = "Connection {ConnectionId} opened on {Endpoint} from {Remote}")]
-    public static partial void ConnectionOpened(ILogger logger, string connectionId, string endpoint, string remote);
+        Message = "Connection {ConnectionId} opened on {Endpoint} from {Remote} as {Identity}")]
+    public static partial void ConnectionOpened(ILogger logger, string connectionId, string endpoint, string remote, string identity);
 
     [LoggerMessage(EventId = 201, EventName = "ConnectionClosed", Level = LogLevel.Information,
-        Message = "Connection {ConnectionId} on {Endpoint} from {Remote} closed after {DurationMs} ms ({CloseReason}); in {BytesIn} bytes {FramesIn} frames, out {BytesOut} bytes {FramesOut} frames")]
-    public static partial void ConnectionClosed(ILogger logger, string connectionId, string endpoint, string remote, long durationMs, string closeReason, long bytesIn, long framesIn, long bytesOut, long framesOut);
+        Message = "Connection {ConnectionId} on {Endpoint} from {Remote} as {Identity} closed after {DurationMs} ms ({CloseReason}); in {BytesIn} bytes {FramesIn} frames, out {BytesOut} bytes {FramesOut} frames")]
+    public static partial void ConnectionClosed(ILogger logger, string connectionId, string endpoint, string remote, string identity, long durationMs, string closeReason, long bytesIn, long framesIn, long bytesOut, long framesOut);
 
     [LoggerMessage(EventId = 202, EventName = "ConnectionRefused", Level = LogLevel.Warning,
         Message = "Endpoint {Endpoint} refused a connection from {Remote}: MaxConnections ({MaxConnections}) are open")]

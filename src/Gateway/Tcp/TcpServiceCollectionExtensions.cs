@@ -52,6 +52,7 @@ internal static class TcpServiceCollectionExtensions
         void Configure(ListenOptions listen)
         {
             endpoint.Listeners.Add(listen);
+            endpoint.Tls?.Apply(listen);
             listen.Run(handler.OnConnectedAsync);
         }
 

@@ -16,12 +16,15 @@ internal sealed class ProcessRunner : IAsyncDisposable
         _process = process;
     }
 
-    public static ProcessRunner Start(string fileName, IEnumerable<string> arguments, IDictionary<string, string>? environment = null, string? workingDirectory = null)
+    /// <param name="standardInput">Written to the program's standard input, which is then closed; null leaves the input alone.</param>
+    public static ProcessRunner Start(string fileName, IEnumerable<string> arguments, IDictionary<string, string>? environment = null, string? workingDirectory = null,
+        string? standardInput = null)
     {
         var info = new ProcessStartInfo(fileName)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            RedirectStandardInput = standardInput is not null,
             UseShellExecute = false,
             WorkingDirectory = workingDirectory ?? AppContext.BaseDirectory,
         };
@@ -35,6 +38,12 @@ internal sealed class ProcessRunner : IAsyncDisposable
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+        if (standardInput is not null)
+        {
+            process.StandardInput.Write(standardInput);
+            process.StandardInput.Close();
+        }
+
         return runner;
     }
 
