@@ -65,8 +65,8 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
         foreach (var framingError in FrameCodecFactory.Validate(endpoint.Framing))
             errors.Add($"{path}:{framingError}");
 
-        ValidateTemplates(path, endpoint, errors);
-        ValidateTls(path, endpoint, errors);
+        var clientIdUsedBy = ValidateTemplates(path, endpoint, errors);
+        ValidateTls(path, endpoint, clientIdUsedBy, errors);
         if (endpoint.IdleTimeout is { } idle && idle <= TimeSpan.Zero)
             errors.Add($"{path}:IdleTimeout must be positive (was {idle}); leave it unset for no timeout.");
         if (endpoint.MaxConnections <= 0)
@@ -139,12 +139,12 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
     }
 
     /// <summary>Loads the certificate files once, so a missing or unreadable one stops the start and names its setting.</summary>
-    private static void ValidateTls(string path, EndpointOptions endpoint, List<string> errors)
+    /// <param name="clientIdUsedBy">The setting of the first template that uses {clientId}, or null.</param>
+    private static void ValidateTls(string path, EndpointOptions endpoint, string? clientIdUsedBy, List<string> errors)
     {
         var tls = endpoint.Tls;
-        var identityRequired = ClientIdentityRequiredBy(endpoint);
-        if (identityRequired is not null && tls?.ClientCertificateMode != ClientCertificateMode.RequireCertificate)
-            errors.Add($"{path}:{identityRequired} uses {{clientId}}, which needs a client certificate on every connection: set {path}:Tls:ClientCertificateMode to RequireCertificate.");
+        if (clientIdUsedBy is not null && tls?.ClientCertificateMode != ClientCertificateMode.RequireCertificate)
+            errors.Add($"{path}:{clientIdUsedBy} uses {{clientId}}, which needs a client certificate on every connection: set {path}:Tls:ClientCertificateMode to RequireCertificate.");
         if (tls is null) return;
 
         try
@@ -173,29 +173,27 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
             errors.Add($"{path}:Tls:HandshakeTimeout must be positive (was {tls.HandshakeTimeout}).");
     }
 
-    /// <summary>The setting ("Publish", "Subscribe:0") of the first template that uses {clientId}, or null.</summary>
-    private static string? ClientIdentityRequiredBy(EndpointOptions endpoint)
+    /// <summary>Reports templates that do not parse; returns the setting ("Publish", "Subscribe:0") of the first that uses {clientId}, or null.</summary>
+    private static string? ValidateTemplates(string path, EndpointOptions endpoint, List<string> errors)
     {
-        if (endpoint.Publish is not null && TryParseTemplate(endpoint.Publish, TemplateKind.Topic, out var publish, out _) && publish.RequiresClientId)
-            return "Publish";
-        for (var i = 0; i < endpoint.Subscribe.Count; i++)
+        string? clientIdUsedBy = null;
+        if (endpoint.Publish is not null)
         {
-            if (TryParseTemplate(endpoint.Subscribe[i], TemplateKind.Filter, out var subscribe, out _) && subscribe.RequiresClientId)
-                return $"Subscribe:{i}";
+            if (!TryParseTemplate(endpoint.Publish, TemplateKind.Topic, out var publish, out var publishError))
+                errors.Add($"{path}:Publish: {publishError}");
+            else if (publish.RequiresClientId)
+                clientIdUsedBy = "Publish";
         }
 
-        return null;
-    }
-
-    private static void ValidateTemplates(string path, EndpointOptions endpoint, List<string> errors)
-    {
-        if (endpoint.Publish is not null && !TryParseTemplate(endpoint.Publish, TemplateKind.Topic, out _, out var publishError))
-            errors.Add($"{path}:Publish: {publishError}");
         for (var i = 0; i < endpoint.Subscribe.Count; i++)
         {
-            if (!TryParseTemplate(endpoint.Subscribe[i], TemplateKind.Filter, out _, out var subscribeError))
+            if (!TryParseTemplate(endpoint.Subscribe[i], TemplateKind.Filter, out var subscribe, out var subscribeError))
                 errors.Add($"{path}:Subscribe:{i}: {subscribeError}");
+            else if (subscribe.RequiresClientId)
+                clientIdUsedBy ??= $"Subscribe:{i}";
         }
+
+        return clientIdUsedBy;
     }
 
     /// <summary>

@@ -13,13 +13,7 @@ public interface IMessageBus
     /// on one topic share the subscription lookup and reach each subscriber in one hand-over (the frames of one
     /// socket read). Returns the sum over the messages of how many subscribers matched.
     /// </summary>
-    int Publish(ReadOnlySpan<Message> messages)
-    {
-        var matched = 0;
-        foreach (var message in messages)
-            matched += Publish(message);
-        return matched;
-    }
+    int Publish(ReadOnlySpan<Message> messages);
 
     /// <summary>Delivers messages whose topic matches <paramref name="filter"/> until the returned handle is disposed.</summary>
     IDisposable Subscribe(TopicFilter filter, IMessageSubscriber subscriber);

@@ -19,6 +19,7 @@ internal sealed class EndpointTls
     private readonly ILogger _logger;
     private readonly ClientCertificates? _clients;
     private readonly X509Certificate2 _certificate;
+    private readonly HttpsConnectionAdapterOptions _connectionOptions;
     private long _failedHandshakes;
 
     /// <exception cref="CertificateFileException">A certificate file cannot be used.</exception>
@@ -33,7 +34,7 @@ internal sealed class EndpointTls
             _clients = new ClientCertificates(authorities, options.RevocationMode, options.IdentityFrom);
         }
 
-        ConnectionOptions = new HttpsConnectionAdapterOptions
+        _connectionOptions = new HttpsConnectionAdapterOptions
         {
             ServerCertificateSelector = (_, _) => _certificate,
             ClientCertificateMode = options.ClientCertificateMode,
@@ -45,8 +46,6 @@ internal sealed class EndpointTls
         };
     }
 
-    public HttpsConnectionAdapterOptions ConnectionOptions { get; }
-
     /// <summary>Handshakes that failed: plaintext sent to the port, an untrusted or missing client certificate, a timeout.</summary>
     public long FailedHandshakes => Volatile.Read(ref _failedHandshakes);
 
@@ -54,7 +53,7 @@ internal sealed class EndpointTls
     public void Apply(ListenOptions listen)
     {
         listen.Use(next => context => WatchHandshakeAsync(context, next));
-        listen.UseHttps(ConnectionOptions);
+        listen.UseHttps(_connectionOptions);
     }
 
     /// <summary>The client's identity from its certificate, or null when it presented none.</summary>
