@@ -93,6 +93,52 @@ public sealed class TopicFilter : IEquatable<TopicFilter>
         }
     }
 
+    /// <summary>
+    /// Whether every topic <paramref name="narrower"/> matches also matches this filter: "a/#" includes "a/+/c" and
+    /// "a", "a/+" includes "a/b" but not "a/#". Permissions use it to decide whether a subscription is allowed.
+    /// </summary>
+    public bool Includes(TopicFilter narrower)
+    {
+        ArgumentNullException.ThrowIfNull(narrower);
+        ReadOnlySpan<char> mine = Value;
+        ReadOnlySpan<char> theirs = narrower.Value;
+        // A topic has at least one level, so a leading "+/#" matches every topic, as "#" does.
+        if (mine is "+/#")
+        {
+            return true;
+        }
+
+        while (true)
+        {
+            int mineSeparator = mine.IndexOf(Topic.LevelSeparator);
+            ReadOnlySpan<char> mineLevel = mineSeparator < 0 ? mine : mine[..mineSeparator];
+            if (mineLevel is "#")
+            {
+                return true;
+            }
+
+            int theirsSeparator = theirs.IndexOf(Topic.LevelSeparator);
+            ReadOnlySpan<char> theirsLevel = theirsSeparator < 0 ? theirs : theirs[..theirsSeparator];
+            // Their '#' reaches any depth and their '+' any name; only the same wildcard (or '#') here covers it.
+            bool covered = mineLevel is "+" ? theirsLevel is not "#" : theirsLevel is not ("#" or "+") && mineLevel.SequenceEqual(theirsLevel);
+            if (!covered)
+            {
+                return false;
+            }
+
+            bool mineEnds = mineSeparator < 0;
+            bool theirsEnds = theirsSeparator < 0;
+            if (mineEnds || theirsEnds)
+            {
+                // A final "/#" of mine also covers its parent level, which is where theirs ended.
+                return mineEnds ? theirsEnds : mine[(mineSeparator + 1)..] is "#";
+            }
+
+            mine = mine[(mineSeparator + 1)..];
+            theirs = theirs[(theirsSeparator + 1)..];
+        }
+    }
+
     /// <inheritdoc/>
     public bool Equals(TopicFilter? other) => other is not null && string.Equals(Value, other.Value, StringComparison.Ordinal);
 

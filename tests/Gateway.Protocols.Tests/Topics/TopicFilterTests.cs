@@ -106,4 +106,52 @@ public class TopicFilterTests
 
         Assert.Equal(before, GC.GetAllocatedBytesForCurrentThread());
     }
+
+    [Theory]
+    [InlineData("#", "a/b/c", true)]
+    [InlineData("#", "#", true)]
+    [InlineData("a/#", "a", true)]
+    [InlineData("a/#", "a/#", true)]
+    [InlineData("a/#", "a/+/c", true)]
+    [InlineData("a/#", "b/#", false)]
+    [InlineData("a/#", "#", false)]
+    [InlineData("a/+", "a/b", true)]
+    [InlineData("a/+", "a/+", true)]
+    [InlineData("a/+", "a/#", false)]
+    [InlineData("a/+", "a", false)]
+    [InlineData("a/+", "a/b/c", false)]
+    [InlineData("a/b", "a/+", false)]
+    [InlineData("a/b", "a/b", true)]
+    [InlineData("a/b", "a/b/c", false)]
+    [InlineData("devices/+/down", "devices/device1/down", true)]
+    [InlineData("devices/device1/down", "devices/+/down", false)]
+    [InlineData("+/+/#", "a/b", true)]
+    [InlineData("+/+/#", "a", false)]
+    public void A_filter_includes_a_narrower_one_when_every_topic_of_the_narrower_matches_it(string filter, string narrower, bool expected)
+    {
+        Assert.Equal(expected, TopicFilter.Parse(filter).Includes(TopicFilter.Parse(narrower)));
+    }
+
+    [Fact]
+    public void Includes_agrees_with_Matches_on_every_pair_of_sample_filters()
+    {
+        string[] filters = ["#", "+", "a", "b", "a/#", "a/+", "a/b", "+/b", "+/+", "a/+/c", "a/b/c", "a/b/#", "+/#", "a//c", "a/+/#"];
+        string[] topics = ["a", "b", "a/b", "a/c", "b/b", "a/b/c", "a/x/c", "a/b/d", "a//c", "a/", "/b", "c/b/a", "a/b/c/d"];
+        foreach (var wide in filters.Select(TopicFilter.Parse))
+        {
+            foreach (var narrow in filters.Select(TopicFilter.Parse))
+            {
+                // Inclusion claimed: no sample topic may match the narrower filter but not the wider one.
+                if (wide.Includes(narrow))
+                    Assert.All(topics.Where(narrow.Matches), topic => Assert.True(wide.Matches(topic), $"{wide} includes {narrow} but not {topic}"));
+                // Inclusion denied: some topic (samples, or the narrower filter's own text with wildcards filled in) shows why.
+                else
+                    Assert.True(topics.Append(Fill(narrow.Value, "z")).Append(Fill(narrow.Value, "a")).Any(topic => narrow.Matches(topic) && !wide.Matches(topic)),
+                        $"{wide} does not include {narrow}, but no topic shows it");
+            }
+        }
+    }
+
+    private static string Fill(string filter, string name) =>
+        filter.Replace("#", name + "/" + name, StringComparison.Ordinal).Replace("+", name, StringComparison.Ordinal);
 }
