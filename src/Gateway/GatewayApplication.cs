@@ -99,6 +99,8 @@ public static class GatewayApplication
                 return $"{GatewayOptions.SectionName}:Endpoints:{endpoint.Name}:{setting} ({value}) is already in use: {exception.Message}";
         }
 
+        if (options.Https.IsEnabled && exception.Message.Contains($":{options.Https.Port}:", StringComparison.Ordinal))
+            return $"{GatewayOptions.SectionName}:Https:Port ({options.Https.Port}) is already in use: {exception.Message}";
         return $"{GatewayOptions.SectionName}:Http:Port ({options.Http.Port}) or another listener is already in use: {exception.Message}";
     }
 

@@ -10,6 +10,7 @@ namespace Gateway.Configuration;
 /// "Gateway": {
 ///   "DefaultAddress": "127.0.0.1",
 ///   "Http": { "Port": 8080 },
+///   "Https": { "Port": 8443, "Certificate": { "Path": "server.crt", "KeyPath": "server.key" } },
 ///   "Endpoints": { "echo": { "Protocol": "Tcp", "Port": 9000, "Framing": { ... }, "Publish": "...", "Subscribe": [ "..." ] } }
 /// }
 /// </code>
@@ -22,6 +23,12 @@ public sealed class GatewayOptions
     public string DefaultAddress { get; set; } = "127.0.0.1";
 
     public HttpHostOptions Http { get; set; } = new();
+
+    /// <summary>HTTPS for the HTTP host's API, server-sent events and WebSocket; off until a certificate is set.</summary>
+    public HttpsOptions Https { get; set; } = new();
+
+    /// <summary>API keys, and what each identity may publish, subscribe to and administer.</summary>
+    public SecurityOptions Security { get; set; } = new();
 
     public TransportOptions Transport { get; set; } = new();
 

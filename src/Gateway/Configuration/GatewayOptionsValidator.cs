@@ -22,13 +22,20 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
     {
         var errors = new List<string>();
         const string root = GatewayOptions.SectionName;
-        ReportUnboundEndpoints(options, errors);
+        ReportUnbound<EndpointOptions>($"{root}:Endpoints", options.Endpoints.ContainsKey, errors);
+        ReportUnbound<PermissionOptions>($"{root}:Security:Permissions", options.Security.Permissions.ContainsKey, errors);
 
         if (!ListenAddress.IsValid(options.DefaultAddress))
             errors.Add($"{root}:DefaultAddress '{options.DefaultAddress}' is not an IP address, 'localhost' or '*'.");
         ValidateAddress(options.Http.Address, $"{root}:Http:Address", errors);
         ValidatePort(options.Http.Port, $"{root}:Http:Port", errors);
         ValidateHttp(options.Http, $"{root}:Http", errors);
+        if (options.Https.IsEnabled)
+        {
+            ValidateAddress(options.Https.Address, $"{root}:Https:Address", errors);
+            ValidatePort(options.Https.Port, $"{root}:Https:Port", errors);
+            ValidateTls($"{root}:Https", options.Https, errors);
+        }
         if (options.Transport.IOQueueCount is < 0 or > 64)
             errors.Add($"{root}:Transport:IOQueueCount must be between 0 and 64 (was {options.Transport.IOQueueCount}).");
         if (options.Transport.EpollLoops is < 1 or > 64)
@@ -36,9 +43,13 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
         if (options.Transport.Kind == TransportKind.Epoll && !OperatingSystem.IsLinux())
             errors.Add($"{root}:Transport:Kind Epoll needs Linux; use Sockets on this system.");
 
+        ValidateSecurity(options, $"{root}:Security", errors);
+
         // A TCP and a UDP listener may share a port number: they are different protocols' ports.
         var ports = new Dictionary<(EndpointProtocol, int), string>();
         if (options.Http.Port > 0) ports[(EndpointProtocol.Tcp, options.Http.Port)] = $"{root}:Http";
+        if (options.Https is { IsEnabled: true, Port: > 0 } && !ports.TryAdd((EndpointProtocol.Tcp, options.Https.Port), $"{root}:Https"))
+            errors.Add($"{root}:Https:Port {options.Https.Port} is also used by {root}:Http.");
 
         foreach (var (endpointName, endpoint) in options.Endpoints)
         {
@@ -66,7 +77,10 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
             errors.Add($"{path}:{framingError}");
 
         var clientIdUsedBy = ValidateTemplates(path, endpoint, errors);
-        ValidateTls(path, endpoint, clientIdUsedBy, errors);
+        if (clientIdUsedBy is not null && endpoint.Tls?.ClientCertificateMode != ClientCertificateMode.RequireCertificate)
+            errors.Add($"{path}:{clientIdUsedBy} uses {{clientId}}, which needs a client certificate on every connection: set {path}:Tls:ClientCertificateMode to RequireCertificate.");
+        if (endpoint.Tls is not null)
+            ValidateTls($"{path}:Tls", endpoint.Tls, errors);
         if (endpoint.IdleTimeout is { } idle && idle <= TimeSpan.Zero)
             errors.Add($"{path}:IdleTimeout must be positive (was {idle}); leave it unset for no timeout.");
         if (endpoint.MaxConnections <= 0)
@@ -139,21 +153,16 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
     }
 
     /// <summary>Loads the certificate files once, so a missing or unreadable one stops the start and names its setting.</summary>
-    /// <param name="clientIdUsedBy">The setting of the first template that uses {clientId}, or null.</param>
-    private static void ValidateTls(string path, EndpointOptions endpoint, string? clientIdUsedBy, List<string> errors)
+    /// <param name="path">The TLS section: an endpoint's <c>Tls</c>, or <c>Gateway:Https</c>.</param>
+    private static void ValidateTls(string path, TlsOptions tls, List<string> errors)
     {
-        var tls = endpoint.Tls;
-        if (clientIdUsedBy is not null && tls?.ClientCertificateMode != ClientCertificateMode.RequireCertificate)
-            errors.Add($"{path}:{clientIdUsedBy} uses {{clientId}}, which needs a client certificate on every connection: set {path}:Tls:ClientCertificateMode to RequireCertificate.");
-        if (tls is null) return;
-
         try
         {
             CertificateFiles.LoadWithKey(tls.Certificate).Dispose();
         }
         catch (CertificateFileException ex)
         {
-            errors.Add($"{path}:Tls:Certificate:{ex.Message}");
+            errors.Add($"{path}:Certificate:{ex.Message}");
         }
 
         if (tls.ClientCertificateMode != ClientCertificateMode.NoCertificate)
@@ -165,12 +174,12 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
             }
             catch (CertificateFileException ex)
             {
-                errors.Add($"{path}:Tls:{ex.Message} It is required when ClientCertificateMode is {tls.ClientCertificateMode}.");
+                errors.Add($"{path}:{ex.Message} It is required when ClientCertificateMode is {tls.ClientCertificateMode}.");
             }
         }
 
         if (tls.HandshakeTimeout <= TimeSpan.Zero)
-            errors.Add($"{path}:Tls:HandshakeTimeout must be positive (was {tls.HandshakeTimeout}).");
+            errors.Add($"{path}:HandshakeTimeout must be positive (was {tls.HandshakeTimeout}).");
     }
 
     /// <summary>Reports templates that do not parse; returns the setting ("Publish", "Subscribe:0") of the first that uses {clientId}, or null.</summary>
@@ -198,22 +207,59 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
 
     /// <summary>
     /// The binder skips a dictionary entry it cannot convert (an unknown enum value, a misspelt key)
-    /// instead of failing, which would make a bad endpoint silently vanish. Bind such an entry again
-    /// on its own to get the binder's message, which names the key.
+    /// instead of failing, which would make a bad endpoint or permission entry silently vanish. Bind such
+    /// an entry again on its own to get the binder's message, which names the key.
     /// </summary>
-    private void ReportUnboundEndpoints(GatewayOptions options, List<string> errors)
+    private void ReportUnbound<TEntry>(string dictionaryPath, Func<string, bool> isBound, List<string> errors)
     {
-        foreach (var section in configuration.GetSection($"{GatewayOptions.SectionName}:Endpoints").GetChildren())
+        foreach (var section in configuration.GetSection(dictionaryPath).GetChildren())
         {
-            if (options.Endpoints.ContainsKey(section.Key)) continue;
+            if (isBound(section.Key)) continue;
             try
             {
-                section.Get<EndpointOptions>(ConfigurationBinding.Strict);
+                section.Get<TEntry>(ConfigurationBinding.Strict);
                 errors.Add($"{section.Path} could not be read.");
             }
             catch (InvalidOperationException ex)
             {
                 errors.Add(ex.Message);
+            }
+        }
+    }
+
+    private static void ValidateSecurity(GatewayOptions options, string path, List<string> errors)
+    {
+        var security = options.Security;
+        var digests = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < security.ApiKeys.Count; i++)
+        {
+            var key = security.ApiKeys[i];
+            if (string.IsNullOrWhiteSpace(key.Identity))
+                errors.Add($"{path}:ApiKeys:{i}:Identity is required: the identity the key is issued to.");
+            if (!ApiKeys.IsDigest(key.Sha256))
+                errors.Add($"{path}:ApiKeys:{i}:Sha256 must be the key's SHA-256 as 64 hex digits (printf %s \"$KEY\" | sha256sum), never the key itself.");
+            else if (!digests.Add(key.Sha256!))
+                errors.Add($"{path}:ApiKeys:{i}:Sha256 is the digest of a key listed before it.");
+        }
+
+        foreach (var (identity, permissions) in security.Permissions)
+            ValidatePermissions(permissions, $"{path}:Permissions:{identity}", errors);
+        if (security.DefaultPermissions is { } fallback)
+            ValidatePermissions(fallback, $"{path}:DefaultPermissions", errors);
+
+        var clientCertificates = options.Https.IsEnabled && options.Https.ClientCertificateMode != ClientCertificateMode.NoCertificate;
+        if (security.RequireAuthentication && security.ApiKeys.Count == 0 && !clientCertificates)
+            errors.Add($"{path}:RequireAuthentication needs a way in: add {path}:ApiKeys, or client certificates on {GatewayOptions.SectionName}:Https (ClientCertificateMode).");
+    }
+
+    private static void ValidatePermissions(PermissionOptions permissions, string path, List<string> errors)
+    {
+        foreach (var (list, name) in new[] { (permissions.Publish, "Publish"), (permissions.Subscribe, "Subscribe") })
+        {
+            for (var i = 0; i < list.Count; i++)
+            {
+                if (!TopicFilter.TryParse(list[i], out _, out var error))
+                    errors.Add($"{path}:{name}:{i}: {error}");
             }
         }
     }

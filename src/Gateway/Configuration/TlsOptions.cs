@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Https;
 namespace Gateway.Configuration;
 
 /// <summary>TLS on a TCP endpoint (<c>Gateway:Endpoints:{name}:Tls</c>): the framing is unchanged behind it.</summary>
-public sealed class TlsOptions
+public class TlsOptions
 {
     /// <summary>The server's certificate and key.</summary>
     public CertificateFileOptions Certificate { get; set; } = new();
@@ -29,6 +29,28 @@ public sealed class TlsOptions
 
     /// <summary>A handshake that takes longer is abandoned and the socket closed. Defaults to 10 seconds.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Reads the certificate and the client certificate authority again when their files change, for the handshakes
+    /// that follow; open connections keep theirs. A file that cannot be read is logged and the old one kept. Defaults to true.
+    /// </summary>
+    public bool ReloadOnChange { get; set; } = true;
+}
+
+/// <summary>
+/// HTTPS on the shared HTTP host (<c>Gateway:Https</c>): the same API, server-sent events and WebSocket (wss) as the
+/// plaintext port, on a port of its own. It listens when <see cref="TlsOptions.Certificate"/> names a file.
+/// </summary>
+public sealed class HttpsOptions : TlsOptions
+{
+    /// <summary>Defaults to <see cref="GatewayOptions.DefaultAddress"/>.</summary>
+    public string? Address { get; set; }
+
+    /// <summary>Defaults to 8443. Use 0 for an ephemeral port.</summary>
+    public int Port { get; set; } = 8443;
+
+    /// <summary>Whether a certificate is configured, which turns HTTPS on.</summary>
+    public bool IsEnabled => !string.IsNullOrEmpty(Certificate.Path);
 }
 
 /// <summary>

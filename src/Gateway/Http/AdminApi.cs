@@ -1,4 +1,5 @@
 using Gateway.Connections;
+using Gateway.Security;
 using Gateway.Tcp;
 using Gateway.Udp;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -10,7 +11,11 @@ internal static class AdminApi
 {
     public static void MapAdminApi(this IEndpointRouteBuilder routes)
     {
-        var api = routes.MapGroup("/api").WithTags("Admin");
+        // Only identities with the Admin permission, once Gateway:Security has permissions.
+        var api = routes.MapGroup("/api").WithTags("Admin")
+            .AddEndpointFilter(routes.ServiceProvider.GetRequiredService<HttpAccess>().RequireAdmin)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden);
         api.MapGet("/endpoints", ListEndpoints).WithName("ListEndpoints").WithSummary("Lists every endpoint and where it listens.");
         api.MapGet("/connections", ListConnections).WithName("ListConnections").WithSummary("Lists every live connection of every protocol.");
         api.MapDelete("/connections/{id}", Disconnect).WithName("Disconnect").WithSummary("Disconnects a peer of any protocol.")
@@ -21,31 +26,46 @@ internal static class AdminApi
     /// <param name="Connections">Live connections; for UDP, the peers currently tracked.</param>
     /// <param name="Tls">Whether the endpoint speaks TLS.</param>
     /// <param name="FailedTlsHandshakes">TLS handshakes that failed since start (plaintext, untrusted client certificates, timeouts); null without TLS.</param>
+    /// <param name="DeniedPublishes">Messages refused since start because their sender may not publish to their topic.</param>
     public sealed record EndpointInfo(string Name, string Protocol, string? Address, string? Publish, IReadOnlyList<string> Subscribe, int Connections,
-        bool Tls = false, long? FailedTlsHandshakes = null);
+        bool Tls = false, long? FailedTlsHandshakes = null, long DeniedPublishes = 0);
 
     /// <summary>One live connection as the admin API lists it.</summary>
     public sealed record ConnectionInfo(
         string Id, string Endpoint, string Protocol, string RemoteAddress, string? Identity, DateTimeOffset ConnectedAt,
         long BytesIn, long BytesOut, long MessagesIn, long MessagesOut);
 
-    private static Ok<List<EndpointInfo>> ListEndpoints(TcpEndpointCatalog tcp, UdpEndpointCatalog udp, HttpHostListener http, ConnectionRegistry registry)
+    private static Ok<List<EndpointInfo>> ListEndpoints(TcpEndpointCatalog tcp, UdpEndpointCatalog udp, HttpHostListener http, ConnectionRegistry registry,
+        PermissionPolicy permissions)
     {
-        var endpoints = new List<EndpointInfo>
+        var endpoints = new List<EndpointInfo>();
+        // The HTTP host is two endpoints per port: requests with event streams, and WebSocket.
+        void AddHost(string name, string protocol, string? address, string? publish, string subscribe)
         {
-            new("http", "http", http.BoundEndPoint?.ToString(), "(POST /api/topics/{topic})", ["(GET /api/topics/{filter}/events)"],
-                registry.All.Count(connection => connection.Endpoint == "http")),
-        };
+            var secure = name is HttpHost.SecureName or HttpHost.SecureWebSocketName;
+            endpoints.Add(new EndpointInfo(name, protocol, address, publish, [subscribe], registry.All.Count(connection => connection.Endpoint == name),
+                secure, secure ? http.Tls!.FailedHandshakes : null, permissions.DeniedPublishes(name)));
+        }
+
+        AddHost(HttpHost.Name, "http", http.BoundEndPoint?.ToString(), "(POST /api/topics/{topic})", "(GET /api/topics/{filter}/events)");
+        AddHost(HttpHost.WebSocketName, "ws", http.BoundEndPoint?.ToString(), "(/ws?publish=)", "(/ws?subscribe=)");
+        if (http.Tls is not null)
+        {
+            AddHost(HttpHost.SecureName, "https", http.SecureEndPoint?.ToString(), "(POST /api/topics/{topic})", "(GET /api/topics/{filter}/events)");
+            AddHost(HttpHost.SecureWebSocketName, "wss", http.SecureEndPoint?.ToString(), "(/ws?publish=)", "(/ws?subscribe=)");
+        }
+
         foreach (var endpoint in tcp.Endpoints)
         {
             endpoints.Add(new EndpointInfo(endpoint.Name, endpoint.IsUnixSocket ? "unix" : "tcp", endpoint.BoundEndPoint?.ToString(),
-                endpoint.Options.Publish, endpoint.Options.Subscribe, endpoint.ActiveConnections, endpoint.Tls is not null, endpoint.Tls?.FailedHandshakes));
+                endpoint.Options.Publish, endpoint.Options.Subscribe, endpoint.ActiveConnections, endpoint.Tls is not null, endpoint.Tls?.FailedHandshakes,
+                permissions.DeniedPublishes(endpoint.Name)));
         }
 
         foreach (var endpoint in udp.Endpoints)
         {
             endpoints.Add(new EndpointInfo(endpoint.Name, "udp", endpoint.BoundEndPoint?.ToString(),
-                endpoint.Options.Publish, endpoint.Options.Subscribe, endpoint.Peers.Count));
+                endpoint.Options.Publish, endpoint.Options.Subscribe, endpoint.Peers.Count, DeniedPublishes: permissions.DeniedPublishes(endpoint.Name)));
         }
 
         return TypedResults.Ok(endpoints);

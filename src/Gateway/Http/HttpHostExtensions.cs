@@ -1,6 +1,7 @@
 using Gateway.Configuration;
 using Gateway.Http;
 using Gateway.Http.Sse;
+using Gateway.Security;
 using Gateway.WebSockets;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -16,12 +17,25 @@ internal static class HttpHostExtensions
         services.AddProblemDetails();
         services.AddOpenApi();
         services.TryAddSingleton<TopicHistory>();
-        services.TryAddSingleton<HttpHostListener>();
+        services.TryAddSingleton<HttpAccess>();
+        services.TryAddSingleton(provider =>
+        {
+            var https = provider.GetRequiredService<IOptions<GatewayOptions>>().Value.Https;
+            var logger = provider.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Security");
+            return new HttpHostListener(https.IsEnabled ? new EndpointTls("https", https, logger) : null);
+        });
         services.AddOptions<KestrelServerOptions>()
             .Configure<IOptions<GatewayOptions>, HttpHostListener>((kestrel, gateway, listener) =>
             {
                 var http = gateway.Value.Http;
                 ListenAddress.Listen(kestrel, http.Address ?? gateway.Value.DefaultAddress, http.Port, listener.Listeners.Add);
+                if (listener.Tls is not { } tls) return;
+                var https = gateway.Value.Https;
+                ListenAddress.Listen(kestrel, https.Address ?? gateway.Value.DefaultAddress, https.Port, listen =>
+                {
+                    listener.SecureListeners.Add(listen);
+                    tls.Apply(listen);
+                });
             });
         return services;
     }
@@ -29,6 +43,7 @@ internal static class HttpHostExtensions
     public static WebApplication MapHttpHost(this WebApplication app)
     {
         app.UseStatusCodePages();
+        app.Use(app.Services.GetRequiredService<HttpAccess>().Identify);
         app.MapHealthChecks("/healthz");
         app.MapOpenApi();
         app.MapTopicsApi();

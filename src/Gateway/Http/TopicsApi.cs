@@ -25,12 +25,16 @@ internal static class TopicsApi
             .Accepts<byte[]>("*/*")
             .Produces<PublishResult>()
             .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
         topics.MapGet("/{**filterAndEvents}", StreamAsync)
             .WithName("Events")
             .WithSummary("Streams the messages on topics matching a filter ('+' and '#' allowed, '#' sent as %23) as server-sent events; ends in /events.")
             .Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
             .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound);
     }
 
@@ -41,10 +45,12 @@ internal static class TopicsApi
     public sealed record PublishResult(long Id, string Topic, int Subscribers);
 
     private static async Task<Results<Ok<PublishResult>, ProblemHttpResult>> PublishAsync(
-        string topic, HttpContext context, IMessageBus bus, IOptions<GatewayOptions> options)
+        string topic, HttpContext context, IMessageBus bus, HttpAccess access, IOptions<GatewayOptions> options)
     {
         if (!Topic.IsValid(topic, out var topicError))
             return TypedResults.Problem(topicError, statusCode: StatusCodes.Status400BadRequest, title: "Invalid topic");
+        if (access.CheckPublish(context, topic, HttpHost.EndpointOf(context.Request)) is { } denied)
+            return denied;
 
         // Refused from the headers alone, a client that sent "Expect: 100-continue" never sends the body.
         var limit = options.Value.Http.MaxPublishBytes;
@@ -55,7 +61,7 @@ internal static class TopicsApi
         if (body is null)
             return TooLarge(null, limit);
 
-        var source = new MessageSource("http", context.Connection.Id, $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}");
+        var source = new MessageSource(HttpHost.EndpointOf(context.Request), context.Connection.Id, $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}");
         var message = new Message(topic, body, source, DateTimeOffset.UtcNow, context.Request.ContentType);
         var subscribers = bus.Publish(message);
         return TypedResults.Ok(new PublishResult(message.Id, topic, subscribers));
@@ -92,13 +98,15 @@ internal static class TopicsApi
 
     private static async Task<IResult> StreamAsync(
         string filterAndEvents, HttpContext context, IMessageBus bus, TopicHistory history, ConnectionRegistry registry,
-        IOptions<GatewayOptions> options)
+        HttpAccess access, IOptions<GatewayOptions> options)
     {
         if (!filterAndEvents.EndsWith(EventsSuffix, StringComparison.Ordinal))
             return TypedResults.Problem("Stream a topic filter at /api/topics/{filter}/events.", statusCode: StatusCodes.Status404NotFound, title: "Not found");
         var filterText = filterAndEvents[..^EventsSuffix.Length];
         if (!TopicFilter.TryParse(filterText, out var filter, out var filterError))
             return TypedResults.Problem(filterError, statusCode: StatusCodes.Status400BadRequest, title: "Invalid topic filter");
+        if (access.CheckSubscribe(context, filter) is { } denied)
+            return denied;
 
         long? lastEventId = null;
         var lastEventIdText = context.Request.Headers["Last-Event-ID"].FirstOrDefault() ?? context.Request.Query["lastEventId"].FirstOrDefault();

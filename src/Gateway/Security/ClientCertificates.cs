@@ -9,6 +9,9 @@ internal sealed class ClientCertificates(X509Certificate2Collection authorities,
 {
     private static readonly Oid s_clientAuthentication = new("1.3.6.1.5.5.7.3.2", "Client Authentication");
 
+    /// <summary>The trusted authorities' thumbprints, to tell whether a reload changed them.</summary>
+    public string AuthorityThumbprints { get; } = string.Join(",", authorities.Select(authority => authority.Thumbprint));
+
     /// <summary>
     /// True when the certificate chains to one of the configured authorities, is within its validity period, may be
     /// used for client authentication and, when asked, is not revoked. The system's trust store plays no part.

@@ -4,6 +4,7 @@ using Gateway.Connections;
 using Gateway.Messaging;
 using Gateway.Protocols.Framing;
 using Gateway.Protocols.Topics;
+using Gateway.Security;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 
@@ -34,6 +35,9 @@ internal sealed class FramedConnection : IGatewayConnection
     private readonly Outbox _outbox;
     private readonly MessageSource _source;
     private readonly string? _publishTopic;
+    private readonly PeerAccess _access;
+    // Checked once: the topic is the same for every frame of the connection.
+    private readonly bool _publishPermitted;
     private readonly TopicFilter[] _subscriptionFilters;
     private readonly long _idleTimeoutMilliseconds;
     private readonly Message[] _collected = new Message[MaxFramesPerPublish];
@@ -42,7 +46,7 @@ internal sealed class FramedConnection : IGatewayConnection
     private string? _closeReason;
     private long _lastActivity;
 
-    public FramedConnection(ConnectionContext context, FramedEndpoint endpoint, IMessageBus bus, ILogger logger)
+    public FramedConnection(ConnectionContext context, FramedEndpoint endpoint, IMessageBus bus, PermissionPolicy permissions, ILogger logger)
     {
         _context = context;
         _endpoint = endpoint;
@@ -57,10 +61,12 @@ internal sealed class FramedConnection : IGatewayConnection
         _idleTimeoutMilliseconds = endpoint.Options.IdleTimeout is { } idle ? (long)idle.TotalMilliseconds : 0;
 
         Identity = endpoint.Tls?.IdentityOf(context);
+        _access = permissions.ForPeer(Identity, endpoint.Name, Id, logger);
 
         // Templates are rendered once per connection, so the read loop publishes to a ready string.
         var values = new TopicTemplateValues(endpoint.Name, Id, RemoteAddress, Identity);
         _publishTopic = endpoint.PublishTemplate?.Render(values);
+        _publishPermitted = _publishTopic is null || _access.MayPublish(_publishTopic);
         _subscriptionFilters = new TopicFilter[endpoint.SubscribeTemplates.Count];
         for (var i = 0; i < _subscriptionFilters.Length; i++)
             _subscriptionFilters[i] = endpoint.SubscribeTemplates[i].RenderFilter(values);
@@ -89,9 +95,8 @@ internal sealed class FramedConnection : IGatewayConnection
     public void Open()
     {
         Touch();
-        _subscriptions = new IDisposable[_subscriptionFilters.Length];
-        for (var i = 0; i < _subscriptions.Length; i++)
-            _subscriptions[i] = _bus.Subscribe(_subscriptionFilters[i], _outbox);
+        // A subscription the peer may not have is left out (and logged); the others work.
+        _subscriptions = [.. _subscriptionFilters.Where(_access.MaySubscribe).Select(filter => _bus.Subscribe(filter, _outbox))];
     }
 
     /// <summary>Runs the connection until it closes; <see cref="Open"/> must have been called.</summary>
@@ -206,6 +211,11 @@ internal sealed class FramedConnection : IGatewayConnection
     {
         Traffic.FramesIn++;
         if (_publishTopic is null) return;
+        if (!_publishPermitted)
+        {
+            _access.OnPublishDenied(_publishTopic);
+            return;
+        }
 
         // The one copy out of the pipe: the slice is invalid after AdvanceTo, the message outlives it.
         var payload = frame.IsEmpty ? [] : frame.ToArray();

@@ -12,15 +12,12 @@ namespace Gateway.Tcp;
 /// Serves one framed endpoint. Kestrel calls it for each accepted socket; it is stateless and shared,
 /// keeping per-connection state in <see cref="FramedConnection"/>.
 /// </summary>
-internal sealed class FramedConnectionHandler(FramedEndpoint endpoint, IMessageBus bus, ConnectionRegistry registry, ILogger logger)
+internal sealed class FramedConnectionHandler(FramedEndpoint endpoint, IMessageBus bus, ConnectionRegistry registry, PermissionPolicy permissions, ILogger logger)
     : ConnectionHandler
 {
-    // What the open and close lines say for a connection without a client certificate.
-    private const string Anonymous = "anonymous";
 
     public override async Task OnConnectedAsync(ConnectionContext context)
     {
-        EndpointTls.MarkHandshakeCompleted(context);
         if (!endpoint.TryAcquireConnectionSlot())
         {
             TcpLog.ConnectionRefused(logger, endpoint.Name, context.RemoteEndPoint?.ToString() ?? "unix", endpoint.Options.MaxConnections);
@@ -33,7 +30,7 @@ internal sealed class FramedConnectionHandler(FramedEndpoint endpoint, IMessageB
             FramedConnection connection;
             try
             {
-                connection = new FramedConnection(context, endpoint, bus, logger);
+                connection = new FramedConnection(context, endpoint, bus, permissions, logger);
             }
             catch (TopicException ex)
             {
@@ -43,7 +40,7 @@ internal sealed class FramedConnectionHandler(FramedEndpoint endpoint, IMessageB
 
             connection.Open();
             registry.Add(connection);
-            TcpLog.ConnectionOpened(logger, connection.Id, endpoint.Name, connection.RemoteAddress, connection.Identity ?? Anonymous);
+            TcpLog.ConnectionOpened(logger, connection.Id, endpoint.Name, connection.RemoteAddress, connection.Identity ?? PermissionPolicy.Anonymous);
             try
             {
                 await connection.RunAsync().ConfigureAwait(false);
@@ -52,7 +49,7 @@ internal sealed class FramedConnectionHandler(FramedEndpoint endpoint, IMessageB
             {
                 registry.Remove(connection);
                 var traffic = connection.Traffic;
-                TcpLog.ConnectionClosed(logger, connection.Id, endpoint.Name, connection.RemoteAddress, connection.Identity ?? Anonymous,
+                TcpLog.ConnectionClosed(logger, connection.Id, endpoint.Name, connection.RemoteAddress, connection.Identity ?? PermissionPolicy.Anonymous,
                     (long)(DateTimeOffset.UtcNow - connection.ConnectedAt).TotalMilliseconds, connection.CloseReason,
                     traffic.BytesIn, traffic.FramesIn, traffic.BytesOut, traffic.FramesOut);
             }

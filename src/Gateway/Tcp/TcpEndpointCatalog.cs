@@ -5,7 +5,7 @@ using Microsoft.Extensions.Options;
 namespace Gateway.Tcp;
 
 /// <summary>The enabled framed endpoints, built once from the validated configuration.</summary>
-internal sealed class TcpEndpointCatalog(IOptions<GatewayOptions> options, ILoggerFactory loggers)
+internal sealed class TcpEndpointCatalog(IOptions<GatewayOptions> options, ILoggerFactory loggers) : IDisposable
 {
     public IReadOnlyList<FramedEndpoint> Endpoints { get; } =
         [.. options.Value.Endpoints
@@ -15,4 +15,11 @@ internal sealed class TcpEndpointCatalog(IOptions<GatewayOptions> options, ILogg
 
     public FramedEndpoint? Find(string name) =>
         Endpoints.FirstOrDefault(endpoint => string.Equals(endpoint.Name, name, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>Stops watching the endpoints' certificate files.</summary>
+    public void Dispose()
+    {
+        foreach (var endpoint in Endpoints)
+            endpoint.Tls?.Dispose();
+    }
 }

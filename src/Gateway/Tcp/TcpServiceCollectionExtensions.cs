@@ -1,7 +1,5 @@
 using System.Net.Sockets;
 using Gateway.Configuration;
-using Gateway.Connections;
-using Gateway.Messaging;
 using Gateway.Tcp;
 using Gateway.Tcp.Epoll;
 using Microsoft.AspNetCore.Connections;
@@ -36,14 +34,17 @@ internal static class TcpServiceCollectionExtensions
                 if (transport.IOQueueCount is { } queues) socket.IOQueueCount = queues;
             });
         services.AddOptions<KestrelServerOptions>()
-            .Configure<TcpEndpointCatalog, IOptions<GatewayOptions>, IMessageBus, ConnectionRegistry, ILoggerFactory>(
-                (kestrel, catalog, gateway, bus, registry, loggers) =>
+            .Configure<TcpEndpointCatalog, IOptions<GatewayOptions>, IServiceProvider>((kestrel, catalog, gateway, services) =>
+            {
+                var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Tcp");
+                var epoll = gateway.Value.Transport.Kind == TransportKind.Epoll;
+                foreach (var endpoint in catalog.Endpoints)
                 {
-                    var logger = loggers.CreateLogger("Gateway.Tcp");
-                    var epoll = gateway.Value.Transport.Kind == TransportKind.Epoll;
-                    foreach (var endpoint in catalog.Endpoints)
-                        Listen(kestrel, endpoint, gateway.Value.DefaultAddress, epoll, new FramedConnectionHandler(endpoint, bus, registry, logger), logger);
-                });
+                    // As Kestrel's UseConnectionHandler does: the handler's other dependencies come from the container.
+                    var handler = ActivatorUtilities.CreateInstance<FramedConnectionHandler>(services, endpoint, logger);
+                    Listen(kestrel, endpoint, gateway.Value.DefaultAddress, epoll, handler, logger);
+                }
+            });
         return services;
     }
 

@@ -1,6 +1,7 @@
 using Gateway.Configuration;
 using Gateway.Connections;
 using Gateway.Messaging;
+using Gateway.Security;
 using Microsoft.Extensions.Hosting;
 
 namespace Gateway.Udp;
@@ -9,8 +10,8 @@ namespace Gateway.Udp;
 /// Runs every enabled UDP endpoint: binds each socket when the host starts (so a port in use stops the
 /// start, as it does for TCP) and runs one receive loop per endpoint until the host stops.
 /// </summary>
-internal sealed class UdpEndpointService(UdpEndpointCatalog catalog, IMessageBus bus, ConnectionRegistry registry, ILoggerFactory loggers,
-    IOptions<GatewayOptions> gateway) : BackgroundService
+internal sealed class UdpEndpointService(UdpEndpointCatalog catalog, IMessageBus bus, ConnectionRegistry registry, PermissionPolicy permissions,
+    ILoggerFactory loggers, IOptions<GatewayOptions> gateway) : BackgroundService
 {
     private readonly List<UdpListener> _listeners = [];
 
@@ -23,7 +24,7 @@ internal sealed class UdpEndpointService(UdpEndpointCatalog catalog, IMessageBus
         {
             foreach (var endpoint in catalog.Endpoints)
             {
-                var listener = new UdpListener(endpoint, bus, registry, logger, batchedIo);
+                var listener = new UdpListener(endpoint, bus, registry, permissions, logger, batchedIo);
                 _listeners.Add(listener);
                 listener.Bind();
             }

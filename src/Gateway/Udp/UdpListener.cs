@@ -6,6 +6,7 @@ using Gateway.Configuration;
 using Gateway.Connections;
 using Gateway.Messaging;
 using Gateway.Protocols.Topics;
+using Gateway.Security;
 
 namespace Gateway.Udp;
 
@@ -28,6 +29,7 @@ internal sealed class UdpListener : IDisposable
 
     private readonly IMessageBus _bus;
     private readonly ConnectionRegistry _registry;
+    private readonly PermissionPolicy _permissions;
     private readonly ILogger _logger;
     private readonly int _maxDatagramSize;
     private readonly bool _batchedIo;
@@ -38,8 +40,9 @@ internal sealed class UdpListener : IDisposable
     private IDisposable[] _targetSubscriptions = [];
 
     /// <param name="batchedIo">Receive and send in batches on a thread of the endpoint's own (Linux, the epoll transport).</param>
-    public UdpListener(UdpEndpoint endpoint, IMessageBus bus, ConnectionRegistry registry, ILogger logger, bool batchedIo)
+    public UdpListener(UdpEndpoint endpoint, IMessageBus bus, ConnectionRegistry registry, PermissionPolicy permissions, ILogger logger, bool batchedIo)
     {
+        _permissions = permissions;
         Endpoint = endpoint;
         _batchedIo = batchedIo;
         _bus = bus;
@@ -49,6 +52,9 @@ internal sealed class UdpListener : IDisposable
     }
 
     public UdpEndpoint Endpoint { get; }
+
+    /// <summary>The permissions of a sender (UDP senders are anonymous), reporting denials as <paramref name="peerId"/>.</summary>
+    public PeerAccess AccessFor(string peerId) => _permissions.ForPeer(identity: null, Endpoint.Name, peerId, _logger);
 
     public Socket Socket => _socket ?? throw new InvalidOperationException($"UDP endpoint {Endpoint.Name} is not bound.");
 
@@ -187,6 +193,11 @@ internal sealed class UdpListener : IDisposable
         }
 
         if (peer.PublishTopic is not { } topic) return;
+        if (!peer.PublishPermitted)
+        {
+            peer.Access.OnPublishDenied(topic);
+            return;
+        }
 
         // The one copy out of the receive buffer, which the next datagram overwrites.
         _bus.Publish(new Message(topic, datagram.ToArray(), peer.Source, DateTimeOffset.UtcNow));
@@ -240,10 +251,14 @@ internal sealed class UdpListener : IDisposable
             : target;
         var remote = target.ToString();
         _targetDelivery = new UdpDelivery(socket, Batched, Endpoint, _bus.Counters, _logger, destination.Serialize(), remote, traffic: null, onOverflowDisconnect: null);
-        var values = new TopicTemplateValues(Endpoint.Name, $"{Endpoint.Name}-target", remote, ClientId: null);
-        _targetSubscriptions = new IDisposable[Endpoint.SubscribeTemplates.Count];
-        for (var i = 0; i < _targetSubscriptions.Length; i++)
-            _targetSubscriptions[i] = _bus.Subscribe(Endpoint.SubscribeTemplates[i].RenderFilter(values), _targetDelivery.Outbox);
+        var targetId = $"{Endpoint.Name}-target";
+        var values = new TopicTemplateValues(Endpoint.Name, targetId, remote, ClientId: null);
+        var access = AccessFor(targetId);
+        _targetSubscriptions =
+        [
+            .. Endpoint.SubscribeTemplates.Select(template => template.RenderFilter(values)).Where(access.MaySubscribe)
+                .Select(filter => _bus.Subscribe(filter, _targetDelivery.Outbox)),
+        ];
         _targetDelivered = _targetDelivery.RunAsync();
     }
 

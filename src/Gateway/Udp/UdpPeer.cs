@@ -4,6 +4,7 @@ using System.Threading.RateLimiting;
 using Gateway.Connections;
 using Gateway.Messaging;
 using Gateway.Protocols.Topics;
+using Gateway.Security;
 
 namespace Gateway.Udp;
 
@@ -41,6 +42,8 @@ internal sealed class UdpPeer : IGatewayConnection
         // Rendered once per peer, so the receive loop publishes to a ready string.
         var values = new TopicTemplateValues(endpoint.Name, Id, RemoteAddress, ClientId: null);
         PublishTopic = endpoint.PublishTemplate?.Render(values);
+        Access = listener.AccessFor(Id);
+        PublishPermitted = PublishTopic is null || Access.MayPublish(PublishTopic);
         // With a target, the endpoint subscribes once for all its deliveries; its peers only publish.
         _subscriptionFilters = endpoint.Target is null ? RenderFilters(endpoint.SubscribeTemplates, values) : [];
 
@@ -83,6 +86,11 @@ internal sealed class UdpPeer : IGatewayConnection
 
     public MessageSource Source { get; }
 
+    public PeerAccess Access { get; }
+
+    /// <summary>Whether the peer may publish to <see cref="PublishTopic"/>; checked once, as the topic never changes.</summary>
+    public bool PublishPermitted { get; }
+
     /// <summary>Completes when the delivery loop has sent what was queued when the peer was forgotten.</summary>
     public Task Delivered { get; private set; } = Task.CompletedTask;
 
@@ -95,9 +103,8 @@ internal sealed class UdpPeer : IGatewayConnection
         if (_subscriptionFilters.Length == 0) return;
         _delivery = new UdpDelivery(_listener.Socket, _listener.Batched, _listener.Endpoint, bus.Counters, logger, Address, RemoteAddress, Traffic,
             () => Close("outbox overflow"));
-        _subscriptions = new IDisposable[_subscriptionFilters.Length];
-        for (var i = 0; i < _subscriptions.Length; i++)
-            _subscriptions[i] = bus.Subscribe(_subscriptionFilters[i], _delivery.Outbox);
+        // A subscription the peer may not have is left out (and logged); the others work.
+        _subscriptions = [.. _subscriptionFilters.Where(Access.MaySubscribe).Select(filter => bus.Subscribe(filter, _delivery.Outbox))];
         Delivered = _delivery.RunAsync();
     }
 

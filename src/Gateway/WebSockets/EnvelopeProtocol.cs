@@ -10,13 +10,19 @@ namespace Gateway.WebSockets;
 /// <code>
 /// client:  {"op":"subscribe","filter":"sensors/+/t","id":"1"}      {"op":"unsubscribe","filter":"sensors/+/t","id":"2"}
 ///          {"op":"publish","topic":"cmd/door","text":"open","contentType":"text/plain","id":"3"}   ("base64" instead of "text" for binary)
-/// gateway: {"op":"ack","id":"1"}   {"op":"error","id":"1","error":"..."}
+/// gateway: {"op":"ack","id":"1"}   {"op":"error","id":"1","code":"invalid","error":"..."}   ("forbidden" when permissions refuse it)
 ///          {"op":"message","id":42,"topic":"sensors/a/t","contentType":null,"timestamp":"...","text":"21.5"}
 /// </code>
 /// </summary>
 internal static class EnvelopeProtocol
 {
     public const string SubprotocolName = "gateway.v1.json";
+
+    /// <summary>The "code" of an error about the command itself: unreadable, incomplete, unknown, or not subscribed.</summary>
+    public const string InvalidCode = "invalid";
+
+    /// <summary>The "code" of an error because the identity's permissions do not allow the command.</summary>
+    public const string ForbiddenCode = "forbidden";
 
     /// <summary>One parsed client command.</summary>
     public readonly record struct Command(string Op, string? Id, string? Filter, string? Topic, byte[]? Payload, string? ContentType);
@@ -63,12 +69,13 @@ internal static class EnvelopeProtocol
         json.WriteEndObject();
     }
 
-    public static void WriteError(string? id, string error, IBufferWriter<byte> output)
+    public static void WriteError(string? id, string code, string error, IBufferWriter<byte> output)
     {
         using var json = new Utf8JsonWriter(output);
         json.WriteStartObject();
         json.WriteString("op", "error");
         json.WriteString("id", id);
+        json.WriteString("code", code);
         json.WriteString("error", error);
         json.WriteEndObject();
     }

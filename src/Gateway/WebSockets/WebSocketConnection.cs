@@ -2,8 +2,10 @@ using System.Buffers;
 using System.Net.WebSockets;
 using Gateway.Configuration;
 using Gateway.Connections;
+using Gateway.Http;
 using Gateway.Messaging;
 using Gateway.Protocols.Topics;
+using Gateway.Security;
 
 namespace Gateway.WebSockets;
 
@@ -14,7 +16,8 @@ namespace Gateway.WebSockets;
 /// </summary>
 /// <remarks>
 /// Close codes: 1000 after the client's close or an admin's disconnect; 1001 when the server shuts down;
-/// 1008 for a message in raw mode without a publish topic, or an outbox overflow under the disconnect policy;
+/// 1008 for a message in raw mode without a publish topic or to a topic the identity may not publish to, or an
+/// outbox overflow under the disconnect policy;
 /// 1009 for a message over the size limit.
 /// </remarks>
 internal sealed class WebSocketConnection : IGatewayConnection
@@ -31,6 +34,9 @@ internal sealed class WebSocketConnection : IGatewayConnection
     private readonly WebSocketEndpointOptions _options;
     private readonly ILogger _logger;
     private readonly string? _publishTopic;
+    private readonly PeerAccess _access;
+    // Raw mode's topic is fixed at connect, so it is checked once.
+    private readonly bool _publishPermitted;
     private readonly Outbox _outbox;
     private readonly MessageSource _source;
     private readonly Dictionary<string, IDisposable> _subscriptions = new(StringComparer.Ordinal);
@@ -40,7 +46,7 @@ internal sealed class WebSocketConnection : IGatewayConnection
 
     /// <param name="transport">The stream under <paramref name="socket"/>, to gather a batch of messages into one write; null sends each alone.</param>
     public WebSocketConnection(HttpContext context, WebSocket socket, CoalescingStream? transport, bool envelope, string? publishTopic,
-        IMessageBus bus, WebSocketEndpointOptions options, ILogger logger)
+        IMessageBus bus, PermissionPolicy permissions, WebSocketEndpointOptions options, ILogger logger)
     {
         _socket = socket;
         _transport = transport;
@@ -50,20 +56,28 @@ internal sealed class WebSocketConnection : IGatewayConnection
         IsEnvelope = envelope;
         _publishTopic = publishTopic;
         Id = "ws-" + context.TraceIdentifier;
+        Endpoint = HttpHost.WebSocketEndpointOf(context.Request);
         RemoteAddress = $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}";
-        _source = new MessageSource("ws", Id, RemoteAddress);
+        Identity = HttpCaller.Of(context).Identity;
+        _access = permissions.ForPeer(Identity, Endpoint, Id, logger);
+        _publishPermitted = publishTopic is null || _access.MayPublish(publishTopic);
+        _source = new MessageSource(Endpoint, Id, RemoteAddress);
         _outbox = new Outbox(options.Outbox, bus.Counters, () => _ = CloseAsync(WebSocketCloseStatus.PolicyViolation, "outbox overflow"));
     }
 
     public string Id { get; }
 
-    public string Endpoint => "ws";
+    /// <summary>"ws", or "wss" on the HTTPS port.</summary>
+    public string Endpoint { get; }
 
-    public string Protocol => "ws";
+    public string Protocol => Endpoint;
 
     public string RemoteAddress { get; }
 
-    public string? Identity => null;
+    /// <summary>The caller's certificate or API key identity; null when anonymous.</summary>
+    public string? Identity { get; }
+
+    private string IdentityName => Identity ?? PermissionPolicy.Anonymous;
 
     public DateTimeOffset ConnectedAt { get; } = DateTimeOffset.UtcNow;
 
@@ -224,6 +238,11 @@ internal sealed class WebSocketConnection : IGatewayConnection
 
         if (_publishTopic is null)
             return CloseAsync(WebSocketCloseStatus.PolicyViolation, "this socket has no publish topic (connect with ?publish=topic)");
+        if (!_publishPermitted)
+        {
+            _access.OnPublishDenied(_publishTopic);
+            return CloseAsync(WebSocketCloseStatus.PolicyViolation, $"{IdentityName} may not publish to '{_publishTopic}'");
+        }
 
         var contentType = type == WebSocketMessageType.Text ? MessagePayload.TextContentType : MessagePayload.BinaryContentType;
         _bus.Publish(new Message(_publishTopic, payload.ToArray(), _source, DateTimeOffset.UtcNow, contentType));
@@ -242,6 +261,8 @@ internal sealed class WebSocketConnection : IGatewayConnection
             case "subscribe":
                 if (!TopicFilter.TryParse(command.Filter, out var filter, out var filterError))
                     return SendErrorAsync(id, filterError);
+                if (!_access.MaySubscribe(filter))
+                    return SendErrorAsync(id, $"{IdentityName} may not subscribe to '{filter}'.", EnvelopeProtocol.ForbiddenCode);
                 Subscribe(filter);
                 return SendAckAsync(id);
             case "unsubscribe":
@@ -256,6 +277,12 @@ internal sealed class WebSocketConnection : IGatewayConnection
                     return SendErrorAsync(id, topicError);
                 if (command.Payload is null)
                     return SendErrorAsync(id, "A publish needs \"text\" or \"base64\".");
+                if (!_access.MayPublish(command.Topic))
+                {
+                    _access.OnPublishDenied(command.Topic);
+                    return SendErrorAsync(id, $"{IdentityName} may not publish to '{command.Topic}'.", EnvelopeProtocol.ForbiddenCode);
+                }
+
                 _bus.Publish(new Message(command.Topic, command.Payload, _source, DateTimeOffset.UtcNow, command.ContentType));
                 return SendAckAsync(id);
             default:
@@ -276,10 +303,10 @@ internal sealed class WebSocketConnection : IGatewayConnection
         return SendAsync(json.WrittenMemory, WebSocketMessageType.Text);
     }
 
-    private Task SendErrorAsync(string? id, string error)
+    private Task SendErrorAsync(string? id, string error, string code = EnvelopeProtocol.InvalidCode)
     {
         var json = new ArrayBufferWriter<byte>(128);
-        EnvelopeProtocol.WriteError(id, error, json);
+        EnvelopeProtocol.WriteError(id, code, error, json);
         return SendAsync(json.WrittenMemory, WebSocketMessageType.Text);
     }
 

@@ -2,8 +2,10 @@ using System.Net.WebSockets;
 using Microsoft.AspNetCore.Http.Features;
 using Gateway.Configuration;
 using Gateway.Connections;
+using Gateway.Http;
 using Gateway.Messaging;
 using Gateway.Protocols.Topics;
+using Gateway.Security;
 
 namespace Gateway.WebSockets;
 
@@ -29,8 +31,8 @@ internal static class WebSocketEndpoint
         app.Map(Path, HandleAsync).WithTags("WebSocket").ExcludeFromDescription();
     }
 
-    private static async Task HandleAsync(HttpContext context, IMessageBus bus, ConnectionRegistry registry,
-        IOptions<GatewayOptions> gateway, IHostApplicationLifetime lifetime, ILoggerFactory loggers)
+    private static async Task HandleAsync(HttpContext context, IMessageBus bus, ConnectionRegistry registry, HttpAccess access,
+        PermissionPolicy permissions, IOptions<GatewayOptions> gateway, IHostApplicationLifetime lifetime, ILoggerFactory loggers)
     {
         var options = gateway.Value.Http.WebSocket;
         var logger = loggers.CreateLogger("Gateway.WebSockets");
@@ -60,6 +62,12 @@ internal static class WebSocketEndpoint
                 return;
             }
 
+            if (access.CheckSubscribe(context, filter) is { } denied)
+            {
+                await denied.ExecuteAsync(context);
+                return;
+            }
+
             filters.Add(filter);
         }
 
@@ -78,10 +86,11 @@ internal static class WebSocketEndpoint
         });
 
         var transport = (context.Features.Get<IHttpUpgradeFeature>() as CoalescingUpgradeFeature)?.Stream;
-        var connection = new WebSocketConnection(context, socket, transport, envelope, publish, bus, options, logger);
+        var connection = new WebSocketConnection(context, socket, transport, envelope, publish, bus, permissions, options, logger);
         connection.Open(filters);
         registry.Add(connection);
-        WebSocketLog.Opened(logger, connection.Id, remote, envelope ? "envelope" : "raw");
+        var identity = connection.Identity ?? PermissionPolicy.Anonymous;
+        WebSocketLog.Opened(logger, connection.Id, connection.Endpoint, remote, identity, envelope ? "envelope" : "raw");
         try
         {
             await connection.RunAsync(lifetime.ApplicationStopping);
@@ -90,7 +99,7 @@ internal static class WebSocketEndpoint
         {
             registry.Remove(connection);
             var traffic = connection.Traffic;
-            WebSocketLog.Closed(logger, connection.Id, remote, (long)(DateTimeOffset.UtcNow - connection.ConnectedAt).TotalMilliseconds,
+            WebSocketLog.Closed(logger, connection.Id, remote, identity, (long)(DateTimeOffset.UtcNow - connection.ConnectedAt).TotalMilliseconds,
                 connection.CloseReason, traffic.FramesIn, traffic.BytesIn, traffic.FramesOut, traffic.BytesOut);
         }
     }

@@ -4,12 +4,12 @@ namespace Gateway.WebSockets;
 internal static partial class WebSocketLog
 {
     [LoggerMessage(EventId = 400, EventName = "WebSocketOpened", Level = LogLevel.Information,
-        Message = "WebSocket {ConnectionId} opened from {Remote} ({Mode} mode)")]
-    public static partial void Opened(ILogger logger, string connectionId, string remote, string mode);
+        Message = "WebSocket {ConnectionId} opened on {Endpoint} from {Remote} as {Identity} ({Mode} mode)")]
+    public static partial void Opened(ILogger logger, string connectionId, string endpoint, string remote, string identity, string mode);
 
     [LoggerMessage(EventId = 401, EventName = "WebSocketClosed", Level = LogLevel.Information,
-        Message = "WebSocket {ConnectionId} from {Remote} closed after {DurationMs} ms ({CloseReason}); in {MessagesIn} messages {BytesIn} bytes, out {MessagesOut} messages {BytesOut} bytes")]
-    public static partial void Closed(ILogger logger, string connectionId, string remote, long durationMs, string closeReason, long messagesIn, long bytesIn, long messagesOut, long bytesOut);
+        Message = "WebSocket {ConnectionId} from {Remote} as {Identity} closed after {DurationMs} ms ({CloseReason}); in {MessagesIn} messages {BytesIn} bytes, out {MessagesOut} messages {BytesOut} bytes")]
+    public static partial void Closed(ILogger logger, string connectionId, string remote, string identity, long durationMs, string closeReason, long messagesIn, long bytesIn, long messagesOut, long bytesOut);
 
     [LoggerMessage(EventId = 402, EventName = "WebSocketRejected", Level = LogLevel.Warning,
         Message = "WebSocket request from {Remote} refused: {Problem}")]

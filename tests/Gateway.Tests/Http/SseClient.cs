@@ -18,9 +18,10 @@ internal sealed class SseClient : IAsyncDisposable
 
     public HttpResponseMessage Response => _response;
 
-    public static async Task<SseClient> OpenAsync(Uri baseAddress, string path, string? lastEventId = null)
+    /// <param name="handler">For HTTPS: trusts the server's CA, perhaps presents a client certificate.</param>
+    public static async Task<SseClient> OpenAsync(Uri baseAddress, string path, string? lastEventId = null, HttpMessageHandler? handler = null)
     {
-        var http = new HttpClient { BaseAddress = baseAddress, Timeout = Timeout.InfiniteTimeSpan };
+        var http = new HttpClient(handler ?? new SocketsHttpHandler()) { BaseAddress = baseAddress, Timeout = Timeout.InfiniteTimeSpan };
         var request = new HttpRequestMessage(HttpMethod.Get, path);
         if (lastEventId is not null) request.Headers.Add("Last-Event-ID", lastEventId);
         var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);

@@ -83,6 +83,10 @@ internal sealed class TestGateway : IAsyncDisposable
     public Uri HttpAddress =>
         new($"http://{Services.GetRequiredService<Gateway.Http.HttpHostListener>().BoundEndPoint}");
 
+    /// <summary>The HTTPS port's address, named as the test certificates name the server.</summary>
+    public Uri HttpsAddress =>
+        new($"https://localhost:{((IPEndPoint)Services.GetRequiredService<Gateway.Http.HttpHostListener>().SecureEndPoint!).Port}");
+
     public async ValueTask DisposeAsync()
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));

@@ -28,6 +28,41 @@ public sealed class TestCertificates : IAsyncLifetime
             ? (Path.Combine(_root, "stranger", "clients", "intruder.crt"), Path.Combine(_root, "stranger", "clients", "intruder.key"))
             : (Path.Combine(Trusted, "clients", name + ".crt"), Path.Combine(Trusted, "clients", name + ".key"));
 
+    /// <summary>
+    /// Settings of a line endpoint "devices" that requires a client certificate from the trusted CA and scopes its
+    /// topics to it: devices/{clientId}/up and devices/{clientId}/down.
+    /// </summary>
+    public string[] DevicesEndpoint =>
+    [
+        "Gateway:Endpoints:devices:Port=0",
+        "Gateway:Endpoints:devices:Framing:Kind=Line",
+        "Gateway:Endpoints:devices:Publish=devices/{clientId}/up",
+        "Gateway:Endpoints:devices:Subscribe:0=devices/{clientId}/down",
+        $"Gateway:Endpoints:devices:Tls:Certificate:Path={ServerCertificate}",
+        $"Gateway:Endpoints:devices:Tls:Certificate:KeyPath={ServerKey}",
+        "Gateway:Endpoints:devices:Tls:ClientCertificateMode=RequireCertificate",
+        $"Gateway:Endpoints:devices:Tls:ClientCertificateAuthority={CaCertificate}",
+    ];
+
+    /// <summary>An HTTP handler that trusts only the test CA and, when named, presents a client's certificate.</summary>
+    public SocketsHttpHandler HttpHandler(string? client = null)
+    {
+        var handler = new SocketsHttpHandler();
+        handler.SslOptions.CertificateChainPolicy = new X509ChainPolicy
+        {
+            TrustMode = X509ChainTrustMode.CustomRootTrust,
+            CustomTrustStore = { X509CertificateLoader.LoadCertificateFromFile(CaCertificate) },
+            RevocationMode = X509RevocationMode.NoCheck, // the private CA publishes no revocation list
+        };
+        if (client is not null)
+        {
+            var (certificate, key) = Client(client);
+            handler.SslOptions.ClientCertificates = [X509Certificate2.CreateFromPemFile(certificate, key)];
+        }
+
+        return handler;
+    }
+
     public async Task InitializeAsync()
     {
         await MakeCertsAsync(Trusted, "device1", "device2", "expired");

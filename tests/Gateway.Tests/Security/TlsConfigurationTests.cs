@@ -63,4 +63,27 @@ public sealed class TlsConfigurationTests(TestCertificates certificates) : IClas
         Assert.Contains("Gateway:Endpoints:secure:Publish uses {clientId}", failure.Message, StringComparison.Ordinal);
         Assert.Contains("Tls:ClientCertificateMode to RequireCertificate", failure.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task An_HTTPS_certificate_that_is_missing_names_the_Https_setting()
+    {
+        var failure = await Assert.ThrowsAsync<GatewayStartupException>(() => TestGateway.StartAsync(
+            "Gateway:Https:Port=0",
+            "Gateway:Https:Certificate:Path=/nonexistent/https.crt",
+            $"Gateway:Https:Certificate:KeyPath={certificates.ServerKey}"));
+
+        Assert.Contains("Gateway:Https:Certificate:Path: file '/nonexistent/https.crt' does not exist", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_HTTPS_port_equal_to_the_HTTP_port_names_both()
+    {
+        var failure = await Assert.ThrowsAsync<GatewayStartupException>(() => TestGateway.StartAsync(
+            "Gateway:Http:Port=18080",
+            "Gateway:Https:Port=18080",
+            $"Gateway:Https:Certificate:Path={certificates.ServerCertificate}",
+            $"Gateway:Https:Certificate:KeyPath={certificates.ServerKey}"));
+
+        Assert.Contains("Gateway:Https:Port 18080 is also used by Gateway:Http", failure.Message, StringComparison.Ordinal);
+    }
 }

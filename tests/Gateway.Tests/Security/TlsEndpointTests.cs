@@ -121,15 +121,7 @@ public abstract class TlsEndpointTests(TransportKind transport, TestCertificates
     [Fact]
     public async Task ClientId_scopes_topics_to_the_certificate_a_device_sees_only_its_own_down_topic()
     {
-        await using var gateway = await StartAsync(
-            "Gateway:Endpoints:devices:Port=0",
-            "Gateway:Endpoints:devices:Framing:Kind=Line",
-            "Gateway:Endpoints:devices:Publish=devices/{clientId}/up",
-            "Gateway:Endpoints:devices:Subscribe:0=devices/{clientId}/down",
-            $"Gateway:Endpoints:devices:Tls:Certificate:Path={certificates.ServerCertificate}",
-            $"Gateway:Endpoints:devices:Tls:Certificate:KeyPath={certificates.ServerKey}",
-            "Gateway:Endpoints:devices:Tls:ClientCertificateMode=RequireCertificate",
-            $"Gateway:Endpoints:devices:Tls:ClientCertificateAuthority={certificates.CaCertificate}");
+        await using var gateway = await StartAsync(certificates.DevicesEndpoint);
         await using var device1 = await TlsLineClient.ConnectAsync(gateway.EndPointOf("devices"), certificates.CaCertificate, certificates.Client("device1"));
         await using var device2 = await TlsLineClient.ConnectAsync(gateway.EndPointOf("devices"), certificates.CaCertificate, certificates.Client("device2"));
         await gateway.WaitForConnectionsAsync(2);
@@ -173,57 +165,6 @@ public abstract class TlsEndpointTests(TransportKind transport, TestCertificates
         await using var node = ProcessRunner.Start("node", ["-e", script, endPoint.Port.ToString(), certificates.CaCertificate, certificate, key, line]);
         await node.WaitForExitAsync(s_timeout);
         return node.StandardOutput;
-    }
-
-    /// <summary>A line client over .NET's SslStream that trusts only the test CA.</summary>
-    private sealed class TlsLineClient : IAsyncDisposable
-    {
-        private readonly TcpClient _tcp;
-        private readonly SslStream _tls;
-        private readonly StreamReader _reader;
-
-        private TlsLineClient(TcpClient tcp, SslStream tls)
-        {
-            _tcp = tcp;
-            _tls = tls;
-            _reader = new StreamReader(tls, Encoding.UTF8);
-        }
-
-        public static async Task<TlsLineClient> ConnectAsync(IPEndPoint endPoint, string caPath, (string Certificate, string Key)? clientCertificate)
-        {
-            var tcp = new TcpClient();
-            await tcp.ConnectAsync(endPoint);
-            var ca = X509CertificateLoader.LoadCertificateFromFile(caPath);
-            var options = new SslClientAuthenticationOptions
-            {
-                TargetHost = "localhost",
-                CertificateChainPolicy = new X509ChainPolicy
-                {
-                    TrustMode = X509ChainTrustMode.CustomRootTrust,
-                    CustomTrustStore = { ca },
-                    RevocationMode = X509RevocationMode.NoCheck, // the private CA publishes no revocation list
-                },
-            };
-            if (clientCertificate is var (certificate, key))
-                options.ClientCertificates = [X509Certificate2.CreateFromPemFile(certificate, key)];
-            var tls = new SslStream(tcp.GetStream());
-            await tls.AuthenticateAsClientAsync(options);
-            return new TlsLineClient(tcp, tls);
-        }
-
-        public async Task SendLineAsync(string line)
-        {
-            await _tls.WriteAsync(Encoding.UTF8.GetBytes(line + "\n"));
-            await _tls.FlushAsync();
-        }
-
-        public async Task<string?> ReadLineAsync() => await _reader.ReadLineAsync().WaitAsync(s_timeout);
-
-        public async ValueTask DisposeAsync()
-        {
-            await _tls.DisposeAsync();
-            _tcp.Dispose();
-        }
     }
 }
 

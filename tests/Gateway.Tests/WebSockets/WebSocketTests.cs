@@ -4,6 +4,7 @@ using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
 using Gateway.Tests.Infrastructure;
+using static Gateway.Tests.WebSockets.WebSocketClient;
 
 namespace Gateway.Tests.WebSockets;
 
@@ -21,29 +22,6 @@ public sealed class WebSocketTests
         "Gateway:Endpoints:lines:Publish=sensors/{connectionId}/t",
         "Gateway:Endpoints:lines:Subscribe:0=commands/#",
     ];
-
-    private static Uri WsUri(TestGateway gateway, string query = "") => new($"ws://127.0.0.1:{gateway.HttpAddress.Port}/ws{query}");
-
-    private static async Task<ClientWebSocket> ConnectAsync(TestGateway gateway, string query = "", string? subprotocol = null)
-    {
-        var socket = new ClientWebSocket();
-        if (subprotocol is not null) socket.Options.AddSubProtocol(subprotocol);
-        await socket.ConnectAsync(WsUri(gateway, query), CancellationToken.None).WaitAsync(s_timeout);
-        return socket;
-    }
-
-    private static async Task<(WebSocketMessageType Type, string Text)> ReceiveAsync(ClientWebSocket socket)
-    {
-        var buffer = new byte[64 * 1024];
-        using var cts = new CancellationTokenSource(s_timeout);
-        var result = await socket.ReceiveAsync(buffer, cts.Token);
-        return (result.MessageType, result.MessageType == WebSocketMessageType.Binary
-            ? Convert.ToHexString(buffer, 0, result.Count)
-            : Encoding.UTF8.GetString(buffer, 0, result.Count));
-    }
-
-    private static Task SendTextAsync(ClientWebSocket socket, string text) =>
-        socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, true, CancellationToken.None);
 
     [Fact]
     public async Task Tcp_frames_reach_a_raw_websocket_subscribed_with_a_wildcard_as_text()

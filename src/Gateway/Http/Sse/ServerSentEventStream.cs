@@ -23,17 +23,20 @@ internal sealed class ServerSentEventStream : IGatewayConnection
         _closing = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         Id = "sse-" + context.TraceIdentifier;
         RemoteAddress = $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}";
+        Identity = HttpCaller.Of(context).Identity;
+        Endpoint = HttpHost.EndpointOf(context.Request);
     }
 
     public string Id { get; }
 
-    public string Endpoint => "http";
+    public string Endpoint { get; }
 
     public string Protocol => "sse";
 
     public string RemoteAddress { get; }
 
-    public string? Identity => null;
+    /// <summary>The caller's certificate or API key identity; null when anonymous.</summary>
+    public string? Identity { get; }
 
     public DateTimeOffset ConnectedAt { get; } = DateTimeOffset.UtcNow;
 
