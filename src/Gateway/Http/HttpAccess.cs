@@ -1,7 +1,7 @@
 using Gateway.Protocols.Topics;
-using Microsoft.AspNetCore.Http.Features;
 using Gateway.Security;
 using Gateway.WebSockets;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Gateway.Http;

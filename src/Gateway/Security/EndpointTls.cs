@@ -77,7 +77,7 @@ internal sealed class EndpointTls : IDisposable
     public void Dispose() => _watch?.Dispose();
 
     /// <summary>Reads the files again; a file that cannot be used is logged and the certificates in use are kept.</summary>
-    public void Reload()
+    private void Reload()
     {
         lock (_reloading)
         {
