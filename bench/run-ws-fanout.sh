@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # WebSocket fan-out benchmark: 1 publisher -> SUBSCRIBERS subscribers on one topic, the gateway's
-# raw-mode /ws against Node's `ws` (bench/peers/node-ws-fanout.js).
+# raw-mode /ws against Node's `ws` (bench/peers/node-ws-fanout.js), and optionally (SERVERS with
+# c-epoll) a minimal C epoll WebSocket server (bench/peers/epoll-ws-fanout.c): the floor, what one
+# send() per subscriber costs on this machine with nothing else around it.
 #
 # Each repetition runs, for each publish rate in RATES and each server one after another (never
 # concurrently, server order alternating between repetitions): start the server pinned to
@@ -14,12 +16,12 @@
 #   RATES="25 50 200 1000"       publish rates (messages/s); a rate above a server's capacity
 #                             measures its maximum deliveries/s (it then falls behind)
 #   SUBSCRIBERS=1000 SIZE=64  subscriber connections, message payload bytes (>= 33)
-#   SERVERS="gateway node"    subset/order of servers
+#   SERVERS="gateway node"    subset/order of servers: gateway, node, c-epoll
 #   SERVER_CPU=0 CLIENT_CPU=1 CPUs for taskset
 #   GATEWAY_CMD               command line that starts the gateway (run from the repo root);
 #                             default: dotnet publish src/Gateway once, then
 #                             "dotnet bench/out/gateway/Gateway.dll"
-#   GATEWAY_PORT=8080 NODE_PORT=8180
+#   GATEWAY_PORT=8080 NODE_PORT=8180 CEPOLL_PORT=8280
 #   REPEAT=1 STARTUP_TIMEOUT=60 QUIET_WAIT=120 QUIET_PCT=10 OTHER_MAX_PCT=10 RETRY_DISTURBED=2
 #                             as in run-tcp-echo.sh
 set -euo pipefail
@@ -33,10 +35,11 @@ SIZE="${SIZE:-64}"
 SERVERS="${SERVERS:-gateway node}"
 GATEWAY_PORT="${GATEWAY_PORT:-8080}"
 NODE_PORT="${NODE_PORT:-8180}"
+CEPOLL_PORT="${CEPOLL_PORT:-8280}"
 TOPIC="bench/fanout"
 source "$(dirname "$0")/lib.sh"
 
-check_servers gateway node
+check_servers gateway node c-epoll
 for r in $RATES; do
     [[ "$r" =~ ^[0-9]+$ && "$r" -gt 0 ]] || die "bad rate '$r' in RATES (positive integers, messages/s)"
 done
@@ -44,7 +47,7 @@ mkdir -p "$OUT"
 
 # ---------- build ----------
 log "building the load generator into $OUT"
-make -s -C "$BENCH_DIR/loadgen" OUT="$OUT" "$OUT/wsfanout" >&2
+make -s -C "$BENCH_DIR/loadgen" OUT="$OUT" "$OUT/wsfanout" "$OUT/epoll-ws-fanout" >&2
 LOADGEN="$OUT/wsfanout"
 command -v taskset >/dev/null || die "taskset not found (util-linux)"
 if [[ " $SERVERS " == *" node "* ]]; then
@@ -63,9 +66,16 @@ server_cmd() {
     case "$1" in
         gateway) echo "$GATEWAY_CMD" ;;
         node)    echo "node $BENCH_DIR/peers/node-ws-fanout.js $NODE_PORT" ;;
+        c-epoll) echo "$OUT/epoll-ws-fanout $CEPOLL_PORT" ;;
     esac
 }
-server_port() { if [[ "$1" == gateway ]]; then echo "$GATEWAY_PORT"; else echo "$NODE_PORT"; fi; }
+server_port() {
+    case "$1" in
+        gateway) echo "$GATEWAY_PORT" ;;
+        node)    echo "$NODE_PORT" ;;
+        c-epoll) echo "$CEPOLL_PORT" ;;
+    esac
+}
 
 # ---------- run ----------
 open_results ws-fanout "duration=${DURATION}s warmup=${WARMUP}s drain=${DRAIN}s subscribers=$SUBSCRIBERS size=$SIZE rates=\"$RATES\" ws=$(node -p "require('$BENCH_DIR/node_modules/ws/package.json').version" 2>/dev/null || echo n/a)"
@@ -134,12 +144,12 @@ ms() { awk -v v="$1" 'BEGIN{ if (v ~ /^[0-9.]+$/) printf "%.1f", v/1000; else pr
     echo "Ratios: median over repetitions of the ratio within each repetition (min-max in brackets); deliveries/s"
     echo "above 1 means the gateway delivers more; p99 below 1 means the gateway's tail latency is lower."
     echo
-    echo "| publish rate (msg/s) | gateway/node deliveries/s | gateway/node p99 |"
-    echo "|---:|---:|---:|"
+    echo "| publish rate (msg/s) | gateway/node deliveries/s | gateway/node p99 | c-epoll/node p99 (the floor) |"
+    echo "|---:|---:|---:|---:|"
     for rate in $RATES; do
-        echo "| $rate | $(paired_ratio REPDPS gateway node "$rate") | $(paired_ratio REPP99 gateway node "$rate") |"
+        echo "| $rate | $(paired_ratio REPDPS gateway node "$rate") | $(paired_ratio REPP99 gateway node "$rate") | $(paired_ratio REPP99 c-epoll node "$rate") |"
     done
-    echo "| most at any rate | $(paired_ratio REPDPS gateway node best) | |"
+    echo "| most at any rate | $(paired_ratio REPDPS gateway node best) | | |"
     echo
     warn_disturbed OTHER
 } | tee -a "$RESULTS"
