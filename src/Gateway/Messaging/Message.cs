@@ -38,6 +38,12 @@ public sealed class Message
     public string? ContentType { get; }
 
     public DateTimeOffset Timestamp { get; }
+
+    /// <summary>
+    /// The message as a server WebSocket frame, made by the first raw-mode subscriber that sends it and reused by
+    /// the others (<see cref="WebSockets.WebSocketFrame"/>); null until then. A field, for Interlocked.
+    /// </summary>
+    internal byte[]? EncodedWebSocketFrame;
 }
 
 /// <summary>Where a message entered the gateway; one per connection, reused for each of its messages.</summary>

@@ -337,6 +337,10 @@ internal sealed class WebSocketConnection : IGatewayConnection
                 EnvelopeProtocol.WriteMessage(message, envelope);
                 sent = await SendAsync(envelope.WrittenMemory, WebSocketMessageType.Text).ConfigureAwait(false);
             }
+            else if (_transport is not null)
+            {
+                sent = await SendFrameAsync(WebSocketFrame.Of(message), _transport).ConfigureAwait(false);
+            }
             else
             {
                 var type = MessagePayload.IsText(message) ? WebSocketMessageType.Text : WebSocketMessageType.Binary;
@@ -359,12 +363,46 @@ internal sealed class WebSocketConnection : IGatewayConnection
             await transport.ReleaseAsync().ConfigureAwait(false);
             return true;
         }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
+        catch (Exception ex) when (IsTransportFault(ex))
         {
-            Interlocked.CompareExchange(ref _closeReason, "connection lost", null);
-            WebSocketLog.Fault(_logger, Id, ex);
-            _socket.Abort();
-            return false;
+            return OnTransportLost(ex);
+        }
+    }
+
+    private static bool IsTransportFault(Exception ex) =>
+        ex is IOException or ObjectDisposedException or OperationCanceledException or InvalidOperationException;
+
+    /// <summary>A write to the transport failed: the connection ends, as a failed send of the WebSocket would end it.</summary>
+    private bool OnTransportLost(Exception ex)
+    {
+        Interlocked.CompareExchange(ref _closeReason, "connection lost", null);
+        WebSocketLog.Fault(_logger, Id, ex);
+        _socket.Abort();
+        return false;
+    }
+
+    /// <summary>
+    /// Writes a frame encoded once for every subscriber straight to the transport, past the framework's WebSocket,
+    /// which would frame the same payload again for each socket. The transport keeps each write whole, so the
+    /// WebSocket's own frames (pongs, pings, the close) never cut into it. False once the socket can no longer send.
+    /// </summary>
+    private async Task<bool> SendFrameAsync(byte[] frame, CoalescingStream transport)
+    {
+        await _sendLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            // Nothing may follow our close frame, or go out before the handshake's answer.
+            if (_socket.State != WebSocketState.Open) return false;
+            await transport.WriteAsync(frame).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex) when (IsTransportFault(ex))
+        {
+            return OnTransportLost(ex);
+        }
+        finally
+        {
+            _sendLock.Release();
         }
     }
 
