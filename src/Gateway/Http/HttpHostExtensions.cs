@@ -8,12 +8,12 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
-/// <summary>The shared HTTP host: its listener, liveness, the topics API (publish and server-sent events), the admin API and the OpenAPI document.</summary>
+/// <summary>The shared HTTP host: its listener, liveness and readiness, the topics API (publish and server-sent events), the admin API and the OpenAPI document.</summary>
 internal static class HttpHostExtensions
 {
     public static IServiceCollection AddHttpHost(this IServiceCollection services)
     {
-        services.AddHealthChecks();
+        services.AddGatewayHealth();
         services.AddProblemDetails();
         services.AddOpenApi();
         services.TryAddSingleton<TopicHistory>();
@@ -44,7 +44,7 @@ internal static class HttpHostExtensions
     {
         app.UseStatusCodePages();
         app.Use(app.Services.GetRequiredService<HttpAccess>().Identify);
-        app.MapHealthChecks("/healthz");
+        app.MapGatewayHealth();
         app.MapOpenApi();
         app.MapTopicsApi();
         app.MapAdminApi();
