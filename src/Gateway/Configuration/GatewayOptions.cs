@@ -32,6 +32,8 @@ public sealed class GatewayOptions
 
     public TransportOptions Transport { get; set; } = new();
 
+    public ShutdownOptions Shutdown { get; set; } = new();
+
     /// <summary>Endpoints by name. The name appears in logs, in topic templates as {endpoint}, and in the admin API.</summary>
     public Dictionary<string, EndpointOptions> Endpoints { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 }
@@ -95,6 +97,16 @@ public sealed class ServerSentEventsOptions
 
     /// <summary>Each stream's queue of messages waiting to be sent.</summary>
     public OutboxOptions Outbox { get; set; } = new();
+}
+
+/// <summary>What happens on SIGTERM (<c>Gateway:Shutdown</c>).</summary>
+public sealed class ShutdownOptions
+{
+    /// <summary>
+    /// How long open connections get to send what they have queued and close, after the gateway stops accepting;
+    /// what is still open then is cut off. Defaults to 30 seconds; a container's stop grace period should be longer.
+    /// </summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>How Kestrel moves bytes between sockets and connection handlers (<c>Gateway:Transport</c>).</summary>

@@ -44,6 +44,8 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
             errors.Add($"{root}:Transport:Kind Epoll needs Linux; use Sockets on this system.");
 
         ValidateSecurity(options, $"{root}:Security", errors);
+        if (options.Shutdown.DrainTimeout <= TimeSpan.Zero)
+            errors.Add($"{root}:Shutdown:DrainTimeout must be positive (was {options.Shutdown.DrainTimeout}).");
 
         // A TCP and a UDP listener may share a port number: they are different protocols' ports.
         var ports = new Dictionary<(EndpointProtocol, int), string>();

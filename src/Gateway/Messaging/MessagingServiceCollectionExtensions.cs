@@ -1,10 +1,11 @@
+using Gateway.Configuration;
 using Gateway.Connections;
 using Gateway.Messaging;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
-/// <summary>Registers the in-process bus (the embedded default) and the connection registry.</summary>
+/// <summary>Registers the in-process bus (the embedded default), the connection registry and its shutdown drain.</summary>
 internal static class MessagingServiceCollectionExtensions
 {
     public static IServiceCollection AddMessaging(this IServiceCollection services)
@@ -13,6 +14,9 @@ internal static class MessagingServiceCollectionExtensions
         services.TryAddSingleton<ConnectionRegistry>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddHostedService<ConnectionHeartbeat>();
+        services.AddHostedService<ShutdownDrain>();
+        services.AddOptions<HostOptions>().Configure<IOptions<GatewayOptions>>((host, gateway) =>
+            host.ShutdownTimeout = gateway.Value.Shutdown.DrainTimeout);
         return services;
     }
 }

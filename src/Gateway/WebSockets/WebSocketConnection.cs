@@ -43,6 +43,7 @@ internal sealed class WebSocketConnection : IGatewayConnection
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private string? _closeReason;
     private int _closeSent;
+    private Task _sending = Task.CompletedTask;
 
     /// <param name="transport">The stream under <paramref name="socket"/>, to gather a batch of messages into one write; null sends each alone.</param>
     public WebSocketConnection(HttpContext context, WebSocket socket, CoalescingStream? transport, bool envelope, string? publishTopic,
@@ -87,37 +88,55 @@ internal sealed class WebSocketConnection : IGatewayConnection
 
     public string CloseReason => Volatile.Read(ref _closeReason) ?? "unknown";
 
-    /// <summary>Subscribes the filters given at connect time (raw mode's ?subscribe=).</summary>
+    /// <summary>Subscribes the filters given at connect time (raw mode's ?subscribe=) and starts sending.</summary>
     public void Open(IEnumerable<TopicFilter> filters)
     {
         foreach (var filter in filters)
             Subscribe(filter);
+        _sending = SendLoopAsync();
     }
 
+    /// <summary>Runs the connection until it closes; <see cref="Open"/> must have been called.</summary>
     public async Task RunAsync(CancellationToken serverStopping)
     {
         using var stopping = serverStopping.Register(static state =>
-            _ = ((WebSocketConnection)state!).CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "server shutting down"), this);
+            ((WebSocketConnection)state!).CloseGracefully(WebSocketCloseStatus.EndpointUnavailable, "server shutting down"), this);
 
-        var sending = SendLoopAsync();
         await ReceiveLoopAsync().ConfigureAwait(false);
 
         foreach (var subscription in _subscriptions.Values)
             subscription.Dispose();
         _subscriptions.Clear();
         _outbox.Complete();
-        await sending.ConfigureAwait(false);
+        await _sending.ConfigureAwait(false);
 
         // The client closed first: answer its close frame to finish the handshake.
         if (_socket.State == WebSocketState.CloseReceived)
             await CloseAsync(WebSocketCloseStatus.NormalClosure, "").ConfigureAwait(false);
     }
 
-    /// <summary>Server-initiated close: sends the close frame; the receive loop ends when the client answers.</summary>
-    public void Close(string reason) => _ = CloseAsync(WebSocketCloseStatus.NormalClosure, reason);
+    /// <summary>Server-initiated close (an admin's disconnect): sends what is queued, then the close frame.</summary>
+    public void Close(string reason) => CloseGracefully(WebSocketCloseStatus.NormalClosure, reason);
 
     public void OnHeartbeat(long nowMilliseconds)
     {
+    }
+
+    /// <summary>
+    /// Takes no more deliveries, sends what the outbox already holds, then the close frame; the receive loop ends
+    /// when the client answers. Messages accepted before the close are not lost to it.
+    /// </summary>
+    private void CloseGracefully(WebSocketCloseStatus status, string reason)
+    {
+        Interlocked.CompareExchange(ref _closeReason, reason, null);
+        _outbox.Complete();
+        _ = CloseAfterSendingAsync(status, reason);
+    }
+
+    private async Task CloseAfterSendingAsync(WebSocketCloseStatus status, string reason)
+    {
+        await _sending.ConfigureAwait(false);
+        await CloseAsync(status, reason).ConfigureAwait(false);
     }
 
     private async Task CloseAsync(WebSocketCloseStatus status, string reason)

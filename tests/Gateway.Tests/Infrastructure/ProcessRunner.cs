@@ -53,6 +53,9 @@ internal sealed class ProcessRunner : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
+    /// <summary>The process id, to send it a signal.</summary>
+    public int Id => _process.Id;
+
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);

@@ -12,7 +12,11 @@ internal sealed class ServerSentEventStream : IGatewayConnection
     private readonly HttpContext _context;
     private readonly TopicFilter _filter;
     private readonly ServerSentEventsOptions _options;
+    // How long a closing stream may take to send what it has queued.
+    private static readonly TimeSpan s_closeGrace = TimeSpan.FromSeconds(5);
+
     private readonly CancellationTokenSource _closing;
+    private Outbox? _outbox;
     private string? _closeReason;
 
     public ServerSentEventStream(HttpContext context, TopicFilter filter, ServerSentEventsOptions options)
@@ -46,10 +50,20 @@ internal sealed class ServerSentEventStream : IGatewayConnection
 
     public string CloseReason => _closeReason ?? "client closed";
 
+    /// <summary>Graceful close: the stream takes no more messages, sends what it has queued, then ends.</summary>
     public void Close(string reason)
     {
-        if (Interlocked.CompareExchange(ref _closeReason, reason, null) is null)
-            _closing.Cancel();
+        if (Interlocked.CompareExchange(ref _closeReason, reason, null) is not null) return;
+        Volatile.Read(ref _outbox)?.Complete();
+        // A client that stopped reading must not hold the stream open: past the grace period it is cut off.
+        try
+        {
+            _closing.CancelAfter(s_closeGrace);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The stream has already ended.
+        }
     }
 
     public void OnHeartbeat(long nowMilliseconds)
@@ -57,7 +71,8 @@ internal sealed class ServerSentEventStream : IGatewayConnection
     }
 
     /// <summary>Replays what the client missed since <paramref name="lastEventId"/>, then streams live messages until either side closes.</summary>
-    public async Task RunAsync(IMessageBus bus, TopicHistory history, long? lastEventId)
+    /// <param name="serverStopping">When the server begins to stop, the stream closes gracefully.</param>
+    public async Task RunAsync(IMessageBus bus, TopicHistory history, long? lastEventId, CancellationToken serverStopping)
     {
         var response = _context.Response;
         response.ContentType = "text/event-stream";
@@ -66,6 +81,10 @@ internal sealed class ServerSentEventStream : IGatewayConnection
         _context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
 
         var outbox = new Outbox(_options.Outbox, bus.Counters, () => Close("outbox overflow"));
+        Volatile.Write(ref _outbox, outbox);
+        // Closed before the outbox existed (an admin's disconnect): nothing to send.
+        if (Volatile.Read(ref _closeReason) is not null) outbox.Complete();
+        using var stopping = serverStopping.Register(static state => ((ServerSentEventStream)state!).Close("server shutting down"), this);
         using var recording = history.Enabled ? history.Record(_filter) : null;
         using var subscription = bus.Subscribe(_filter, outbox);
         var cancellation = _closing.Token;

@@ -1,0 +1,46 @@
+using Gateway.Configuration;
+
+namespace Gateway.Connections;
+
+/// <summary>
+/// Reports the graceful drain at shutdown. On SIGTERM the host marks itself not ready (<c>/readyz</c>), Kestrel stops
+/// accepting and asks every connection to close, and each one sends what its outbox holds before it closes; what is
+/// still open when <c>Gateway:Shutdown:DrainTimeout</c> runs out is cut off. This says how many connections there
+/// were, and how many had to be cut off.
+/// </summary>
+internal sealed partial class ShutdownDrain(
+    IHostApplicationLifetime lifetime, ConnectionRegistry registry, IOptions<GatewayOptions> options, ILogger<ShutdownDrain> logger) : IHostedService
+{
+    private long _stoppingAt;
+    private int _openWhenStopping;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        lifetime.ApplicationStopping.Register(OnStopping);
+        lifetime.ApplicationStopped.Register(OnStopped);
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    private void OnStopping()
+    {
+        _stoppingAt = Environment.TickCount64;
+        _openWhenStopping = registry.Count;
+        Draining(logger, _openWhenStopping, options.Value.Shutdown.DrainTimeout);
+    }
+
+    private void OnStopped()
+    {
+        var cutOff = registry.Count;
+        Drained(logger, _openWhenStopping - cutOff, cutOff, Environment.TickCount64 - _stoppingAt);
+    }
+
+    [LoggerMessage(EventId = 210, EventName = "Draining", Level = LogLevel.Information,
+        Message = "Shutting down: not ready, accepting no new connections; {Open} open connections send what they have queued and close, within {DrainTimeout}")]
+    private static partial void Draining(ILogger logger, int open, TimeSpan drainTimeout);
+
+    [LoggerMessage(EventId = 211, EventName = "Drained", Level = LogLevel.Information,
+        Message = "Shut down after {ElapsedMs} ms: {Closed} connections closed after draining, {CutOff} cut off at the drain timeout")]
+    private static partial void Drained(ILogger logger, int closed, int cutOff, long elapsedMs);
+}
