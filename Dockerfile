@@ -17,6 +17,7 @@ COPY --from=build /app ./
 # Listen on every interface inside the container; any setting can be overridden the same way,
 # e.g. -e Gateway__Endpoints__echo__Port=9100.
 ENV Gateway__DefaultAddress="*" \
+    Gateway__LogFormat=Json \
     DOTNET_gcServer=0
 # HTTP, echo, stick, chat, console, and udp. The chat Unix socket lives in /tmp inside the container.
 EXPOSE 8080 9000 9001 9002 9009 9003/udp

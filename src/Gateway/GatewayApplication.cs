@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Gateway.Configuration;
+using Gateway.Observability;
 using Gateway.Tcp;
 using Microsoft.AspNetCore.Connections;
 
@@ -19,11 +20,7 @@ public static class GatewayApplication
         });
         SocketEngine.UseInlineCompletions(
             builder.Configuration.GetValue<bool?>($"{GatewayOptions.SectionName}:Transport:InlineCompletions") ?? true);
-        builder.Logging.AddSimpleConsole(console =>
-        {
-            console.SingleLine = true;
-            console.TimestampFormat = "HH:mm:ss.fff ";
-        });
+        builder.AddGatewayLogging();
 
         builder.Services
             .AddGatewayOptions(builder.Configuration)

@@ -34,6 +34,9 @@ public sealed class GatewayOptions
 
     public ShutdownOptions Shutdown { get; set; } = new();
 
+    /// <summary>Console log lines as readable <c>Text</c> (the default) or as <c>Json</c> objects, one per line (the container's choice).</summary>
+    public LogFormat LogFormat { get; set; } = LogFormat.Text;
+
     /// <summary>Endpoints by name. The name appears in logs, in topic templates as {endpoint}, and in the admin API.</summary>
     public Dictionary<string, EndpointOptions> Endpoints { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 }
@@ -97,6 +100,16 @@ public sealed class ServerSentEventsOptions
 
     /// <summary>Each stream's queue of messages waiting to be sent.</summary>
     public OutboxOptions Outbox { get; set; } = new();
+}
+
+/// <summary>How console log lines are written.</summary>
+public enum LogFormat
+{
+    /// <summary>"14:52:52.980 INF Gateway.Tcp Connection ... opened on echo from 127.0.0.1:53728 as anonymous".</summary>
+    Text,
+
+    /// <summary>One JSON object per line: Timestamp, Level, MessageTemplate, RenderedMessage and Properties.</summary>
+    Json,
 }
 
 /// <summary>What happens on SIGTERM (<c>Gateway:Shutdown</c>).</summary>

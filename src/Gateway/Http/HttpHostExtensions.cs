@@ -1,6 +1,7 @@
 using Gateway.Configuration;
 using Gateway.Http;
 using Gateway.Http.Sse;
+using Gateway.Observability;
 using Gateway.Security;
 using Gateway.WebSockets;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -42,6 +43,7 @@ internal static class HttpHostExtensions
 
     public static WebApplication MapHttpHost(this WebApplication app)
     {
+        app.UseRequestLogging();
         app.UseStatusCodePages();
         app.Use(app.Services.GetRequiredService<HttpAccess>().Identify);
         app.MapGatewayHealth();

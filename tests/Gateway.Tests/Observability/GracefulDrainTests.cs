@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Net.WebSockets;
 using Gateway.Tests.Infrastructure;
 using static Gateway.Tests.WebSockets.WebSocketClient;
@@ -14,8 +13,8 @@ public sealed class GracefulDrainTests
     [Fact]
     public async Task Sigterm_mid_traffic_delivers_what_was_accepted_closes_everyone_and_says_so()
     {
-        var httpPort = FreePort();
-        var linesPort = FreePort();
+        var httpPort = FreePort.Next();
+        var linesPort = FreePort.Next();
         var environment = new Dictionary<string, string>
         {
             ["Gateway__Http__Port"] = httpPort.ToString(),
@@ -92,12 +91,5 @@ public sealed class GracefulDrainTests
             if (type == WebSocketMessageType.Close) return texts;
             texts.Add(text);
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
