@@ -22,7 +22,8 @@ namespace Gateway.WebSockets;
 /// </remarks>
 internal sealed class WebSocketConnection : IGatewayConnection
 {
-    // How long the client has to answer our close frame before the socket is aborted.
+    // How long a closing socket may take to send what is queued, and then the client to answer our close frame,
+    // before the socket is aborted.
     private static readonly TimeSpan s_closeHandshakeTimeout = TimeSpan.FromSeconds(5);
 
     // Past this many gathered bytes the send loop writes them out before taking more messages.
@@ -135,7 +136,17 @@ internal sealed class WebSocketConnection : IGatewayConnection
 
     private async Task CloseAfterSendingAsync(WebSocketCloseStatus status, string reason)
     {
-        await _sending.ConfigureAwait(false);
+        try
+        {
+            await _sending.WaitAsync(s_closeHandshakeTimeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // The client stopped reading: what is queued cannot go out, and neither can the close frame.
+            _socket.Abort();
+            return;
+        }
+
         await CloseAsync(status, reason).ConfigureAwait(false);
     }
 

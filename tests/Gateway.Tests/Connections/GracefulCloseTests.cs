@@ -55,6 +55,26 @@ public sealed class GracefulCloseTests
         Assert.Equal(Enumerable.Range(0, Queued).Select(i => i.ToString()), received);
     }
 
+    [Fact]
+    public async Task A_websocket_that_stops_reading_is_cut_off_instead_of_holding_its_close_open()
+    {
+        await using var gateway = await TestGateway.StartAsync();
+        using var socket = await ConnectAsync(gateway, "?subscribe=news");
+        await gateway.WaitForConnectionsAsync(1);
+        var registry = gateway.Services.GetRequiredService<ConnectionRegistry>();
+        var bus = gateway.Services.GetRequiredService<IMessageBus>();
+
+        // 1,000 messages of 64 KiB: more than the socket buffers hold, with the client reading none of them.
+        var payload = new byte[64 * 1024];
+        for (var i = 0; i < 1000; i++)
+            bus.Publish(new Message("news", payload, new MessageSource("test", null, null), DateTimeOffset.UtcNow));
+        registry.All.Single().Close("closed by admin");
+
+        var closed = await gateway.Logs.WaitForAsync(line => line.EventId.Name == "WebSocketClosed", TimeSpan.FromSeconds(15));
+        Assert.Contains("(closed by admin)", closed.Message, StringComparison.Ordinal);
+        Assert.Equal(0, registry.Count);
+    }
+
     /// <summary>Queues messages for the peer without waking its writer (one delivery batch), and closes it inside the batch.</summary>
     private static void PublishThenClose(TestGateway gateway, string protocol)
     {

@@ -283,6 +283,7 @@ public abstract class FramedEndpointTests(TransportKind transport)
         for (var i = 0; i < frames; i++)
             await client.SendAsync(FramedClient.LengthPrefixed(Body(i)));
         // Only once the gateway has read all of it has it queued more than the socket can take.
+        await gateway.WaitForConnectionsAsync(1);
         var connection = gateway.Services.GetRequiredService<ConnectionRegistry>().All.Single();
         await Eventually.TrueAsync(() => Volatile.Read(ref connection.Traffic.FramesIn) == frames, "the gateway read every frame");
         Assert.True(Volatile.Read(ref connection.Traffic.FramesOut) < frames, "the client's window should hold back most echoes");

@@ -9,12 +9,12 @@ namespace Gateway.Http.Sse;
 /// <summary>One open <c>GET /api/topics/{filter}/events</c> stream: a connection of protocol "sse".</summary>
 internal sealed class ServerSentEventStream : IGatewayConnection
 {
-    private readonly HttpContext _context;
-    private readonly TopicFilter _filter;
-    private readonly ServerSentEventsOptions _options;
     // How long a closing stream may take to send what it has queued.
     private static readonly TimeSpan s_closeGrace = TimeSpan.FromSeconds(5);
 
+    private readonly HttpContext _context;
+    private readonly TopicFilter _filter;
+    private readonly ServerSentEventsOptions _options;
     private readonly CancellationTokenSource _closing;
     private Outbox? _outbox;
     private string? _closeReason;
