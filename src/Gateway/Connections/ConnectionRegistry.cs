@@ -7,9 +7,26 @@ public sealed class ConnectionRegistry
 {
     private readonly ConcurrentDictionary<string, IGatewayConnection> _connections = new(StringComparer.Ordinal);
 
+    private volatile bool _stopping;
+
     public int Count => _connections.Count;
 
-    public void Add(IGatewayConnection connection) => _connections[connection.Id] = connection;
+    public void Add(IGatewayConnection connection)
+    {
+        _connections[connection.Id] = connection;
+        // Opened while the server was already stopping: it drains like the others.
+        if (_stopping) connection.OnServerStopping();
+    }
+
+    /// <summary>The server has begun to stop: tells every connection, now and as they are added; returns how many there were.</summary>
+    public int BeginShutdown()
+    {
+        _stopping = true;
+        var open = _connections.Values.ToList();
+        foreach (var connection in open)
+            connection.OnServerStopping();
+        return open.Count;
+    }
 
     public void Remove(IGatewayConnection connection) => _connections.TryRemove(new KeyValuePair<string, IGatewayConnection>(connection.Id, connection));
 

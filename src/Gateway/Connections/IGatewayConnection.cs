@@ -22,6 +22,15 @@ public interface IGatewayConnection
     /// <summary>Asks the connection to close: it stops reading, flushes what it has queued, then closes.</summary>
     void Close(string reason);
 
+    /// <summary>
+    /// The server has begun to stop: close gracefully, as <see cref="Close"/> does. Does nothing by default, for the
+    /// connections whose listener closes them itself (Kestrel asks each TCP connection; the UDP service forgets its
+    /// peers once their last datagrams are out).
+    /// </summary>
+    void OnServerStopping()
+    {
+    }
+
     /// <summary>Called about once a second by <see cref="ConnectionHeartbeat"/>, so each connection can enforce its own timeouts without a timer of its own.</summary>
     void OnHeartbeat(long nowMilliseconds);
 }

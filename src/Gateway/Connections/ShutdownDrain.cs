@@ -3,10 +3,11 @@ using Gateway.Configuration;
 namespace Gateway.Connections;
 
 /// <summary>
-/// Reports the graceful drain at shutdown. On SIGTERM the host marks itself not ready (<c>/readyz</c>), Kestrel stops
-/// accepting and asks every connection to close, and each one sends what its outbox holds before it closes; what is
-/// still open when <c>Gateway:Shutdown:DrainTimeout</c> runs out is cut off. This says how many connections there
-/// were, and how many had to be cut off.
+/// The graceful drain at shutdown. On SIGTERM the host marks itself not ready (<c>/readyz</c>), this tells every
+/// connection the server is stopping (WebSockets and event streams close; Kestrel asks its TCP connections, the UDP
+/// service its peers), listeners stop accepting, and each connection sends what its outbox holds before it closes;
+/// what is still open when <c>Gateway:Shutdown:DrainTimeout</c> runs out is cut off. It logs how many connections
+/// there were, and how many had to be cut off.
 /// </summary>
 internal sealed partial class ShutdownDrain(
     IHostApplicationLifetime lifetime, ConnectionRegistry registry, IOptions<GatewayOptions> options, ILogger<ShutdownDrain> logger) : IHostedService
@@ -26,7 +27,7 @@ internal sealed partial class ShutdownDrain(
     private void OnStopping()
     {
         _stoppingAt = Environment.TickCount64;
-        _openWhenStopping = registry.Count;
+        _openWhenStopping = registry.BeginShutdown();
         Draining(logger, _openWhenStopping, options.Value.Shutdown.DrainTimeout);
     }
 

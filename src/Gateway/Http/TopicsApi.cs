@@ -98,7 +98,7 @@ internal static class TopicsApi
 
     private static async Task<IResult> StreamAsync(
         string filterAndEvents, HttpContext context, IMessageBus bus, TopicHistory history, ConnectionRegistry registry,
-        HttpAccess access, IHostApplicationLifetime lifetime, IOptions<GatewayOptions> options)
+        HttpAccess access, IOptions<GatewayOptions> options)
     {
         if (!filterAndEvents.EndsWith(EventsSuffix, StringComparison.Ordinal))
             return TypedResults.Problem("Stream a topic filter at /api/topics/{filter}/events.", statusCode: StatusCodes.Status404NotFound, title: "Not found");
@@ -121,7 +121,7 @@ internal static class TopicsApi
         registry.Add(stream);
         try
         {
-            await stream.RunAsync(bus, history, lastEventId, lifetime.ApplicationStopping).ConfigureAwait(false);
+            await stream.RunAsync(bus, history, lastEventId).ConfigureAwait(false);
         }
         finally
         {

@@ -98,11 +98,8 @@ internal sealed class WebSocketConnection : IGatewayConnection
     }
 
     /// <summary>Runs the connection until it closes; <see cref="Open"/> must have been called.</summary>
-    public async Task RunAsync(CancellationToken serverStopping)
+    public async Task RunAsync()
     {
-        using var stopping = serverStopping.Register(static state =>
-            ((WebSocketConnection)state!).CloseGracefully(WebSocketCloseStatus.EndpointUnavailable, "server shutting down"), this);
-
         await ReceiveLoopAsync().ConfigureAwait(false);
 
         foreach (var subscription in _subscriptions.Values)
@@ -118,6 +115,9 @@ internal sealed class WebSocketConnection : IGatewayConnection
 
     /// <summary>Server-initiated close (an admin's disconnect): sends what is queued, then the close frame.</summary>
     public void Close(string reason) => CloseGracefully(WebSocketCloseStatus.NormalClosure, reason);
+
+    /// <summary>Closes as <see cref="Close"/> does, with 1001: the server is going away.</summary>
+    public void OnServerStopping() => CloseGracefully(WebSocketCloseStatus.EndpointUnavailable, CloseReasons.ServerShutdown);
 
     public void OnHeartbeat(long nowMilliseconds)
     {

@@ -32,7 +32,7 @@ internal static class WebSocketEndpoint
     }
 
     private static async Task HandleAsync(HttpContext context, IMessageBus bus, ConnectionRegistry registry, HttpAccess access,
-        PermissionPolicy permissions, IOptions<GatewayOptions> gateway, IHostApplicationLifetime lifetime, ILoggerFactory loggers)
+        PermissionPolicy permissions, IOptions<GatewayOptions> gateway, ILoggerFactory loggers)
     {
         var options = gateway.Value.Http.WebSocket;
         var logger = loggers.CreateLogger("Gateway.WebSockets");
@@ -93,7 +93,7 @@ internal static class WebSocketEndpoint
         WebSocketLog.Opened(logger, connection.Id, connection.Endpoint, remote, identity, envelope ? "envelope" : "raw");
         try
         {
-            await connection.RunAsync(lifetime.ApplicationStopping);
+            await connection.RunAsync();
         }
         finally
         {

@@ -1,4 +1,6 @@
 using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
 using System.Net.WebSockets;
 using Gateway.Tests.Infrastructure;
 using static Gateway.Tests.WebSockets.WebSocketClient;
@@ -32,6 +34,9 @@ public sealed class GracefulDrainTests
         await using var device = await FramedClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, linesPort));
         using var watcher = new ClientWebSocket();
         await watcher.ConnectAsync(new Uri($"ws://127.0.0.1:{httpPort}/ws?subscribe=lines/%23"), CancellationToken.None);
+        // Both subscribed (the admin API lists a connection once it is) before the first line.
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}") };
+        await Eventually.TrueAsync(async () => (await http.GetFromJsonAsync<JsonElement>("/api/connections")).GetArrayLength() == 2, "both connections listed");
         var sent = 0;
         // The device keeps sending, a line a millisecond, until the gateway stops taking them.
         var sending = Task.Run(async () =>

@@ -66,13 +66,14 @@ internal sealed class ServerSentEventStream : IGatewayConnection
         }
     }
 
+    public void OnServerStopping() => Close(CloseReasons.ServerShutdown);
+
     public void OnHeartbeat(long nowMilliseconds)
     {
     }
 
     /// <summary>Replays what the client missed since <paramref name="lastEventId"/>, then streams live messages until either side closes.</summary>
-    /// <param name="serverStopping">When the server begins to stop, the stream closes gracefully.</param>
-    public async Task RunAsync(IMessageBus bus, TopicHistory history, long? lastEventId, CancellationToken serverStopping)
+    public async Task RunAsync(IMessageBus bus, TopicHistory history, long? lastEventId)
     {
         var response = _context.Response;
         response.ContentType = "text/event-stream";
@@ -84,7 +85,6 @@ internal sealed class ServerSentEventStream : IGatewayConnection
         Volatile.Write(ref _outbox, outbox);
         // Closed before the outbox existed (an admin's disconnect): nothing to send.
         if (Volatile.Read(ref _closeReason) is not null) outbox.Complete();
-        using var stopping = serverStopping.Register(static state => ((ServerSentEventStream)state!).Close("server shutting down"), this);
         using var recording = history.Enabled ? history.Record(_filter) : null;
         using var subscription = bus.Subscribe(_filter, outbox);
         var cancellation = _closing.Token;
