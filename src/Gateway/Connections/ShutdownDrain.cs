@@ -33,8 +33,9 @@ internal sealed partial class ShutdownDrain(
 
     private void OnStopped()
     {
+        // Connections that arrived during the drain were told to close too; any of them still open counts as cut off.
         var cutOff = registry.Count;
-        Drained(logger, _openWhenStopping - cutOff, cutOff, Environment.TickCount64 - _stoppingAt);
+        Drained(logger, Math.Max(0, _openWhenStopping - cutOff), cutOff, Environment.TickCount64 - _stoppingAt);
     }
 
     [LoggerMessage(EventId = 210, EventName = "Draining", Level = LogLevel.Information,
