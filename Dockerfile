@@ -22,4 +22,6 @@ ENV Gateway__DefaultAddress="*" \
 # HTTP, echo, stick, chat, console, and udp. The chat Unix socket lives in /tmp inside the container.
 EXPOSE 8080 9000 9001 9002 9009 9003/udp
 USER $APP_UID
+# The runtime image has no curl: the gateway asks its own /readyz (exit 0 when ready).
+HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 CMD ["dotnet", "Gateway.dll", "probe"]
 ENTRYPOINT ["dotnet", "Gateway.dll"]

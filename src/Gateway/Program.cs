@@ -1,4 +1,8 @@
 using Gateway;
+using Gateway.Observability;
+
+if (args is [ReadinessProbe.Command, .. var probeArgs])
+    return await ReadinessProbe.RunAsync(probeArgs);
 
 WebApplication app;
 try
