@@ -12,7 +12,7 @@ internal static class ReadinessProbe
 
     public static async Task<int> RunAsync(string[] args)
     {
-        // The same sources, in the same order, as the gateway reads its settings.
+        // appsettings.json, environment variables and arguments, in the gateway's order: the container sets the port by variable.
         var configuration = new ConfigurationBuilder()
             .SetBasePath(AppContext.BaseDirectory)
             .AddJsonFile("appsettings.json", optional: true)
