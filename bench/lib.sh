@@ -59,6 +59,13 @@ check_servers() {   # allowed names...: every name in SERVERS must be one of the
     done
 }
 
+# The port of server NAME: the driver's GATEWAY_PORT, NODE_PORT or CEPOLL_PORT (c-epoll).
+server_port() {   # name
+    local var="${1^^}_PORT"
+    var="${var//-/}"
+    echo "${!var}"
+}
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 udp_bound() { [[ -n "$(ss -Hnlu "sport = :$1" 2>/dev/null)" ]]; }
 

@@ -62,13 +62,6 @@ server_cmd() {
         c-epoll) echo "$OUT/epoll-echo $CEPOLL_PORT" ;;
     esac
 }
-server_port() {
-    case "$1" in
-        gateway) echo "$GATEWAY_PORT" ;;
-        node)    echo "$NODE_PORT" ;;
-        c-epoll) echo "$CEPOLL_PORT" ;;
-    esac
-}
 scenario_inflight() { if [[ "$1" == pipelined ]]; then echo "$PIPELINED_INFLIGHT"; else echo 1; fi; }
 
 # ---------- run ----------

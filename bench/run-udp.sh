@@ -57,7 +57,6 @@ server_cmd() {
         node)    echo "node $BENCH_DIR/peers/node-udp-echo.js $NODE_PORT" ;;
     esac
 }
-server_port() { if [[ "$1" == gateway ]]; then echo "$GATEWAY_PORT"; else echo "$NODE_PORT"; fi; }
 
 # ---------- run ----------
 open_results udp "duration=${DURATION}s warmup=${WARMUP}s drain=${DRAIN}s size=$SIZE sockets=$SOCKETS load_pct=$LOAD_PCT"

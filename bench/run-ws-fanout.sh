@@ -69,13 +69,6 @@ server_cmd() {
         c-epoll) echo "$OUT/epoll-ws-fanout $CEPOLL_PORT" ;;
     esac
 }
-server_port() {
-    case "$1" in
-        gateway) echo "$GATEWAY_PORT" ;;
-        node)    echo "$NODE_PORT" ;;
-        c-epoll) echo "$CEPOLL_PORT" ;;
-    esac
-}
 
 # ---------- run ----------
 open_results ws-fanout "duration=${DURATION}s warmup=${WARMUP}s drain=${DRAIN}s subscribers=$SUBSCRIBERS size=$SIZE rates=\"$RATES\" ws=$(node -p "require('$BENCH_DIR/node_modules/ws/package.json').version" 2>/dev/null || echo n/a)"

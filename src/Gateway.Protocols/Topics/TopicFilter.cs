@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 
 namespace Gateway.Protocols.Topics;
 
@@ -66,15 +67,13 @@ public sealed class TopicFilter : IEquatable<TopicFilter>
         ReadOnlySpan<char> filter = Value;
         while (true)
         {
-            int filterSeparator = filter.IndexOf(Topic.LevelSeparator);
-            ReadOnlySpan<char> filterLevel = filterSeparator < 0 ? filter : filter[..filterSeparator];
+            ReadOnlySpan<char> filterLevel = FirstLevel(filter, out int filterSeparator);
             if (filterLevel is "#")
             {
                 return true;
             }
 
-            int topicSeparator = topic.IndexOf(Topic.LevelSeparator);
-            ReadOnlySpan<char> topicLevel = topicSeparator < 0 ? topic : topic[..topicSeparator];
+            ReadOnlySpan<char> topicLevel = FirstLevel(topic, out int topicSeparator);
             if (filterLevel is not "+" && !filterLevel.SequenceEqual(topicLevel))
             {
                 return false;
@@ -110,15 +109,13 @@ public sealed class TopicFilter : IEquatable<TopicFilter>
 
         while (true)
         {
-            int mineSeparator = mine.IndexOf(Topic.LevelSeparator);
-            ReadOnlySpan<char> mineLevel = mineSeparator < 0 ? mine : mine[..mineSeparator];
+            ReadOnlySpan<char> mineLevel = FirstLevel(mine, out int mineSeparator);
             if (mineLevel is "#")
             {
                 return true;
             }
 
-            int theirsSeparator = theirs.IndexOf(Topic.LevelSeparator);
-            ReadOnlySpan<char> theirsLevel = theirsSeparator < 0 ? theirs : theirs[..theirsSeparator];
+            ReadOnlySpan<char> theirsLevel = FirstLevel(theirs, out int theirsSeparator);
             // Their '#' reaches any depth and their '+' any name; only the same wildcard (or '#') here covers it.
             bool covered = mineLevel is "+" ? theirsLevel is not "#" : theirsLevel is not ("#" or "+") && mineLevel.SequenceEqual(theirsLevel);
             if (!covered)
@@ -137,6 +134,14 @@ public sealed class TopicFilter : IEquatable<TopicFilter>
             mine = mine[(mineSeparator + 1)..];
             theirs = theirs[(theirsSeparator + 1)..];
         }
+    }
+
+    /// <summary>The first level of a topic or filter; <paramref name="separator"/> is the index of the '/' after it, or -1 for the last.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ReadOnlySpan<char> FirstLevel(ReadOnlySpan<char> text, out int separator)
+    {
+        separator = text.IndexOf(Topic.LevelSeparator);
+        return separator < 0 ? text : text[..separator];
     }
 
     /// <inheritdoc/>

@@ -55,16 +55,9 @@ public sealed class StartupValidationTests
     [Fact]
     public async Task Gateway_process_exits_non_zero_with_the_setting_on_stderr()
     {
-        await using var gateway = ProcessRunner.Start("dotnet", [RepositoryPaths.GatewayDll], new Dictionary<string, string>
-        {
-            ["Gateway__Http__Port"] = "0",
-            ["Gateway__Endpoints__echo__Port"] = "0",
-            ["Gateway__Endpoints__stick__Port"] = "0",
-            ["Gateway__Endpoints__chat__Port"] = "0",
-            ["Gateway__Endpoints__udp__Port"] = "0",
-            ["Gateway__Endpoints__chat_unix__Enabled"] = "false",
-            ["Gateway__Endpoints__echo__Framing__MaxFrameSize"] = "-1",
-        });
+        var environment = GatewayProcessEnvironment.OnFreePorts(out _);
+        environment["Gateway__Endpoints__echo__Framing__MaxFrameSize"] = "-1";
+        await using var gateway = ProcessRunner.Start("dotnet", [RepositoryPaths.GatewayDll], environment);
 
         var exitCode = await gateway.WaitForExitAsync(TimeSpan.FromSeconds(30));
 

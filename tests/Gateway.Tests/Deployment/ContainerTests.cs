@@ -33,10 +33,8 @@ public sealed class ContainerTests
 
         var environment = DockerfileEnvironment(dockerfile);
         // Free ports instead of the image's fixed ones, which other tests on this machine may be using.
-        environment["Gateway__Http__Port"] = FreePort.Next().ToString();
-        foreach (var endpoint in new[] { "echo", "stick", "chat", "console", "udp" })
-            environment[$"Gateway__Endpoints__{endpoint}__Port"] = "0";
-        environment["Gateway__Endpoints__chat_unix__Enabled"] = "false";
+        foreach (var (name, value) in GatewayProcessEnvironment.OnFreePorts(out _))
+            environment[name] = value;
         var dll = Path.Combine(published, "Gateway.dll");
         await using var gateway = ProcessRunner.Start("dotnet", [dll], environment);
 
@@ -63,7 +61,7 @@ public sealed class ContainerTests
     [Fact]
     public async Task The_probe_exits_1_when_no_gateway_answers()
     {
-        var environment = new Dictionary<string, string> { ["Gateway__Http__Port"] = FreePort.Next().ToString() };
+        var environment = GatewayProcessEnvironment.OnFreePorts(out _);
         await using var probe = ProcessRunner.Start("dotnet", [RepositoryPaths.GatewayDll, "probe"], environment);
 
         Assert.Equal(1, await probe.WaitForExitAsync(s_timeout));

@@ -15,19 +15,13 @@ public sealed class GracefulDrainTests
     [Fact]
     public async Task Sigterm_mid_traffic_delivers_what_was_accepted_closes_everyone_and_says_so()
     {
-        var httpPort = FreePort.Next();
+        var environment = GatewayProcessEnvironment.OnFreePorts(out var httpPort);
         var linesPort = FreePort.Next();
-        var environment = new Dictionary<string, string>
-        {
-            ["Gateway__Http__Port"] = httpPort.ToString(),
-            ["Gateway__Shutdown__DrainTimeout"] = "00:00:10",
-            ["Gateway__Endpoints__lines__Port"] = linesPort.ToString(),
-            ["Gateway__Endpoints__lines__Framing__Kind"] = "Line",
-            ["Gateway__Endpoints__lines__Publish"] = "lines/{connectionId}",
-            ["Gateway__Endpoints__lines__Subscribe__0"] = "lines/{connectionId}",
-        };
-        foreach (var defaultEndpoint in new[] { "echo", "stick", "chat", "chat_unix", "console", "udp" })
-            environment[$"Gateway__Endpoints__{defaultEndpoint}__Enabled"] = "false";
+        environment["Gateway__Shutdown__DrainTimeout"] = "00:00:10";
+        environment["Gateway__Endpoints__lines__Port"] = linesPort.ToString();
+        environment["Gateway__Endpoints__lines__Framing__Kind"] = "Line";
+        environment["Gateway__Endpoints__lines__Publish"] = "lines/{connectionId}";
+        environment["Gateway__Endpoints__lines__Subscribe__0"] = "lines/{connectionId}";
         await using var gateway = ProcessRunner.Start("dotnet", [RepositoryPaths.GatewayDll], environment);
         await gateway.WaitForOutputAsync(output => output.Contains("Endpoint lines listening", StringComparison.Ordinal), s_timeout);
 

@@ -48,22 +48,14 @@ public sealed class LoggingTests
         Assert.DoesNotContain("Gateway.Tcp", categories);
     }
 
-    /// <summary>The default endpoints on free ports (the Unix socket off), an API key so a request can be refused.</summary>
+    /// <summary>The default endpoints on free ports (echo on a known one), an API key so a request can be refused.</summary>
     private static (Dictionary<string, string> Environment, int HttpPort, int EchoPort) Environment()
     {
-        var (httpPort, echoPort) = (FreePort.Next(), FreePort.Next());
-        var environment = new Dictionary<string, string>
-        {
-            ["Gateway__Http__Port"] = httpPort.ToString(),
-            ["Gateway__Endpoints__echo__Port"] = echoPort.ToString(),
-            ["Gateway__Endpoints__stick__Port"] = "0",
-            ["Gateway__Endpoints__chat__Port"] = "0",
-            ["Gateway__Endpoints__console__Port"] = "0",
-            ["Gateway__Endpoints__udp__Port"] = "0",
-            ["Gateway__Endpoints__chat_unix__Enabled"] = "false",
-            ["Gateway__Security__ApiKeys__0__Identity"] = "ops",
-            ["Gateway__Security__ApiKeys__0__Sha256"] = new string('0', 64),
-        };
+        var environment = GatewayProcessEnvironment.OnFreePorts(out var httpPort);
+        var echoPort = FreePort.Next();
+        environment["Gateway__Endpoints__echo__Port"] = echoPort.ToString();
+        environment["Gateway__Security__ApiKeys__0__Identity"] = "ops";
+        environment["Gateway__Security__ApiKeys__0__Sha256"] = new string('0', 64);
         return (environment, httpPort, echoPort);
     }
 

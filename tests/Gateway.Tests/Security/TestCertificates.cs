@@ -44,16 +44,19 @@ public sealed class TestCertificates : IAsyncLifetime
         $"Gateway:Endpoints:devices:Tls:ClientCertificateAuthority={CaCertificate}",
     ];
 
+    /// <summary>A client's chain policy that trusts the CA in <paramref name="caPath"/> and nothing else.</summary>
+    public static X509ChainPolicy TrustOnly(string caPath) => new()
+    {
+        TrustMode = X509ChainTrustMode.CustomRootTrust,
+        CustomTrustStore = { X509CertificateLoader.LoadCertificateFromFile(caPath) },
+        RevocationMode = X509RevocationMode.NoCheck, // the private CA publishes no revocation list
+    };
+
     /// <summary>An HTTP handler that trusts only the test CA and, when named, presents a client's certificate.</summary>
     public SocketsHttpHandler HttpHandler(string? client = null)
     {
         var handler = new SocketsHttpHandler();
-        handler.SslOptions.CertificateChainPolicy = new X509ChainPolicy
-        {
-            TrustMode = X509ChainTrustMode.CustomRootTrust,
-            CustomTrustStore = { X509CertificateLoader.LoadCertificateFromFile(CaCertificate) },
-            RevocationMode = X509RevocationMode.NoCheck, // the private CA publishes no revocation list
-        };
+        handler.SslOptions.CertificateChainPolicy = TrustOnly(CaCertificate);
         if (client is not null)
         {
             var (certificate, key) = Client(client);

@@ -26,16 +26,10 @@ internal sealed class TlsLineClient : IAsyncDisposable
     {
         var tcp = new TcpClient();
         await tcp.ConnectAsync(endPoint);
-        var ca = X509CertificateLoader.LoadCertificateFromFile(caPath);
         var options = new SslClientAuthenticationOptions
         {
             TargetHost = "localhost",
-            CertificateChainPolicy = new X509ChainPolicy
-            {
-                TrustMode = X509ChainTrustMode.CustomRootTrust,
-                CustomTrustStore = { ca },
-                RevocationMode = X509RevocationMode.NoCheck, // the private CA publishes no revocation list
-            },
+            CertificateChainPolicy = TestCertificates.TrustOnly(caPath),
         };
         if (clientCertificate is var (certificate, key))
             options.ClientCertificates = [X509Certificate2.CreateFromPemFile(certificate, key)];

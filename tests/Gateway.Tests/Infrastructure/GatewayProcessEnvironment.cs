@@ -1,0 +1,27 @@
+using System.Text.Json;
+
+namespace Gateway.Tests.Infrastructure;
+
+/// <summary>
+/// Environment variables for a gateway process started by a test: the HTTP host on a free port, and each endpoint of
+/// the repository's appsettings.json on port 0 (its Unix socket ones off), so the process never meets another test's
+/// or a developer's gateway on the default ports. Callers add or override what they need.
+/// </summary>
+internal static class GatewayProcessEnvironment
+{
+    public static Dictionary<string, string> OnFreePorts(out int httpPort)
+    {
+        httpPort = FreePort.Next();
+        var environment = new Dictionary<string, string> { ["Gateway__Http__Port"] = httpPort.ToString() };
+        using var settings = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepositoryPaths.Root, "appsettings.json")));
+        foreach (var endpoint in settings.RootElement.GetProperty("Gateway").GetProperty("Endpoints").EnumerateObject())
+        {
+            if (endpoint.Value.TryGetProperty("UnixSocketPath", out _))
+                environment[$"Gateway__Endpoints__{endpoint.Name}__Enabled"] = "false";
+            else
+                environment[$"Gateway__Endpoints__{endpoint.Name}__Port"] = "0";
+        }
+
+        return environment;
+    }
+}
