@@ -1,5 +1,3 @@
-using System.Text.Json;
-
 namespace Gateway.Tests.Infrastructure;
 
 /// <summary>
@@ -13,10 +11,9 @@ internal static class GatewayProcessEnvironment
     {
         httpPort = FreePort.Next();
         var environment = new Dictionary<string, string> { ["Gateway__Http__Port"] = httpPort.ToString() };
-        using var settings = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepositoryPaths.Root, "appsettings.json")));
-        foreach (var endpoint in settings.RootElement.GetProperty("Gateway").GetProperty("Endpoints").EnumerateObject())
+        foreach (var endpoint in DefaultEndpoints.All)
         {
-            if (endpoint.Value.TryGetProperty("UnixSocketPath", out _))
+            if (endpoint.UnixSocketPath is not null)
                 environment[$"Gateway__Endpoints__{endpoint.Name}__Enabled"] = "false";
             else
                 environment[$"Gateway__Endpoints__{endpoint.Name}__Port"] = "0";
