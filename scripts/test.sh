@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test of the gateway on a fresh machine: installs what the tests need (nc, socat, ss, openssl, Chromium
+# Runs every test of the gateway on a fresh machine: installs what the tests need (nc, socat, ss, openssl, Chromium, Prometheus
 # and the Node clients' npm packages), builds, runs both test projects, and ends with the line
 # "N passed, N failed" for the whole run.
 set -euo pipefail
@@ -12,6 +12,8 @@ command -v socat >/dev/null || need_apt+=(socat)
 command -v ss >/dev/null || need_apt+=(iproute2)
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v chromium >/dev/null || need_apt+=(chromium)
+# The metrics test starts a real Prometheus server and asks its query API.
+command -v prometheus >/dev/null || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "Installing: ${need_apt[*]}"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi

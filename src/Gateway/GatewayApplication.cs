@@ -24,6 +24,7 @@ public static class GatewayApplication
 
         builder.Services
             .AddGatewayOptions(builder.Configuration)
+            .AddGatewayTelemetry()
             .AddMessaging()
             .AddTcpEndpoints()
             .AddUdpEndpoints()

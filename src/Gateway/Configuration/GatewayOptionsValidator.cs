@@ -46,6 +46,10 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
         ValidateSecurity(options, $"{root}:Security", errors);
         if (options.Shutdown.DrainTimeout <= TimeSpan.Zero)
             errors.Add($"{root}:Shutdown:DrainTimeout must be positive (was {options.Shutdown.DrainTimeout}).");
+        if (options.Telemetry.OtlpEndpoint is { } otlp && (!otlp.IsAbsoluteUri || otlp.Scheme is not ("http" or "https")))
+            errors.Add($"{root}:Telemetry:OtlpEndpoint must be an absolute http or https address such as http://collector:4317 (was '{otlp}').");
+        if (options.Telemetry.OtlpExportInterval < TimeSpan.FromSeconds(1))
+            errors.Add($"{root}:Telemetry:OtlpExportInterval must be at least 1 second (was {options.Telemetry.OtlpExportInterval}).");
 
         // A TCP and a UDP listener may share a port number: they are different protocols' ports.
         var ports = new Dictionary<(EndpointProtocol, int), string>();

@@ -2,10 +2,14 @@ using System.Collections.Concurrent;
 
 namespace Gateway.Connections;
 
-/// <summary>Every live connection of every protocol, by id.</summary>
+/// <summary>Every live connection of every protocol, by id, and the traffic of those that have closed, by endpoint.</summary>
 public sealed class ConnectionRegistry
 {
     private readonly ConcurrentDictionary<string, IGatewayConnection> _connections = new(StringComparer.Ordinal);
+
+    // Guards the closed connections' totals, so a snapshot never sees a connection both gone and not yet added to them.
+    private readonly Lock _closedGate = new();
+    private readonly Dictionary<string, EndpointActivity> _closed = new(StringComparer.Ordinal);
 
     private volatile bool _stopping;
 
@@ -28,10 +32,41 @@ public sealed class ConnectionRegistry
         return open.Count;
     }
 
-    public void Remove(IGatewayConnection connection) => _connections.TryRemove(new KeyValuePair<string, IGatewayConnection>(connection.Id, connection));
+    /// <summary>Forgets a connection that has closed; its traffic stays in its endpoint's totals.</summary>
+    public void Remove(IGatewayConnection connection)
+    {
+        lock (_closedGate)
+        {
+            if (!_connections.TryRemove(new KeyValuePair<string, IGatewayConnection>(connection.Id, connection))) return;
+            _closed[connection.Endpoint] = _closed.GetValueOrDefault(connection.Endpoint).Add(connection.Traffic, open: 0);
+        }
+    }
+
+    /// <summary>
+    /// Each endpoint's (by name) open connections and the traffic of all its connections since start, open and closed. Every
+    /// traffic total only grows from one snapshot to the next, as the metrics' counters must.
+    /// </summary>
+    public Dictionary<string, EndpointActivity> Snapshot()
+    {
+        lock (_closedGate)
+        {
+            var activity = new Dictionary<string, EndpointActivity>(_closed, StringComparer.Ordinal);
+            foreach (var connection in _connections.Values)
+                activity[connection.Endpoint] = activity.GetValueOrDefault(connection.Endpoint).Add(connection.Traffic, open: 1);
+
+            return activity;
+        }
+    }
 
     public bool TryGet(string id, out IGatewayConnection? connection) => _connections.TryGetValue(id, out connection);
 
     /// <summary>A moment's view; connections may open or close while it is enumerated.</summary>
     public IEnumerable<IGatewayConnection> All => _connections.Values;
+}
+
+/// <summary>One endpoint's open connections, and the traffic its connections have carried.</summary>
+public readonly record struct EndpointActivity(int OpenConnections, long BytesIn, long BytesOut, long FramesIn, long FramesOut)
+{
+    public EndpointActivity Add(ConnectionTraffic traffic, int open) =>
+        new(OpenConnections + open, BytesIn + traffic.BytesIn, BytesOut + traffic.BytesOut, FramesIn + traffic.FramesIn, FramesOut + traffic.FramesOut);
 }

@@ -40,31 +40,26 @@ internal static class AdminApi
     {
         var endpoints = new List<EndpointInfo>();
         // The HTTP host is two endpoints per port: requests with event streams, and WebSocket.
-        void AddHost(string name, string protocol, string? address, string? publish, string subscribe)
+        foreach (var (name, protocol) in HttpHost.Endpoints(secure: http.Tls is not null))
         {
             var secure = name is HttpHost.SecureName or HttpHost.SecureWebSocketName;
-            endpoints.Add(new EndpointInfo(name, protocol, address, publish, [subscribe], registry.All.Count(connection => connection.Endpoint == name),
-                secure, secure ? http.Tls!.FailedHandshakes : null, permissions.DeniedPublishes(name)));
-        }
-
-        AddHost(HttpHost.Name, "http", http.BoundEndPoint?.ToString(), "(POST /api/topics/{topic})", "(GET /api/topics/{filter}/events)");
-        AddHost(HttpHost.WebSocketName, "ws", http.BoundEndPoint?.ToString(), "(/ws?publish=)", "(/ws?subscribe=)");
-        if (http.Tls is not null)
-        {
-            AddHost(HttpHost.SecureName, "https", http.SecureEndPoint?.ToString(), "(POST /api/topics/{topic})", "(GET /api/topics/{filter}/events)");
-            AddHost(HttpHost.SecureWebSocketName, "wss", http.SecureEndPoint?.ToString(), "(/ws?publish=)", "(/ws?subscribe=)");
+            var webSocket = name is HttpHost.WebSocketName or HttpHost.SecureWebSocketName;
+            endpoints.Add(new EndpointInfo(name, protocol, (secure ? http.SecureEndPoint : http.BoundEndPoint)?.ToString(),
+                webSocket ? "(/ws?publish=)" : "(POST /api/topics/{topic})", [webSocket ? "(/ws?subscribe=)" : "(GET /api/topics/{filter}/events)"],
+                registry.All.Count(connection => connection.Endpoint == name), secure, secure ? http.Tls!.FailedHandshakes : null,
+                permissions.DeniedPublishes(name)));
         }
 
         foreach (var endpoint in tcp.Endpoints)
         {
-            endpoints.Add(new EndpointInfo(endpoint.Name, endpoint.IsUnixSocket ? "unix" : "tcp", endpoint.BoundEndPoint?.ToString(),
+            endpoints.Add(new EndpointInfo(endpoint.Name, endpoint.Protocol, endpoint.BoundEndPoint?.ToString(),
                 endpoint.Options.Publish, endpoint.Options.Subscribe, endpoint.ActiveConnections, endpoint.Tls is not null, endpoint.Tls?.FailedHandshakes,
                 permissions.DeniedPublishes(endpoint.Name)));
         }
 
         foreach (var endpoint in udp.Endpoints)
         {
-            endpoints.Add(new EndpointInfo(endpoint.Name, "udp", endpoint.BoundEndPoint?.ToString(),
+            endpoints.Add(new EndpointInfo(endpoint.Name, UdpEndpoint.Protocol, endpoint.BoundEndPoint?.ToString(),
                 endpoint.Options.Publish, endpoint.Options.Subscribe, endpoint.Peers.Count, DeniedPublishes: permissions.DeniedPublishes(endpoint.Name)));
         }
 

@@ -14,6 +14,10 @@ internal static class HttpHost
     /// <summary>The endpoint of an API request or event stream.</summary>
     public static string EndpointOf(HttpRequest request) => request.IsHttps ? SecureName : Name;
 
+    /// <summary>The host's endpoints with their protocols: requests and WebSocket, and their HTTPS twins when <paramref name="secure"/>.</summary>
+    public static IEnumerable<(string Name, string Protocol)> Endpoints(bool secure) =>
+        secure ? [(Name, "http"), (WebSocketName, "ws"), (SecureName, "https"), (SecureWebSocketName, "wss")] : [(Name, "http"), (WebSocketName, "ws")];
+
     /// <summary>The endpoint of a WebSocket.</summary>
     public static string WebSocketEndpointOf(HttpRequest request) => request.IsHttps ? SecureWebSocketName : WebSocketName;
 }

@@ -47,6 +47,7 @@ internal static class HttpHostExtensions
         app.UseStatusCodePages();
         app.Use(app.Services.GetRequiredService<HttpAccess>().Identify);
         app.MapGatewayHealth();
+        app.MapGatewayMetrics();
         app.MapOpenApi();
         app.MapTopicsApi();
         app.MapAdminApi();

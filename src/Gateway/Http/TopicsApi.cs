@@ -4,6 +4,7 @@ using Gateway.Configuration;
 using Gateway.Connections;
 using Gateway.Http.Sse;
 using Gateway.Messaging;
+using Gateway.Observability;
 using Gateway.Protocols.Topics;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Net.Http.Headers;
@@ -61,9 +62,14 @@ internal static class TopicsApi
         if (body is null)
             return TooLarge(null, limit);
 
-        var source = new MessageSource(HttpHost.EndpointOf(context.Request), context.Connection.Id, $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}");
+        var endpoint = HttpHost.EndpointOf(context.Request);
+        using var activity = MessageTracing.StartPublish(topic, endpoint);
+        var source = new MessageSource(endpoint, context.Connection.Id, $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}");
         var message = new Message(topic, body, source, DateTimeOffset.UtcNow, context.Request.ContentType);
+        // Tied to its span before the publish: a subscriber's writer may take the message before Publish returns.
+        if (activity is not null) MessageTracing.Published(activity, message);
         var subscribers = bus.Publish(message);
+        activity?.SetTag("gateway.subscribers", subscribers);
         return TypedResults.Ok(new PublishResult(message.Id, topic, subscribers));
     }
 

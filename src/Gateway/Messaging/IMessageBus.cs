@@ -18,6 +18,7 @@ public interface IMessageBus
     /// <summary>Delivers messages whose topic matches <paramref name="filter"/> until the returned handle is disposed.</summary>
     IDisposable Subscribe(TopicFilter filter, IMessageSubscriber subscriber);
 
+    /// <summary>The process's totals; <see cref="MessageCounters.ForEndpoint"/> has each endpoint's.</summary>
     MessageCounters Counters { get; }
 }
 
@@ -41,6 +42,9 @@ public interface IMessageSubscriber
     /// counted as a subscriber that matched, nor as a delivery.
     /// </summary>
     bool IsObserver => false;
+
+    /// <summary>The counters its deliveries and drops are added to (its endpoint's); null for the bus's totals.</summary>
+    MessageCounters? Counters => null;
 }
 
 /// <summary>What a subscriber did with a message handed to it.</summary>

@@ -26,9 +26,7 @@ internal sealed partial class InProcessMessageBus(ILogger<InProcessMessageBus> l
     public int Publish(ReadOnlySpan<Message> messages)
     {
         var totalMatched = 0;
-        var unrouted = 0;
-        var tally = default(DeliveryTally);
-        var published = messages.Length;
+        MessageCounters? sourceCounters = null;
         while (!messages.IsEmpty)
         {
             var run = TakeRunOnOneTopic(ref messages);
@@ -37,21 +35,22 @@ internal sealed partial class InProcessMessageBus(ILogger<InProcessMessageBus> l
             if (_exact.TryGetValue(topic, out var exact))
             {
                 foreach (var subscription in exact)
-                    Deliver(subscription, run, ref matched, ref tally);
+                    Deliver(subscription, run, ref matched);
             }
 
             foreach (var subscription in Volatile.Read(ref _wildcards))
             {
                 if (subscription.Filter.Matches(topic))
-                    Deliver(subscription, run, ref matched, ref tally);
+                    Deliver(subscription, run, ref matched);
             }
 
             totalMatched += matched * run.Length;
-            if (matched == 0) unrouted += run.Length;
+            // The messages of one call nearly always come from one connection, so its endpoint is looked up once.
+            var source = run[0].SourceEndpoint;
+            if (sourceCounters?.Endpoint != source) sourceCounters = Counters.ForEndpoint(source);
+            sourceCounters.OnPublished(run.Length, matched == 0 ? run.Length : 0);
         }
 
-        Counters.OnPublished(published, unrouted);
-        Counters.Add(tally);
         return totalMatched;
     }
 
@@ -69,7 +68,7 @@ internal sealed partial class InProcessMessageBus(ILogger<InProcessMessageBus> l
         return run;
     }
 
-    private void Deliver(Subscription subscription, ReadOnlySpan<Message> run, ref int matched, ref DeliveryTally tally)
+    private void Deliver(Subscription subscription, ReadOnlySpan<Message> run, ref int matched)
     {
         if (!subscription.IsObserver) matched++;
         var outcomes = default(DeliveryTally);
@@ -84,7 +83,7 @@ internal sealed partial class InProcessMessageBus(ILogger<InProcessMessageBus> l
             outcomes.Add(DeliveryOutcome.DroppedClosed, run.Length - outcomes.Total);
         }
 
-        if (!subscription.IsObserver) tally.Add(outcomes);
+        if (!subscription.IsObserver) (subscription.Counters ?? Counters).Add(outcomes);
     }
 
     public IDisposable Subscribe(TopicFilter filter, IMessageSubscriber subscriber)
@@ -140,6 +139,8 @@ internal sealed partial class InProcessMessageBus(ILogger<InProcessMessageBus> l
         public IMessageSubscriber Subscriber { get; } = subscriber;
 
         public bool IsObserver { get; } = subscriber.IsObserver;
+
+        public MessageCounters? Counters { get; } = subscriber.Counters;
 
         public void Dispose()
         {

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Gateway.Messaging;
 
 /// <summary>
@@ -44,6 +46,12 @@ public sealed class Message
     /// the others (<see cref="WebSockets.WebSocketFrame"/>); null until then. A field, for Interlocked.
     /// </summary>
     internal byte[]? EncodedWebSocketFrame;
+
+    /// <summary>
+    /// The span of a traced publish (an HTTP publish while tracing is on), which each delivery's span continues; null
+    /// otherwise, so an untraced message costs a delivery one null test.
+    /// </summary>
+    internal Activity? PublishActivity;
 }
 
 /// <summary>Where a message entered the gateway; one per connection, reused for each of its messages.</summary>

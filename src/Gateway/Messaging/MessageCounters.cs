@@ -1,8 +1,22 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
 namespace Gateway.Messaging;
 
-/// <summary>Process-wide message totals: what was published, delivered into outboxes, and dropped (by reason).</summary>
+/// <summary>
+/// Message totals: what was published, delivered into outboxes, and dropped (by reason). The bus holds the process's
+/// totals; each endpoint has its own counters (<see cref="ForEndpoint"/>), which add into the process's as they count.
+/// </summary>
+/// <remarks>
+/// A count is recorded once, at the endpoint it belongs to: a publish at its source's endpoint, a delivery or drop at
+/// the subscriber's. The roll-up costs one more interlocked add per record and lets the metrics tag every count by
+/// endpoint without summing at scrape time.
+/// </remarks>
 public sealed class MessageCounters
 {
+    private readonly MessageCounters? _total;
+    private readonly ConcurrentDictionary<string, MessageCounters>? _endpoints;
     private long _published;
     private long _delivered;
     private long _droppedOldest;
@@ -11,6 +25,23 @@ public sealed class MessageCounters
     private long _droppedClosed;
     private long _droppedUnframeable;
     private long _unrouted;
+    private Histogram<double>? _deliveryLatency;
+    private TagList _deliveryLatencyTags;
+
+    /// <summary>The process's totals.</summary>
+    public MessageCounters()
+    {
+        _endpoints = new ConcurrentDictionary<string, MessageCounters>(StringComparer.Ordinal);
+    }
+
+    private MessageCounters(string endpoint, MessageCounters total)
+    {
+        Endpoint = endpoint;
+        _total = total;
+    }
+
+    /// <summary>The endpoint these counters belong to; null for the process's totals.</summary>
+    public string? Endpoint { get; }
 
     public long Published => Volatile.Read(ref _published);
     public long Delivered => Volatile.Read(ref _delivered);
@@ -25,13 +56,38 @@ public sealed class MessageCounters
 
     public long Dropped => DroppedOldest + DroppedNewest + DroppedOverflowDisconnect + DroppedClosed + DroppedUnframeable;
 
+    /// <summary>The counters of one endpoint, made on first use; on an endpoint's counters, itself.</summary>
+    public MessageCounters ForEndpoint(string endpoint)
+    {
+        if (_endpoints is null) return this;
+        return _endpoints.TryGetValue(endpoint, out var counters)
+            ? counters
+            : _endpoints.GetOrAdd(endpoint, static (name, total) => new MessageCounters(name, total), this);
+    }
+
+    /// <summary>Every endpoint's counters made so far (none on an endpoint's counters).</summary>
+    public IEnumerable<MessageCounters> Endpoints => _endpoints?.Values ?? [];
+
+    /// <summary>Records how long this endpoint's messages took from publish to their writer into <paramref name="histogram"/>, with <paramref name="tags"/>.</summary>
+    internal void MeasureDeliveryLatency(Histogram<double> histogram, in TagList tags)
+    {
+        _deliveryLatencyTags = tags;
+        Volatile.Write(ref _deliveryLatency, histogram);
+    }
+
+    /// <summary>True while someone listens to the delivery latency; an outbox takes the clock only then.</summary>
+    internal bool MeasuresDeliveryLatency => _deliveryLatency is { Enabled: true };
+
+    internal void RecordDeliveryLatency(double seconds) => _deliveryLatency?.Record(seconds, _deliveryLatencyTags);
+
     internal void OnPublished(int count, int unrouted)
     {
         Interlocked.Add(ref _published, count);
         if (unrouted > 0) Interlocked.Add(ref _unrouted, unrouted);
+        _total?.OnPublished(count, unrouted);
     }
 
-    /// <summary>Counts the deliveries and drops of one publish.</summary>
+    /// <summary>Counts deliveries and drops.</summary>
     internal void Add(in DeliveryTally tally)
     {
         if (tally.Accepted > 0) Interlocked.Add(ref _delivered, tally.Accepted);
@@ -39,9 +95,14 @@ public sealed class MessageCounters
         if (tally.DroppedOverflowDisconnect > 0) Interlocked.Add(ref _droppedOverflowDisconnect, tally.DroppedOverflowDisconnect);
         if (tally.DroppedClosed > 0) Interlocked.Add(ref _droppedClosed, tally.DroppedClosed);
         if (tally.DroppedUnframeable > 0) Interlocked.Add(ref _droppedUnframeable, tally.DroppedUnframeable);
+        _total?.Add(tally);
     }
 
-    public void OnDroppedOldest() => Interlocked.Increment(ref _droppedOldest);
+    public void OnDroppedOldest()
+    {
+        Interlocked.Increment(ref _droppedOldest);
+        _total?.OnDroppedOldest();
+    }
 
     public void OnDropped(DeliveryOutcome outcome)
     {

@@ -1,4 +1,5 @@
 using System.Threading.Tasks.Sources;
+using Gateway.Observability;
 
 namespace Gateway.Messaging;
 
@@ -33,7 +34,9 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
     private int _count;
     private bool _completed;
     private bool _readerWaiting;
+    private long _takenAtTicks; // when the reader took its batch, for the delivery latency; 0 when nobody measures it
 
+    /// <param name="counters">The subscriber's endpoint's counters (<see cref="MessageCounters.ForEndpoint"/>): its deliveries and drops are counted there.</param>
     /// <param name="onOverflowDisconnect">Called once, on the publisher's thread, when a <see cref="OverflowPolicy.Disconnect"/> outbox overflows; it must not block.</param>
     public Outbox(OutboxOptions options, MessageCounters counters, Action? onOverflowDisconnect = null)
     {
@@ -45,6 +48,8 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
         _onOverflowDisconnect = onOverflowDisconnect;
         _signal.RunContinuationsAsynchronously = false;
     }
+
+    public MessageCounters Counters => _counters;
 
     /// <summary>Messages waiting to be written, including those the reader has taken but not yet returned.</summary>
     public int Count
@@ -141,11 +146,15 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
 
         message = _taken[_takenIndex];
         _taken[_takenIndex++] = null!;
+        if (_takenAtTicks != 0) _counters.RecordDeliveryLatency((_takenAtTicks - message.Timestamp.UtcTicks) / (double)TimeSpan.TicksPerSecond);
+        if (message.PublishActivity is { } published) MessageTracing.Delivered(published, message, _counters.Endpoint);
         return true;
     }
 
     private bool TakeBatch()
     {
+        // One clock reading serves the whole batch: the messages are written together, right after.
+        _takenAtTicks = _counters.MeasuresDeliveryLatency ? DateTime.UtcNow.Ticks : 0;
         lock (_lock)
         {
             var taken = Math.Min(_count, _taken.Length);

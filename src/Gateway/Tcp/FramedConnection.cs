@@ -71,14 +71,14 @@ internal sealed class FramedConnection : IGatewayConnection
         for (var i = 0; i < _subscriptionFilters.Length; i++)
             _subscriptionFilters[i] = endpoint.SubscribeTemplates[i].RenderFilter(values);
 
-        _outbox = new Outbox(endpoint.Options.Outbox, bus.Counters, OnOutboxOverflow);
+        _outbox = new Outbox(endpoint.Options.Outbox, bus.Counters.ForEndpoint(endpoint.Name), OnOutboxOverflow);
     }
 
     public string Id { get; }
 
     public string Endpoint => _endpoint.Name;
 
-    public string Protocol => _endpoint.IsUnixSocket ? "unix" : "tcp";
+    public string Protocol => _endpoint.Protocol;
 
     public string RemoteAddress { get; }
 
@@ -190,6 +190,7 @@ internal sealed class FramedConnection : IGatewayConnection
         catch (FramingException ex)
         {
             TrySetCloseReason(CloseReasons.FramingError);
+            _endpoint.OnFramingError();
             TcpLog.FramingError(_logger, Id, Endpoint, RemoteAddress, ex.Message);
         }
         catch (ConnectionResetException)
@@ -277,7 +278,7 @@ internal sealed class FramedConnection : IGatewayConnection
             // A message this endpoint's framing cannot carry (too large, wrong fixed size) is dropped for
             // this peer alone; the connection stays up.
             TcpLog.OutboundFrameDropped(_logger, message.Topic, Id, Endpoint, ex.Message);
-            _bus.Counters.OnDropped(DeliveryOutcome.DroppedUnframeable);
+            _outbox.Counters.OnDropped(DeliveryOutcome.DroppedUnframeable);
             return 0;
         }
 

@@ -11,6 +11,7 @@ namespace Gateway.Tcp;
 internal sealed class FramedEndpoint
 {
     private int _activeConnections;
+    private long _framingErrors;
 
     public FramedEndpoint(string name, EndpointOptions options, EndpointTls? tls = null)
     {
@@ -37,6 +38,9 @@ internal sealed class FramedEndpoint
 
     public bool IsUnixSocket => Options.UnixSocketPath is not null;
 
+    /// <summary>"tcp", or "unix" for a Unix domain socket, as the admin API, connections and metrics name it.</summary>
+    public string Protocol => IsUnixSocket ? "unix" : "tcp";
+
     /// <summary>Kestrel's listeners for this endpoint (two for "localhost": IPv4 and IPv6).</summary>
     public List<ListenOptions> Listeners { get; } = [];
 
@@ -54,4 +58,9 @@ internal sealed class FramedEndpoint
     }
 
     public void ReleaseConnectionSlot() => Interlocked.Decrement(ref _activeConnections);
+
+    /// <summary>Connections closed since start because their input broke the framing (a malformed or oversized frame).</summary>
+    public long FramingErrors => Volatile.Read(ref _framingErrors);
+
+    public void OnFramingError() => Interlocked.Increment(ref _framingErrors);
 }

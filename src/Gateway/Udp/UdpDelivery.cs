@@ -14,7 +14,6 @@ internal sealed class UdpDelivery
     private readonly Socket _socket;
     private readonly UdpBatchedSocket? _batched;
     private readonly UdpEndpoint _endpoint;
-    private readonly MessageCounters _busCounters;
     private readonly ILogger _logger;
     private readonly SocketAddress _destination;
     private readonly string _remote;
@@ -29,12 +28,11 @@ internal sealed class UdpDelivery
         _socket = socket;
         _batched = batched;
         _endpoint = endpoint;
-        _busCounters = busCounters;
         _logger = logger;
         _destination = destination;
         _remote = remote;
         _traffic = traffic;
-        Outbox = new Outbox(endpoint.Options.Outbox, busCounters, onOverflowDisconnect);
+        Outbox = new Outbox(endpoint.Options.Outbox, busCounters.ForEndpoint(endpoint.Name), onOverflowDisconnect);
     }
 
     public Outbox Outbox { get; }
@@ -53,7 +51,7 @@ internal sealed class UdpDelivery
                     var payload = message.Payload;
                     if (payload.Length > maxDatagramSize)
                     {
-                        _busCounters.OnDropped(DeliveryOutcome.DroppedUnframeable);
+                        outbox.Counters.OnDropped(DeliveryOutcome.DroppedUnframeable);
                         OnUnsendable(message, "larger than MaxDatagramSize");
                         continue;
                     }

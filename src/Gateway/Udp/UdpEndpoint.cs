@@ -18,6 +18,9 @@ internal sealed class UdpEndpoint
         Peers = new UdpPeerTable(options.Udp.MaxPeers);
     }
 
+    /// <summary>The protocol name the admin API, connections and metrics give UDP endpoints.</summary>
+    public const string Protocol = "udp";
+
     public string Name { get; }
 
     public EndpointOptions Options { get; }

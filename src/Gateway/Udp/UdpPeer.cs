@@ -65,7 +65,7 @@ internal sealed class UdpPeer : IGatewayConnection
 
     public string Endpoint => _listener.Endpoint.Name;
 
-    public string Protocol => "udp";
+    public string Protocol => UdpEndpoint.Protocol;
 
     /// <summary>"address:port", IPv4 senders on a dual-mode socket shown as IPv4.</summary>
     public string RemoteAddress { get; }

@@ -64,7 +64,7 @@ internal sealed class WebSocketConnection : IGatewayConnection
         _access = permissions.ForPeer(Identity, Endpoint, Id, logger);
         _publishPermitted = publishTopic is null || _access.MayPublish(publishTopic);
         _source = new MessageSource(Endpoint, Id, RemoteAddress);
-        _outbox = new Outbox(options.Outbox, bus.Counters, () => _ = CloseAsync(WebSocketCloseStatus.PolicyViolation, "outbox overflow"));
+        _outbox = new Outbox(options.Outbox, bus.Counters.ForEndpoint(Endpoint), () => _ = CloseAsync(WebSocketCloseStatus.PolicyViolation, "outbox overflow"));
     }
 
     public string Id { get; }

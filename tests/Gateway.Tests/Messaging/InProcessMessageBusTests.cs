@@ -241,6 +241,28 @@ public sealed class InProcessMessageBusTests
         Assert.Equal(3, bus.Counters.DroppedClosed);
     }
 
+    [Fact]
+    public void Each_count_lands_on_its_endpoint_and_in_the_process_totals()
+    {
+        var bus = NewBus();
+        var fast = new Outbox(new OutboxOptions { Capacity = 16 }, bus.Counters.ForEndpoint("subscribers"));
+        var slow = new Outbox(new OutboxOptions { Capacity = 1, Overflow = OverflowPolicy.DropNewest }, bus.Counters.ForEndpoint("slow"));
+        using var s1 = bus.Subscribe(TopicFilter.Parse("t"), fast);
+        using var s2 = bus.Subscribe(TopicFilter.Parse("t"), slow);
+        var fromDevices = new MessageSource("devices", "c1", "127.0.0.1:1");
+
+        bus.Publish([new Message("t", new byte[1], fromDevices, DateTimeOffset.UtcNow), new Message("t", new byte[1], fromDevices, DateTimeOffset.UtcNow)]);
+        bus.Publish(NewMessage("nobody/listens"));
+
+        var devices = bus.Counters.ForEndpoint("devices");
+        Assert.Equal((2, 0), (devices.Published, devices.Unrouted));
+        Assert.Equal((1, 1), (bus.Counters.ForEndpoint("test").Published, bus.Counters.ForEndpoint("test").Unrouted));
+        Assert.Equal(2, bus.Counters.ForEndpoint("subscribers").Delivered);
+        Assert.Equal((1, 1), (bus.Counters.ForEndpoint("slow").Delivered, bus.Counters.ForEndpoint("slow").DroppedNewest));
+        Assert.Equal((3, 1, 3, 1), (bus.Counters.Published, bus.Counters.Unrouted, bus.Counters.Delivered, bus.Counters.DroppedNewest));
+        Assert.Equal(["devices", "slow", "subscribers", "test"], bus.Counters.Endpoints.Select(counters => counters.Endpoint!).Order());
+    }
+
     /// <summary>Accepts the given number of messages, then throws on every one after.</summary>
     private sealed class ThrowingSubscriber(int acceptBeforeThrowing = 0) : IMessageSubscriber
     {

@@ -81,7 +81,7 @@ internal sealed class ServerSentEventStream : IGatewayConnection
         response.Headers["X-Accel-Buffering"] = "no";
         _context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
 
-        var outbox = new Outbox(_options.Outbox, bus.Counters, () => Close("outbox overflow"));
+        var outbox = new Outbox(_options.Outbox, bus.Counters.ForEndpoint(Endpoint), () => Close("outbox overflow"));
         Volatile.Write(ref _outbox, outbox);
         // Closed before the outbox existed (an admin's disconnect): nothing to send.
         if (Volatile.Read(ref _closeReason) is not null) outbox.Complete();

@@ -1,0 +1,188 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Gateway.Configuration;
+using Gateway.Connections;
+using Gateway.Http;
+using Gateway.Messaging;
+using Gateway.Security;
+using Gateway.Tcp;
+using Gateway.Udp;
+
+namespace Gateway.Observability;
+
+/// <summary>
+/// The <c>Gateway</c> meter. Every instrument but one is observable: it reads, when metrics are collected, the counters
+/// the endpoints keep anyway for their log lines and the admin API, so traffic pays nothing for metrics. The
+/// exception is the delivery-latency histogram, recorded by each outbox as its writer takes messages.
+/// </summary>
+/// <remarks>
+/// Names and units follow the OpenTelemetry conventions (dotted names, UCUM units, annotations in braces); every
+/// measurement carries <c>gateway.endpoint</c> and <c>gateway.protocol</c>.
+/// </remarks>
+internal sealed class GatewayMetrics
+{
+    public const string MeterName = "Gateway";
+    private const string EndpointTag = "gateway.endpoint";
+    private const string ProtocolTag = "gateway.protocol";
+    private const string DirectionTag = "network.io.direction";
+    private const string ReasonTag = "gateway.drop.reason";
+
+    /// <summary>Upper bounds of the delivery-latency buckets, in seconds: 100 µs to 10 s.</summary>
+    private static readonly double[] s_latencyBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+    private readonly ConnectionRegistry _registry;
+    private readonly MessageCounters _messages;
+    private readonly TcpEndpointCatalog _tcp;
+    private readonly UdpEndpointCatalog _udp;
+    private readonly HttpHostListener _http;
+    private readonly PermissionPolicy _permissions;
+
+    // Every endpoint, by name, with its protocol: fixed at start, so each measurement's tags are made once.
+    private readonly Dictionary<string, string> _protocols = new(StringComparer.Ordinal);
+
+    public GatewayMetrics(IMeterFactory meters, IOptions<GatewayOptions> options, ConnectionRegistry registry, IMessageBus bus, TcpEndpointCatalog tcp,
+        UdpEndpointCatalog udp, HttpHostListener http, PermissionPolicy permissions)
+    {
+        _registry = registry;
+        _messages = bus.Counters;
+        _tcp = tcp;
+        _udp = udp;
+        _http = http;
+        _permissions = permissions;
+        foreach (var (name, protocol) in HttpHost.Endpoints(secure: http.Tls is not null))
+            _protocols[name] = protocol;
+        foreach (var endpoint in tcp.Endpoints)
+            _protocols[endpoint.Name] = endpoint.Protocol;
+        foreach (var endpoint in udp.Endpoints)
+            _protocols[endpoint.Name] = UdpEndpoint.Protocol;
+
+        var meter = meters.Create(MeterName);
+        meter.CreateObservableUpDownCounter("gateway.connections", ObserveConnections, "{connection}",
+            "Open connections; for UDP, the peers currently tracked.");
+        meter.CreateObservableCounter("gateway.io", ObserveBytes, "By",
+            "Bytes received and sent: frame payloads and framing for TCP, message payloads for WebSocket and server-sent events, datagrams for UDP.");
+        meter.CreateObservableCounter("gateway.frames", ObserveFrames, "{frame}",
+            "Frames received and sent on stream endpoints: TCP frames, WebSocket messages, server-sent events.");
+        meter.CreateObservableCounter("gateway.datagrams", ObserveDatagrams, "{datagram}", "Datagrams received and sent on UDP endpoints.");
+        meter.CreateObservableCounter("gateway.datagrams.dropped", ObserveDroppedDatagrams, "{datagram}",
+            "Datagrams dropped by a UDP endpoint, by reason: oversize, truncated, rate_limited, unroutable (inbound), unsendable (outbound).");
+        meter.CreateObservableCounter("gateway.messages.published", ObserveMessages(counters => counters.Published), "{message}", "Messages published, by the endpoint they entered by.");
+        meter.CreateObservableCounter("gateway.messages.unrouted", ObserveMessages(counters => counters.Unrouted), "{message}",
+            "Published messages that matched no subscriber, by the endpoint they entered by.");
+        meter.CreateObservableCounter("gateway.messages.delivered", ObserveMessages(counters => counters.Delivered), "{message}",
+            "Messages accepted into a subscriber's outbox, by the subscriber's endpoint.");
+        meter.CreateObservableCounter("gateway.messages.dropped", ObserveDropped, "{message}",
+            "Messages dropped for a subscriber, by its endpoint and the reason: drop_oldest, drop_newest, overflow_disconnect, subscriber_closed, unframeable.");
+        meter.CreateObservableCounter("gateway.framing.errors", ObserveFramingErrors, "{connection}",
+            "Connections closed because their input broke the endpoint's framing.");
+        meter.CreateObservableCounter("gateway.tls.handshake.failures", ObserveTlsFailures, "{handshake}",
+            "TLS handshakes that failed: plaintext, an untrusted or missing client certificate, or too slow.");
+        meter.CreateObservableCounter("gateway.permission.denials", ObserveDenials, "{message}",
+            "Messages refused because their sender may not publish to their topic.");
+        var latency = meter.CreateHistogram("gateway.message.delivery.duration", "s",
+            "Time from a message entering the gateway to a subscriber's writer taking it for the socket, by the subscriber's endpoint.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = s_latencyBuckets });
+
+        if (!options.Value.Telemetry.MeasureDeliveryLatency) return;
+        foreach (var (name, protocol) in _protocols)
+            _messages.ForEndpoint(name).MeasureDeliveryLatency(latency, Tags(name, protocol));
+    }
+
+    private static TagList Tags(string endpoint, string protocol) => new() { { EndpointTag, endpoint }, { ProtocolTag, protocol } };
+
+    private TagList Tags(string endpoint) => Tags(endpoint, _protocols.GetValueOrDefault(endpoint, "unknown"));
+
+    private static TagList With(TagList tags, string key, string value)
+    {
+        tags.Add(key, value);
+        return tags;
+    }
+
+    private IEnumerable<Measurement<long>> ObserveConnections()
+    {
+        var activity = _registry.Snapshot();
+        foreach (var endpoint in _protocols.Keys)
+            yield return new(activity.GetValueOrDefault(endpoint).OpenConnections, Tags(endpoint));
+    }
+
+    private IEnumerable<Measurement<long>> ObserveBytes() =>
+        StreamTraffic(activity => (activity.BytesIn, activity.BytesOut))
+            .Concat(_udp.Endpoints.SelectMany(endpoint => BothDirections(endpoint.Name, endpoint.Counters.BytesIn, endpoint.Counters.BytesOut)));
+
+    private IEnumerable<Measurement<long>> ObserveFrames() => StreamTraffic(activity => (activity.FramesIn, activity.FramesOut));
+
+    private IEnumerable<Measurement<long>> ObserveDatagrams() =>
+        _udp.Endpoints.SelectMany(endpoint => BothDirections(endpoint.Name, endpoint.Counters.DatagramsIn, endpoint.Counters.DatagramsOut));
+
+    /// <summary>Traffic of the endpoints whose connections count it (UDP peers' is the endpoint's own, counted whole).</summary>
+    private IEnumerable<Measurement<long>> StreamTraffic(Func<EndpointActivity, (long Received, long Transmitted)> traffic) =>
+        _registry.Snapshot()
+            .Where(pair => _protocols.GetValueOrDefault(pair.Key) != UdpEndpoint.Protocol)
+            .SelectMany(pair =>
+            {
+                var (received, transmitted) = traffic(pair.Value);
+                return BothDirections(pair.Key, received, transmitted);
+            });
+
+    private IEnumerable<Measurement<long>> BothDirections(string endpoint, long received, long transmitted)
+    {
+        yield return new(received, With(Tags(endpoint), DirectionTag, "receive"));
+        yield return new(transmitted, With(Tags(endpoint), DirectionTag, "transmit"));
+    }
+
+    private IEnumerable<Measurement<long>> ObserveDroppedDatagrams()
+    {
+        foreach (var endpoint in _udp.Endpoints)
+        {
+            var counters = endpoint.Counters;
+            yield return new(counters.DroppedOversize, With(Tags(endpoint.Name), ReasonTag, "oversize"));
+            yield return new(counters.DroppedTruncated, With(Tags(endpoint.Name), ReasonTag, "truncated"));
+            yield return new(counters.DroppedRateLimited, With(Tags(endpoint.Name), ReasonTag, "rate_limited"));
+            yield return new(counters.DroppedUnroutable, With(Tags(endpoint.Name), ReasonTag, "unroutable"));
+            yield return new(counters.DroppedUnsendable, With(Tags(endpoint.Name), ReasonTag, "unsendable"));
+        }
+    }
+
+    /// <summary>One of the message counts, for every endpoint that has message counters.</summary>
+    private Func<IEnumerable<Measurement<long>>> ObserveMessages(Func<MessageCounters, long> count) => () =>
+        _messages.Endpoints.Select(counters => new Measurement<long>(count(counters), Tags(counters.Endpoint!)));
+
+    private IEnumerable<Measurement<long>> ObserveDropped()
+    {
+        foreach (var counters in _messages.Endpoints)
+        {
+            var tags = Tags(counters.Endpoint!);
+            yield return new(counters.DroppedOldest, With(tags, ReasonTag, "drop_oldest"));
+            yield return new(counters.DroppedNewest, With(tags, ReasonTag, "drop_newest"));
+            yield return new(counters.DroppedOverflowDisconnect, With(tags, ReasonTag, "overflow_disconnect"));
+            yield return new(counters.DroppedClosed, With(tags, ReasonTag, "subscriber_closed"));
+            yield return new(counters.DroppedUnframeable, With(tags, ReasonTag, "unframeable"));
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveFramingErrors()
+    {
+        foreach (var endpoint in _tcp.Endpoints)
+            yield return new(endpoint.FramingErrors, Tags(endpoint.Name));
+    }
+
+    private IEnumerable<Measurement<long>> ObserveTlsFailures()
+    {
+        foreach (var endpoint in _tcp.Endpoints)
+        {
+            if (endpoint.Tls is { } tls) yield return new(tls.FailedHandshakes, Tags(endpoint.Name));
+        }
+
+        if (_http.Tls is { } https)
+        {
+            // The HTTPS port's handshakes happen before a request says whether it is an API call or a WebSocket.
+            yield return new(https.FailedHandshakes, Tags(HttpHost.SecureName));
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveDenials()
+    {
+        foreach (var endpoint in _protocols.Keys)
+            yield return new(_permissions.DeniedPublishes(endpoint), Tags(endpoint));
+    }
+}

@@ -1,0 +1,48 @@
+using System.Diagnostics;
+using Gateway.Messaging;
+
+namespace Gateway.Observability;
+
+/// <summary>
+/// The gateway's spans: an HTTP publish, and one span per delivery of it that continues the publish's trace. Names
+/// and attributes follow the OpenTelemetry messaging conventions; topics are attributes, not span names, because a
+/// topic such as "devices/42/up" has too many values to name a span by.
+/// </summary>
+internal static class MessageTracing
+{
+    public const string SourceName = "Gateway";
+
+    private static readonly ActivitySource s_source = new(SourceName);
+
+    /// <summary>Starts the span of a publish; null when no tracer listens.</summary>
+    public static Activity? StartPublish(string topic, string endpoint)
+    {
+        var activity = s_source.StartActivity("publish", ActivityKind.Producer);
+        activity?.SetTag("messaging.system", "gateway")
+            .SetTag("messaging.operation.type", "send")
+            .SetTag("messaging.destination.name", topic)
+            .SetTag("gateway.endpoint", endpoint);
+        return activity;
+    }
+
+    /// <summary>Ties the published message to its span, so each delivery continues the trace.</summary>
+    public static void Published(Activity activity, Message message)
+    {
+        activity.SetTag("messaging.message.id", message.Id);
+        message.PublishActivity = activity;
+    }
+
+    /// <summary>
+    /// Records one delivery as a span from the publish to the moment the subscriber's writer took the message: the
+    /// time the message waited for that subscriber.
+    /// </summary>
+    public static void Delivered(Activity published, Message message, string? endpoint)
+    {
+        using var activity = s_source.StartActivity("deliver", ActivityKind.Consumer, published.Context, startTime: message.Timestamp);
+        activity?.SetTag("messaging.system", "gateway")
+            .SetTag("messaging.operation.type", "process")
+            .SetTag("messaging.destination.name", message.Topic)
+            .SetTag("messaging.message.id", message.Id)
+            .SetTag("gateway.endpoint", endpoint);
+    }
+}
