@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Diagnostics.Metrics;
 
 namespace Gateway.Messaging;
@@ -26,7 +25,6 @@ public sealed class MessageCounters
     private long _droppedUnframeable;
     private long _unrouted;
     private Histogram<double>? _deliveryLatency;
-    private TagList _deliveryLatencyTags;
 
     /// <summary>The process's totals.</summary>
     public MessageCounters()
@@ -68,17 +66,13 @@ public sealed class MessageCounters
     /// <summary>Every endpoint's counters made so far (none on an endpoint's counters).</summary>
     public IEnumerable<MessageCounters> Endpoints => _endpoints?.Values ?? [];
 
-    /// <summary>Records how long this endpoint's messages took from publish to their writer into <paramref name="histogram"/>, with <paramref name="tags"/>.</summary>
-    internal void MeasureDeliveryLatency(Histogram<double> histogram, in TagList tags)
-    {
-        _deliveryLatencyTags = tags;
-        Volatile.Write(ref _deliveryLatency, histogram);
-    }
+    /// <summary>Records how long this endpoint's messages took from publish to their writer into <paramref name="histogram"/>, this endpoint's own.</summary>
+    internal void MeasureDeliveryLatency(Histogram<double> histogram) => Volatile.Write(ref _deliveryLatency, histogram);
 
     /// <summary>True while someone listens to the delivery latency; an outbox takes the clock only then.</summary>
     internal bool MeasuresDeliveryLatency => _deliveryLatency is { Enabled: true };
 
-    internal void RecordDeliveryLatency(double seconds) => _deliveryLatency?.Record(seconds, _deliveryLatencyTags);
+    internal void RecordDeliveryLatency(double seconds) => _deliveryLatency?.Record(seconds);
 
     internal void OnPublished(int count, int unrouted)
     {

@@ -79,13 +79,18 @@ internal sealed class GatewayMetrics
             "TLS handshakes that failed: plaintext, an untrusted or missing client certificate, or too slow.");
         meter.CreateObservableCounter("gateway.permission.denials", ObserveDenials, "{message}",
             "Messages refused because their sender may not publish to their topic.");
-        var latency = meter.CreateHistogram("gateway.message.delivery.duration", "s",
-            "Time from a message entering the gateway to a subscriber's writer taking it for the socket, by the subscriber's endpoint.",
-            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = s_latencyBuckets });
 
         if (!options.Value.Telemetry.MeasureDeliveryLatency) return;
         foreach (var (name, protocol) in _protocols)
-            _messages.ForEndpoint(name).MeasureDeliveryLatency(latency, Tags(name, protocol));
+        {
+            // Recorded per delivery, so each endpoint has a meter that carries its tags: a measurement without tags
+            // takes the SDK's shortest path (a tag lookup per delivery cost about 4 % of the TCP echo's server CPU).
+            var endpointMeter = meters.Create(new MeterOptions(MeterName) { Tags = Tags(name, protocol) });
+            var latency = endpointMeter.CreateHistogram("gateway.message.delivery.duration", "s",
+                "Time from a message entering the gateway to a subscriber's writer taking it for the socket, by the subscriber's endpoint.",
+                advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = s_latencyBuckets });
+            _messages.ForEndpoint(name).MeasureDeliveryLatency(latency);
+        }
     }
 
     private static TagList Tags(string endpoint, string protocol) => new() { { EndpointTag, endpoint }, { ProtocolTag, protocol } };

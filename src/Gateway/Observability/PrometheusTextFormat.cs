@@ -103,11 +103,11 @@ internal static class PrometheusTextFormat
             {
                 if (metric.MetricType == MetricType.Histogram)
                 {
-                    WriteHistogram(family.NameUtf8, metric.MeterName, in point, output);
+                    WriteHistogram(family.NameUtf8, metric, in point, output);
                     continue;
                 }
 
-                WriteSample(family.NameUtf8, [], metric.MeterName, point.Tags, isHistogram: false, output);
+                WriteSample(family.NameUtf8, [], metric, point.Tags, isHistogram: false, output);
                 switch (metric.MetricType)
                 {
                     case MetricType.LongSum or MetricType.LongSumNonMonotonic:
@@ -129,7 +129,7 @@ internal static class PrometheusTextFormat
         }
     }
 
-    private static void WriteHistogram(byte[] name, string scope, in MetricPoint point, IBufferWriter<byte> output)
+    private static void WriteHistogram(byte[] name, Metric scope, in MetricPoint point, IBufferWriter<byte> output)
     {
         // OpenTelemetry counts each bucket on its own; Prometheus buckets count everything up to their bound.
         long cumulative = 0;
@@ -153,7 +153,7 @@ internal static class PrometheusTextFormat
         WriteAscii("\n"u8, output);
     }
 
-    private static void WriteBucket(byte[] name, string scope, ReadOnlyTagCollection tags, double bound, long count, IBufferWriter<byte> output)
+    private static void WriteBucket(byte[] name, Metric scope, ReadOnlyTagCollection tags, double bound, long count, IBufferWriter<byte> output)
     {
         WriteAscii(name, output);
         WriteAscii("_bucket"u8, output);
@@ -166,7 +166,7 @@ internal static class PrometheusTextFormat
     }
 
     /// <summary>Writes <c>name_suffix{labels} </c>; the caller writes the value and the line's end.</summary>
-    private static void WriteSample(byte[] name, ReadOnlySpan<byte> suffix, string scope, ReadOnlyTagCollection tags, bool isHistogram, IBufferWriter<byte> output)
+    private static void WriteSample(byte[] name, ReadOnlySpan<byte> suffix, Metric scope, ReadOnlyTagCollection tags, bool isHistogram, IBufferWriter<byte> output)
     {
         WriteAscii(name, output);
         WriteAscii(suffix, output);
@@ -174,12 +174,27 @@ internal static class PrometheusTextFormat
         WriteAscii("} "u8, output);
     }
 
-    /// <summary>Writes <c>{otel_scope_name="...",key="value",...</c>, leaving the brace open for a bucket's <c>le</c>.</summary>
-    private static void WriteLabels(string scope, ReadOnlyTagCollection tags, bool isHistogram, IBufferWriter<byte> output)
+    /// <summary>
+    /// Writes <c>{otel_scope_name="...",key="value",...</c>, leaving the brace open for a bucket's <c>le</c>: the
+    /// scope's name, then its meter's tags (a meter made per endpoint carries the endpoint there, so its instruments
+    /// record without per-measurement tags), then the point's own.
+    /// </summary>
+    private static void WriteLabels(Metric scope, ReadOnlyTagCollection tags, bool isHistogram, IBufferWriter<byte> output)
     {
         WriteAscii("{otel_scope_name=\""u8, output);
-        WriteEscaped(scope, s_labelValueEscapes, output);
+        WriteEscaped(scope.MeterName, s_labelValueEscapes, output);
         WriteAscii("\""u8, output);
+        foreach (var tag in scope.MeterTags ?? [])
+        {
+            if (tag.Key.Length == 0 || SanitizedName.Equal(tag.Key, ScopeLabel, allowColon: false)) continue;
+            WriteAscii(","u8, output);
+            var key = new SanitizedName(tag.Key, allowColon: false);
+            while (key.MoveNext())
+                WriteAscii(key.Current, output);
+            WriteAscii("=\""u8, output);
+            WriteTagValue(tag.Value, output);
+            WriteAscii("\""u8, output);
+        }
 
         var index = 0;
         foreach (var tag in tags)

@@ -30,6 +30,25 @@ public sealed class PrometheusTextFormatTests
             scope.Scrape());
     }
 
+    [Fact]
+    public void Meters_of_one_name_with_their_own_tags_make_one_family_with_those_tags_as_labels()
+    {
+        using var scope = new MetricsScope();
+        using var echo = new Meter(new MeterOptions(scope.Meter.Name) { Tags = [new("gateway.endpoint", "echo")] });
+        using var chat = new Meter(new MeterOptions(scope.Meter.Name) { Tags = [new("gateway.endpoint", "ch\"at")] });
+        echo.CreateCounter<long>("gateway.sent", "{message}").Add(3);
+        chat.CreateCounter<long>("gateway.sent", "{message}").Add(4, new KeyValuePair<string, object?>("reason", "x"));
+
+        Assert.Equal(
+            $$"""
+            # TYPE gateway_sent_total counter
+            gateway_sent_total{{scope.Label}},gateway_endpoint="echo"} 3
+            gateway_sent_total{{scope.Label}},gateway_endpoint="ch\"at",reason="x"} 4
+
+            """,
+            scope.Scrape());
+    }
+
     [Theory]
     [InlineData("gateway.sent.bytes", "By", "gateway_sent_bytes_total")]
     [InlineData("gateway.frames.total", "", "gateway_frames_total")]
