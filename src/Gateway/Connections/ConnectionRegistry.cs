@@ -42,6 +42,16 @@ public sealed class ConnectionRegistry
         }
     }
 
+    /// <summary>Counts what arrived by an exchange that is no connection of its own (an HTTP publish) into its endpoint's totals.</summary>
+    public void AddReceived(string endpoint, long bytes, long frames)
+    {
+        lock (_closedGate)
+        {
+            var totals = _closed.GetValueOrDefault(endpoint);
+            _closed[endpoint] = totals with { BytesIn = totals.BytesIn + bytes, FramesIn = totals.FramesIn + frames };
+        }
+    }
+
     /// <summary>
     /// Each endpoint's (by name) open connections and the traffic of all its connections since start, open and closed. Every
     /// traffic total only grows from one snapshot to the next, as the metrics' counters must.

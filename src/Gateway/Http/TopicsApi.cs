@@ -46,7 +46,7 @@ internal static class TopicsApi
     public sealed record PublishResult(long Id, string Topic, int Subscribers);
 
     private static async Task<Results<Ok<PublishResult>, ProblemHttpResult>> PublishAsync(
-        string topic, HttpContext context, IMessageBus bus, HttpAccess access, IOptions<GatewayOptions> options)
+        string topic, HttpContext context, IMessageBus bus, ConnectionRegistry registry, HttpAccess access, IOptions<GatewayOptions> options)
     {
         if (!Topic.IsValid(topic, out var topicError))
             return TypedResults.Problem(topicError, statusCode: StatusCodes.Status400BadRequest, title: "Invalid topic");
@@ -70,6 +70,7 @@ internal static class TopicsApi
         if (activity is not null) MessageTracing.Published(activity, message);
         var subscribers = bus.Publish(message);
         activity?.SetTag("gateway.subscribers", subscribers);
+        registry.AddReceived(endpoint, body.Length, frames: 1);
         return TypedResults.Ok(new PublishResult(message.Id, topic, subscribers));
     }
 

@@ -49,6 +49,7 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
         _signal.RunContinuationsAsynchronously = false;
     }
 
+    /// <summary>Its endpoint's counters, where its deliveries and drops are counted.</summary>
     public MessageCounters Counters => _counters;
 
     /// <summary>Messages waiting to be written, including those the reader has taken but not yet returned.</summary>

@@ -60,9 +60,9 @@ internal sealed class GatewayMetrics
         meter.CreateObservableUpDownCounter("gateway.connections", ObserveConnections, "{connection}",
             "Open connections; for UDP, the peers currently tracked.");
         meter.CreateObservableCounter("gateway.io", ObserveBytes, "By",
-            "Bytes received and sent: frame payloads and framing for TCP, message payloads for WebSocket and server-sent events, datagrams for UDP.");
+            "Bytes received and sent: frame payloads and framing for TCP, message payloads for WebSocket, server-sent events and HTTP publishes, datagrams for UDP.");
         meter.CreateObservableCounter("gateway.frames", ObserveFrames, "{frame}",
-            "Frames received and sent on stream endpoints: TCP frames, WebSocket messages, server-sent events.");
+            "Frames received and sent on stream endpoints: TCP frames, WebSocket messages, server-sent events, HTTP publish bodies.");
         meter.CreateObservableCounter("gateway.datagrams", ObserveDatagrams, "{datagram}", "Datagrams received and sent on UDP endpoints.");
         meter.CreateObservableCounter("gateway.datagrams.dropped", ObserveDroppedDatagrams, "{datagram}",
             "Datagrams dropped by a UDP endpoint, by reason: oversize, truncated, rate_limited, unroutable (inbound), unsendable (outbound).");

@@ -67,6 +67,8 @@ public sealed class PrometheusScrapeTests
         await prometheus.WaitForValueAsync("""gateway_io_bytes_total{gateway_endpoint="udp",network_io_direction="receive"}""", 12);
         await prometheus.WaitForValueAsync("""gateway_messages_published_total{gateway_endpoint="http",gateway_protocol="http"}""", 2);
         await prometheus.WaitForValueAsync("""gateway_messages_unrouted_total{gateway_endpoint="http"}""", 2);
+        await prometheus.WaitForValueAsync("""gateway_frames_total{gateway_endpoint="http",network_io_direction="receive"}""", 2);
+        await prometheus.WaitForValueAsync("""gateway_io_bytes_total{gateway_endpoint="http",network_io_direction="receive"}""", 2);
 
         // Five loopback echoes took well under ten seconds between them, and more than nothing.
         var latencySum = await prometheus.QueryAsync("""gateway_message_delivery_duration_seconds_sum{gateway_endpoint="echo"}""");
