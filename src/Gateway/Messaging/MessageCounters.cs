@@ -54,10 +54,10 @@ public sealed class MessageCounters
 
     public long Dropped => DroppedOldest + DroppedNewest + DroppedOverflowDisconnect + DroppedClosed + DroppedUnframeable;
 
-    /// <summary>The counters of one endpoint, made on first use; on an endpoint's counters, itself.</summary>
+    /// <summary>The counters of one endpoint, made on first use; asked of the process's totals.</summary>
     public MessageCounters ForEndpoint(string endpoint)
     {
-        if (_endpoints is null) return this;
+        if (_endpoints is null) throw new InvalidOperationException($"The counters of endpoint '{Endpoint}' hold no other endpoint's; ask the bus's totals.");
         return _endpoints.TryGetValue(endpoint, out var counters)
             ? counters
             : _endpoints.GetOrAdd(endpoint, static (name, total) => new MessageCounters(name, total), this);

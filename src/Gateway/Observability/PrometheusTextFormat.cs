@@ -187,12 +187,7 @@ internal static class PrometheusTextFormat
         foreach (var tag in scope.MeterTags ?? [])
         {
             if (tag.Key.Length == 0 || SanitizedName.Equal(tag.Key, ScopeLabel, allowColon: false)) continue;
-            WriteAscii(","u8, output);
-            var key = new SanitizedName(tag.Key, allowColon: false);
-            while (key.MoveNext())
-                WriteAscii(key.Current, output);
-            WriteAscii("=\""u8, output);
-            WriteTagValue(tag.Value, output);
+            WriteLabelOpen(tag, output);
             WriteAscii("\""u8, output);
         }
 
@@ -205,12 +200,7 @@ internal static class PrometheusTextFormat
                 continue;
             }
 
-            WriteAscii(","u8, output);
-            var key = new SanitizedName(tag.Key, allowColon: false);
-            while (key.MoveNext())
-                WriteAscii(key.Current, output);
-            WriteAscii("=\""u8, output);
-            WriteTagValue(tag.Value, output);
+            WriteLabelOpen(tag, output);
 
             // Keys that differ only in characters Prometheus cannot take end up as one label, and a label may appear
             // once per sample: the specification joins their values with ';', in the (sorted) order of the keys.
@@ -227,6 +217,17 @@ internal static class PrometheusTextFormat
             WriteAscii("\""u8, output);
             index++;
         }
+    }
+
+    /// <summary>Writes <c>,key="value</c>: the label's name sanitized, its value escaped, the closing quote left to the caller.</summary>
+    private static void WriteLabelOpen(KeyValuePair<string, object?> tag, IBufferWriter<byte> output)
+    {
+        WriteAscii(","u8, output);
+        var key = new SanitizedName(tag.Key, allowColon: false);
+        while (key.MoveNext())
+            WriteAscii(key.Current, output);
+        WriteAscii("=\""u8, output);
+        WriteTagValue(tag.Value, output);
     }
 
     /// <summary>

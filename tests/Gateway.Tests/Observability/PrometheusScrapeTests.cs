@@ -23,20 +23,12 @@ public sealed class PrometheusScrapeTests
         var udpPort = FreePort.Next();
         environment["Gateway__Endpoints__echo__Port"] = echoPort.ToString();
         environment["Gateway__Endpoints__udp__Port"] = udpPort.ToString();
-        await using var gateway = ProcessRunner.Start("dotnet", [RepositoryPaths.GatewayDll], environment);
-        await gateway.WaitForOutputAsync(output => output.Contains("Application started", StringComparison.Ordinal), s_timeout);
+        await using var gateway = await StartGatewayAsync(environment);
 
         await using var prometheus = await PrometheusServer.StartAsync(httpPort);
 
         // Five 5-byte frames echoed back on one TCP connection (9 bytes each way with the 4-byte header).
-        await using (var echo = await FramedClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, echoPort)))
-        {
-            for (var i = 0; i < 5; i++)
-            {
-                await echo.SendAsync(FramedClient.LengthPrefixed("hello"u8));
-                await echo.ReadLengthPrefixedAsync();
-            }
-        }
+        await EchoAsync(echoPort, frames: 5);
 
         // Three 4-byte datagrams echoed back.
         using (var udp = new UdpTestClient(new IPEndPoint(IPAddress.Loopback, udpPort)))
@@ -92,13 +84,8 @@ public sealed class PrometheusScrapeTests
         var echoPort = FreePort.Next();
         environment["Gateway__Endpoints__echo__Port"] = echoPort.ToString();
         environment["Gateway__Telemetry__MeasureDeliveryLatency"] = "false";
-        await using var gateway = ProcessRunner.Start("dotnet", [RepositoryPaths.GatewayDll], environment);
-        await gateway.WaitForOutputAsync(output => output.Contains("Application started", StringComparison.Ordinal), s_timeout);
-        await using (var echo = await FramedClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, echoPort)))
-        {
-            await echo.SendAsync(FramedClient.LengthPrefixed("hello"u8));
-            await echo.ReadLengthPrefixedAsync();
-        }
+        await using var gateway = await StartGatewayAsync(environment);
+        await EchoAsync(echoPort, frames: 1);
 
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}") };
         var response = await http.GetAsync("/metrics");
@@ -107,6 +94,32 @@ public sealed class PrometheusScrapeTests
         Assert.Equal("text/plain; version=0.0.4; charset=utf-8", response.Content.Headers.ContentType?.ToString());
         Assert.Contains("""gateway_messages_delivered_total{otel_scope_name="Gateway",gateway_endpoint="echo",gateway_protocol="tcp"} 1""", text);
         Assert.DoesNotContain("gateway_message_delivery_duration", text);
+    }
+
+    private static async Task<ProcessRunner> StartGatewayAsync(Dictionary<string, string> environment)
+    {
+        var gateway = ProcessRunner.Start("dotnet", [RepositoryPaths.GatewayDll], environment);
+        try
+        {
+            await gateway.WaitForOutputAsync(output => output.Contains("Application started", StringComparison.Ordinal), s_timeout);
+            return gateway;
+        }
+        catch
+        {
+            await gateway.DisposeAsync(); // a gateway that never started must not outlive the test
+            throw;
+        }
+    }
+
+    /// <summary>Sends 5-byte frames to the echo endpoint on one connection, each after the previous one's echo, then closes.</summary>
+    private static async Task EchoAsync(int port, int frames)
+    {
+        await using var echo = await FramedClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
+        for (var i = 0; i < frames; i++)
+        {
+            await echo.SendAsync(FramedClient.LengthPrefixed("hello"u8));
+            await echo.ReadLengthPrefixedAsync();
+        }
     }
 
     /// <summary>A Prometheus server on a free port, scraping one gateway's <c>/metrics</c> every second.</summary>
