@@ -158,9 +158,9 @@ public enum OtlpProtocol
 public sealed class TransportOptions
 {
     /// <summary>
-    /// The transport of the framed TCP, Unix socket and UDP endpoints. <see cref="TransportKind.Epoll"/>, the gateway's own
-    /// event loops and batched UDP system calls, is the default on Linux; <see cref="TransportKind.Sockets"/>, Kestrel's
-    /// socket transport and the runtime's socket engine, elsewhere. The HTTP host always uses Kestrel's socket transport.
+    /// The transport of every listener: the framed TCP and Unix socket endpoints, UDP, and the HTTP host's ports.
+    /// <see cref="TransportKind.Epoll"/>, the gateway's own event loops and batched UDP system calls, is the default on
+    /// Linux; <see cref="TransportKind.Sockets"/>, Kestrel's socket transport and the runtime's socket engine, elsewhere.
     /// </summary>
     public TransportKind Kind { get; set; } = OperatingSystem.IsLinux() ? TransportKind.Epoll : TransportKind.Sockets;
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Gateway.Tcp.Epoll;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace Gateway.Configuration;
@@ -37,5 +38,21 @@ internal static class ListenAddress
             case Any: kestrel.ListenAnyIP(port, configure); break;
             default: kestrel.Listen(IPAddress.Parse(address), port, configure); break;
         }
+    }
+
+    /// <summary>
+    /// Adds a Kestrel listener served by the given transport: the gateway's epoll transport through
+    /// <see cref="EpollEndPoint"/> (the only endpoint type it binds), or Kestrel's socket transport.
+    /// </summary>
+    public static void Listen(KestrelServerOptions kestrel, string address, int port, TransportKind transport, Action<ListenOptions> configure)
+    {
+        if (transport != TransportKind.Epoll)
+        {
+            Listen(kestrel, address, port, configure);
+            return;
+        }
+
+        foreach (var endPoint in EpollEndPoint.ForAddress(address, port))
+            kestrel.Listen(endPoint, configure);
     }
 }

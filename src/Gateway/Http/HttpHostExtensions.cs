@@ -29,10 +29,11 @@ internal static class HttpHostExtensions
             .Configure<IOptions<GatewayOptions>, HttpHostListener>((kestrel, gateway, listener) =>
             {
                 var http = gateway.Value.Http;
-                ListenAddress.Listen(kestrel, http.Address ?? gateway.Value.DefaultAddress, http.Port, listener.Listeners.Add);
+                var transport = gateway.Value.Transport.Kind;
+                ListenAddress.Listen(kestrel, http.Address ?? gateway.Value.DefaultAddress, http.Port, transport, listener.Listeners.Add);
                 if (listener.Tls is not { } tls) return;
                 var https = gateway.Value.Https;
-                ListenAddress.Listen(kestrel, https.Address ?? gateway.Value.DefaultAddress, https.Port, listen =>
+                ListenAddress.Listen(kestrel, https.Address ?? gateway.Value.DefaultAddress, https.Port, transport, listen =>
                 {
                     listener.SecureListeners.Add(listen);
                     tls.Apply(listen);

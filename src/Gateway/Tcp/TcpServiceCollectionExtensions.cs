@@ -37,18 +37,18 @@ internal static class TcpServiceCollectionExtensions
             .Configure<TcpEndpointCatalog, IOptions<GatewayOptions>, IServiceProvider>((kestrel, catalog, gateway, services) =>
             {
                 var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Tcp");
-                var epoll = gateway.Value.Transport.Kind == TransportKind.Epoll;
+                var transport = gateway.Value.Transport.Kind;
                 foreach (var endpoint in catalog.Endpoints)
                 {
                     // As Kestrel's UseConnectionHandler does: the handler's other dependencies come from the container.
                     var handler = ActivatorUtilities.CreateInstance<FramedConnectionHandler>(services, endpoint, logger);
-                    Listen(kestrel, endpoint, gateway.Value.DefaultAddress, epoll, handler, logger);
+                    Listen(kestrel, endpoint, gateway.Value.DefaultAddress, transport, handler, logger);
                 }
             });
         return services;
     }
 
-    private static void Listen(KestrelServerOptions kestrel, FramedEndpoint endpoint, string defaultAddress, bool epoll, FramedConnectionHandler handler, ILogger logger)
+    private static void Listen(KestrelServerOptions kestrel, FramedEndpoint endpoint, string defaultAddress, TransportKind transport, FramedConnectionHandler handler, ILogger logger)
     {
         void Configure(ListenOptions listen)
         {
@@ -60,21 +60,13 @@ internal static class TcpServiceCollectionExtensions
         if (endpoint.Options.UnixSocketPath is { } path)
         {
             RemoveStaleUnixSocket(path, endpoint.Name, logger);
-            if (epoll) kestrel.Listen(new EpollEndPoint(new UnixDomainSocketEndPoint(path)), Configure);
+            if (transport == TransportKind.Epoll) kestrel.Listen(new EpollEndPoint(new UnixDomainSocketEndPoint(path)), Configure);
             else kestrel.ListenUnixSocket(path, Configure);
             return;
         }
 
-        var address = endpoint.Options.Address ?? defaultAddress;
-        var port = endpoint.Options.Port!.Value;
-        if (!epoll)
-        {
-            ListenAddress.Listen(kestrel, address, port, Configure);
-            return;
-        }
-
-        foreach (var epollEndPoint in EpollEndPoint.ForAddress(address, port))
-            kestrel.Listen(epollEndPoint, Configure);
+        ListenAddress.Listen(kestrel, endpoint.Options.Address ?? defaultAddress, endpoint.Options.Port!.Value,
+            transport, Configure);
     }
 
     /// <summary>

@@ -5,9 +5,9 @@ using Gateway.Configuration;
 namespace Gateway.Tcp.Epoll;
 
 /// <summary>
-/// An address that a framed endpoint listens on through the epoll transport. Kestrel asks each transport
-/// whether it can bind an endpoint; only <see cref="EpollTransportFactory"/> takes this type, so the HTTP
-/// host's plain addresses stay on Kestrel's socket transport.
+/// An address that a listener (a framed endpoint or the HTTP host) binds through the epoll transport. Kestrel asks
+/// each transport whether it can bind an endpoint; only <see cref="EpollTransportFactory"/> takes this type, so plain
+/// addresses stay on Kestrel's socket transport.
 /// </summary>
 /// <param name="candidates">Tried in order, the first that binds wins: "*" is IPv6's any address in dual mode, then IPv4's.</param>
 /// <param name="optional">When no candidate binds for a reason other than "in use", log it and listen on nothing (IPv6 loopback on a host without IPv6), as Kestrel's "localhost" does.</param>

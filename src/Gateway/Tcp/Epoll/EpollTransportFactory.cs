@@ -6,13 +6,12 @@ using Microsoft.AspNetCore.Connections;
 namespace Gateway.Tcp.Epoll;
 
 /// <summary>
-/// Kestrel's transport for the framed endpoints on Linux: listeners whose connections are served by a few
-/// epoll event loops (<see cref="EpollLoop"/>) instead of the runtime's socket engine.
+/// Kestrel's transport on Linux, for the framed endpoints and the HTTP host: listeners whose connections are served by
+/// a few epoll event loops (<see cref="EpollLoop"/>) instead of the runtime's socket engine.
 /// </summary>
 /// <remarks>
-/// Kestrel keeps everything above the transport: the connection handlers, connection middleware such as TLS,
-/// its connection limits, shutdown and metrics. The loops start with the first listener, so a gateway
-/// without framed endpoints runs no extra thread.
+/// Kestrel keeps everything above the transport: the connection handlers and HTTP, connection middleware such as
+/// TLS, its connection limits, shutdown and metrics. The loops start with the first listener.
 /// </remarks>
 internal sealed class EpollTransportFactory(EpollTransportOptions options, IMemoryPoolFactory<byte> pools, ILogger<EpollTransportFactory> logger)
     : IConnectionListenerFactory, IConnectionListenerFactorySelector, IDisposable
