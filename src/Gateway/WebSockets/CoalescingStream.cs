@@ -1,4 +1,5 @@
 using System.Buffers;
+using Gateway.Tcp.Epoll;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace Gateway.WebSockets;
@@ -13,12 +14,19 @@ namespace Gateway.WebSockets;
 /// subscriber with ten messages waiting costs ten system calls. The send loop holds while it drains a
 /// batch of its outbox. Writes are serialised by a gate because the WebSocket writes on its own too
 /// (pongs, keep-alive pings, the close frame), and one of those may meet a release.
+/// <para>On a plaintext connection of the epoll transport every write is first offered to the socket directly
+/// (<see cref="IDirectSendFeature"/>): one <c>send</c> on this thread instead of Kestrel's output layers, its pipe and
+/// send loop. What the socket does not take goes through Kestrel as before, and the transport keeps the order.</para>
 /// </remarks>
-internal sealed class CoalescingStream(Stream inner) : Stream
+/// <param name="direct">The connection's direct send; null where bytes must go through Kestrel (TLS, other transports).</param>
+internal sealed class CoalescingStream(Stream inner, IDirectSendFeature? direct = null) : Stream
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly ArrayBufferWriter<byte> _held = new(4096);
     private bool _holding;
+
+    /// <summary>True when writes are offered to the socket directly before going through Kestrel.</summary>
+    public bool SendsDirectly => direct is not null;
 
     /// <summary>Bytes gathered since <see cref="Hold"/>.</summary>
     public int HeldBytes => _held.WrittenCount;
@@ -36,7 +44,7 @@ internal sealed class CoalescingStream(Stream inner) : Stream
             if (_held.WrittenCount == 0) return;
             try
             {
-                await inner.WriteAsync(_held.WrittenMemory).ConfigureAwait(false);
+                await WriteThroughAsync(_held.WrittenMemory, CancellationToken.None).ConfigureAwait(false);
             }
             finally
             {
@@ -57,12 +65,19 @@ internal sealed class CoalescingStream(Stream inner) : Stream
             // Read under the gate: a write that saw "not holding" may still be passing through when Hold
             // is called, which is fine, as the gate keeps it whole and ahead of what is gathered.
             if (Volatile.Read(ref _holding)) _held.Write(buffer.Span);
-            else await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+            else await WriteThroughAsync(buffer, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             _gate.Release();
         }
+    }
+
+    /// <summary>Writes to the connection, under the gate: what the socket takes directly, the rest through Kestrel.</summary>
+    private ValueTask WriteThroughAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
+    {
+        var sent = direct?.TrySend(buffer.Span) ?? 0;
+        return sent == buffer.Length ? ValueTask.CompletedTask : inner.WriteAsync(buffer[sent..], cancellationToken);
     }
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
@@ -114,7 +129,8 @@ internal sealed class CoalescingStream(Stream inner) : Stream
 /// accepts: set on a request before that middleware runs, it hands the middleware the wrapped stream, so
 /// the handshake, its checks and the WebSocket itself stay the framework's.
 /// </summary>
-internal sealed class CoalescingUpgradeFeature(IHttpUpgradeFeature inner) : IHttpUpgradeFeature
+/// <param name="direct">The connection's direct send, for a plaintext connection of the epoll transport.</param>
+internal sealed class CoalescingUpgradeFeature(IHttpUpgradeFeature inner, IDirectSendFeature? direct) : IHttpUpgradeFeature
 {
     public bool IsUpgradableRequest => inner.IsUpgradableRequest;
 
@@ -123,7 +139,9 @@ internal sealed class CoalescingUpgradeFeature(IHttpUpgradeFeature inner) : IHtt
 
     public async Task<Stream> UpgradeAsync()
     {
-        Stream = new CoalescingStream(await inner.UpgradeAsync().ConfigureAwait(false));
+        // Before the handshake's answer is written: its flush then leaves the send loop marked idle once it is sent.
+        direct?.EnableDirectSends();
+        Stream = new CoalescingStream(await inner.UpgradeAsync().ConfigureAwait(false), direct);
         return Stream;
     }
 }

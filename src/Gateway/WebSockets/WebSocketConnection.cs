@@ -87,6 +87,9 @@ internal sealed class WebSocketConnection : IGatewayConnection
 
     public bool IsEnvelope { get; }
 
+    /// <summary>True when frames go to the socket with one <c>send</c> on the writer's thread (plaintext, epoll transport).</summary>
+    public bool SendsDirectly => _transport?.SendsDirectly == true;
+
     public string CloseReason => Volatile.Read(ref _closeReason) ?? "unknown";
 
     /// <summary>Subscribes the filters given at connect time (raw mode's ?subscribe=) and starts sending.</summary>

@@ -6,6 +6,7 @@ using Gateway.Http;
 using Gateway.Messaging;
 using Gateway.Protocols.Topics;
 using Gateway.Security;
+using Gateway.Tcp.Epoll;
 
 namespace Gateway.WebSockets;
 
@@ -24,7 +25,11 @@ internal static class WebSocketEndpoint
         app.Use(static (context, next) =>
         {
             if (context.Request.Path == Path && context.Features.Get<IHttpUpgradeFeature>() is { } upgrade)
-                context.Features.Set<IHttpUpgradeFeature>(new CoalescingUpgradeFeature(upgrade));
+            {
+                // Under TLS the socket carries ciphertext: only Kestrel's stream may write to it.
+                var direct = context.Request.IsHttps ? null : context.Features.Get<IDirectSendFeature>();
+                context.Features.Set<IHttpUpgradeFeature>(new CoalescingUpgradeFeature(upgrade, direct));
+            }
             return next(context);
         });
         app.UseWebSockets();

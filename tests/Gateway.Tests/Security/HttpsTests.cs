@@ -1,8 +1,11 @@
 using System.Net.Http.Json;
 using System.Text.Json;
+using Gateway.Connections;
 using Gateway.Http;
 using Gateway.Tests.Http;
 using Gateway.Tests.Infrastructure;
+using Gateway.WebSockets;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Gateway.Tests.Security;
 
@@ -91,6 +94,9 @@ public sealed class HttpsTests(TestCertificates certificates) : IClassFixture<Te
             workingDirectory: RepositoryPaths.InteropSource);
         await node.WaitForOutputAsync(output => output.Contains("open", StringComparison.Ordinal), s_timeout);
         await gateway.WaitForConnectionsAsync(1);
+        // The socket carries TLS records: frames must go through Kestrel's stream, never straight to the socket.
+        var connection = Assert.Single(gateway.Services.GetRequiredService<ConnectionRegistry>().All.OfType<WebSocketConnection>());
+        Assert.False(connection.SendsDirectly);
 
         await using var device = await FramedClient.ConnectAsync(gateway.EndPointOf("lines"));
         await device.SendLineAsync("smoke in hall 2");

@@ -3,7 +3,10 @@ using System.Net.Http.Json;
 using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
+using Gateway.Connections;
 using Gateway.Tests.Infrastructure;
+using Gateway.WebSockets;
+using Microsoft.Extensions.DependencyInjection;
 using static Gateway.Tests.WebSockets.WebSocketClient;
 
 namespace Gateway.Tests.WebSockets;
@@ -208,13 +211,8 @@ public sealed class WebSocketTests
         var subscribers = new List<ClientWebSocket>();
         for (var i = 0; i < 3; i++)
             subscribers.Add(await ConnectAsync(gateway, "?subscribe=burst/t"));
-        using var publisher = new System.Net.Sockets.TcpClient();
-        await publisher.ConnectAsync(IPAddress.Loopback, gateway.HttpAddress.Port).WaitAsync(s_timeout);
+        using var publisher = await OpenRawAsync(gateway, "?publish=burst/t");
         var stream = publisher.GetStream();
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(
-            "GET /ws?publish=burst/t HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
-        Assert.StartsWith("HTTP/1.1 101", await ReadResponseHeadAsync(stream));
         await gateway.WaitForConnectionsAsync(4);
 
         const int count = 300;
@@ -231,6 +229,98 @@ public sealed class WebSocketTests
         }
     }
 
+    [Theory]
+    [InlineData(Gateway.Configuration.TransportKind.Epoll, true)]
+    [InlineData(Gateway.Configuration.TransportKind.Sockets, false)]
+    public async Task Plaintext_sockets_are_sent_to_directly_on_the_epoll_transport_only(Gateway.Configuration.TransportKind transport, bool direct)
+    {
+        await using var gateway = await TestGateway.StartAsync(transport, s_settings);
+        using var socket = await ConnectAsync(gateway, "?subscribe=commands/%23");
+        await gateway.WaitForConnectionsAsync(1);
+        var connection = Assert.Single(gateway.Services.GetRequiredService<ConnectionRegistry>().All.OfType<WebSocketConnection>());
+        Assert.Equal(direct, connection.SendsDirectly);
+
+        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
+        (await http.PostAsync("/api/topics/commands/reboot", new StringContent("now"))).EnsureSuccessStatusCode();
+        Assert.Equal((WebSocketMessageType.Text, "now"), await ReceiveAsync(socket));
+    }
+
+    [Fact]
+    public async Task A_subscriber_that_stops_reading_gets_every_frame_whole_and_in_order_and_its_pong()
+    {
+        // 8 MB for one subscriber that reads nothing: more than the sockets' buffers hold, so direct sends fill the
+        // socket, the rest waits in Kestrel's pipe, and the pong to the subscriber's ping has to find its place.
+        const int count = 2_000;
+        static string Message(int i) => $"{i:D4}:" + new string((char)('a' + i % 26), 3995);
+        await using var gateway = await TestGateway.StartAsync([.. s_settings,
+            "Gateway:Http:WebSocket:MaxMessageBytes=8192", $"Gateway:Http:WebSocket:Outbox:Capacity={count}"]);
+        using var subscriber = await OpenRawAsync(gateway, "?subscribe=stall/t", receiveBufferSize: 16 * 1024);
+        using var publisher = await OpenRawAsync(gateway, "?publish=stall/t");
+        await gateway.WaitForConnectionsAsync(2);
+
+        var burst = new MemoryStream();
+        for (var i = 0; i < count; i++)
+            WriteMaskedFrame(burst, 0x1, Encoding.ASCII.GetBytes(Message(i)));
+        await publisher.GetStream().WriteAsync(burst.ToArray());
+        var ping = new MemoryStream();
+        WriteMaskedFrame(ping, 0x9, "are you there"u8.ToArray());
+        await subscriber.GetStream().WriteAsync(ping.ToArray());
+
+        var next = 0;
+        var pongs = 0;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (next < count || pongs == 0)
+        {
+            var (opcode, payload) = await ReadServerFrameAsync(subscriber.GetStream(), cts.Token);
+            if (opcode == 0xA)
+            {
+                Assert.Equal("are you there", Encoding.ASCII.GetString(payload));
+                pongs++;
+                continue;
+            }
+
+            Assert.Equal(0x1, opcode);
+            Assert.Equal(Message(next++), Encoding.ASCII.GetString(payload));
+        }
+
+        Assert.Equal(1, pongs);
+    }
+
+    /// <summary>A WebSocket opened by hand on a TCP socket, past the handshake, for tests that need the raw frames.</summary>
+    private static async Task<System.Net.Sockets.TcpClient> OpenRawAsync(TestGateway gateway, string query, int? receiveBufferSize = null)
+    {
+        var client = new System.Net.Sockets.TcpClient();
+        if (receiveBufferSize is { } size) client.ReceiveBufferSize = size;
+        await client.ConnectAsync(IPAddress.Loopback, gateway.HttpAddress.Port).WaitAsync(s_timeout);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(
+            $"GET /ws{query} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
+        Assert.StartsWith("HTTP/1.1 101", await ReadResponseHeadAsync(stream));
+        return client;
+    }
+
+    /// <summary>One unfragmented server frame (unmasked, as RFC 6455 requires of a server).</summary>
+    private static async Task<(int Opcode, byte[] Payload)> ReadServerFrameAsync(Stream stream, CancellationToken cancellationToken)
+    {
+        var head = new byte[2];
+        await stream.ReadExactlyAsync(head, cancellationToken);
+        Assert.Equal(0x80, head[0] & 0xF0); // FIN, no extensions
+        Assert.Equal(0, head[1] & 0x80); // unmasked
+        long length = head[1] & 0x7F;
+        if (length >= 126)
+        {
+            var extended = new byte[length == 126 ? 2 : 8];
+            await stream.ReadExactlyAsync(extended, cancellationToken);
+            length = 0;
+            foreach (var b in extended) length = (length << 8) | b;
+        }
+
+        var payload = new byte[length];
+        await stream.ReadExactlyAsync(payload, cancellationToken);
+        return (head[0] & 0x0F, payload);
+    }
+
     private static async Task<string> ReadResponseHeadAsync(Stream stream)
     {
         var head = new StringBuilder();
@@ -245,12 +335,14 @@ public sealed class WebSocketTests
         return head.ToString();
     }
 
-    /// <summary>A client frame as RFC 6455 requires: FIN, text, masked; payloads under 64 KiB.</summary>
-    private static void WriteMaskedTextFrame(Stream output, string text)
+    /// <summary>A client text frame as RFC 6455 requires: FIN, masked; payloads under 64 KiB.</summary>
+    private static void WriteMaskedTextFrame(Stream output, string text) => WriteMaskedFrame(output, 0x1, Encoding.UTF8.GetBytes(text));
+
+    /// <summary>A client frame with the given opcode as RFC 6455 requires: FIN, masked; payloads under 64 KiB.</summary>
+    private static void WriteMaskedFrame(Stream output, int opcode, byte[] payload)
     {
-        var payload = Encoding.UTF8.GetBytes(text);
         byte[] mask = [0x37, 0xfa, 0x21, 0x3d];
-        output.WriteByte(0x81);
+        output.WriteByte((byte)(0x80 | opcode));
         if (payload.Length < 126)
         {
             output.WriteByte((byte)(0x80 | payload.Length));

@@ -22,12 +22,14 @@ namespace Gateway.Tcp.Epoll;
 /// <para>Sending runs wherever the handler flushes: the send loop is the output pipe's reader, resumed inline
 /// by the flush, and writes the whole flushed sequence with one send or sendmsg. Only a full socket buffer
 /// makes it wait, for the loop to report the socket writable again.</para>
+/// <para>A writer may also send on its own thread through <see cref="IDirectSendFeature"/>, but only while the
+/// send loop waits for data on an empty pipe; the loop marks that state under a lock once direct sends are in use.</para>
 /// <para>Closing follows Kestrel's socket transport: when the handler completes its output (or aborts), the
 /// rest is sent and the socket shut down in both directions; the loop closes it once reading has ended too.</para>
 /// </remarks>
 internal sealed class EpollConnection : ConnectionContext,
     IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature, IConnectionLifetimeFeature,
-    IConnectionEndPointFeature, IConnectionSocketFeature, IMemoryPoolFeature, IValueTaskSource
+    IConnectionEndPointFeature, IConnectionSocketFeature, IMemoryPoolFeature, IDirectSendFeature, IValueTaskSource
 {
     // Ask for at least this much room per read; the pool hands out 4 KiB blocks, so a read fills the rest of one.
     private const int MinReceiveBuffer = 2048;
@@ -53,6 +55,16 @@ internal sealed class EpollConnection : ConnectionContext,
     private ManualResetValueTaskSourceCore<bool> _writable;
     private int _writableEdges;
     private int _senderWaiting;
+
+    // Direct sends (IDirectSendFeature): allowed only while the send loop waits on an empty pipe, that is while it is
+    // marked idle and the read it waits on has not been completed by a flush (whose continuation may not have run yet).
+    // The mark and the send loop's end change under the gate, so a direct send never overtakes the pipe's bytes or
+    // meets a closed socket.
+    private readonly Lock _directGate = new();
+    private volatile bool _directSends;
+    private bool _sendLoopIdle;
+    private ValueTask<ReadResult> _idleRead;
+    private long _directBytes;
 
     public EpollConnection(Socket socket, EpollLoop loop, MemoryPool<byte> pool, EpollTransportOptions options)
     {
@@ -83,6 +95,7 @@ internal sealed class EpollConnection : ConnectionContext,
         Features.Set<IConnectionEndPointFeature>(this);
         Features.Set<IConnectionSocketFeature>(this);
         Features.Set<IMemoryPoolFeature>(this);
+        Features.Set<IDirectSendFeature>(this);
 
         _sending = SendLoopAsync();
     }
@@ -107,6 +120,9 @@ internal sealed class EpollConnection : ConnectionContext,
     public MemoryPool<byte> MemoryPool { get; }
 
     public Socket Socket => _socket;
+
+    /// <summary>Bytes sent through <see cref="TrySend"/>.</summary>
+    public long DirectBytes => Interlocked.Read(ref _directBytes);
 
     public void Start() => _loop.Register(this, _fd);
 
@@ -243,7 +259,7 @@ internal sealed class EpollConnection : ConnectionContext,
         {
             while (true)
             {
-                var result = await output.ReadAsync().ConfigureAwait(false);
+                var result = await ReadOutputAsync(output).ConfigureAwait(false);
                 if (result.IsCanceled) break;
 
                 var buffer = result.Buffer;
@@ -281,8 +297,60 @@ internal sealed class EpollConnection : ConnectionContext,
             output.Complete(error is IOException ? null : error);
             // A receive paused on a full input pipe must not wait for a handler that will never drain it.
             _receiveInto.CancelPendingFlush();
-            _sendDone = true;
+            lock (_directGate)
+                _sendDone = true;
             _loop.Schedule(static state => ((EpollConnection)state!).CloseIfDone(), this);
+        }
+    }
+
+    /// <summary>
+    /// The send loop's read of the output pipe. With direct sends in use, a read that must wait marks the loop idle
+    /// until it resumes; a flush completes the read at once, so <see cref="TrySend"/> also checks the read itself.
+    /// </summary>
+    private async ValueTask<ReadResult> ReadOutputAsync(PipeReader output)
+    {
+        if (!_directSends) return await output.ReadAsync().ConfigureAwait(false);
+
+        ValueTask<ReadResult> read;
+        lock (_directGate)
+        {
+            read = output.ReadAsync();
+            _sendLoopIdle = !read.IsCompleted;
+            _idleRead = read;
+        }
+
+        var result = await read.ConfigureAwait(false);
+        lock (_directGate)
+        {
+            _sendLoopIdle = false;
+            _idleRead = default;
+        }
+
+        return result;
+    }
+
+    // The loop may be waiting already, unmarked: it marks itself idle from its next wait on.
+    public void EnableDirectSends() => _directSends = true;
+
+    public unsafe int TrySend(ReadOnlySpan<byte> data)
+    {
+        lock (_directGate)
+        {
+            if (!_sendLoopIdle || _idleRead.IsCompleted || _sendDone || _shutdownReason is not null) return 0;
+            while (true)
+            {
+                nint sent;
+                fixed (byte* bytes = data)
+                    sent = EpollInterop.Send(_fd, bytes, (nuint)data.Length, EpollInterop.MsgNoSignal);
+                if (sent >= 0)
+                {
+                    _directBytes += sent;
+                    return (int)sent;
+                }
+
+                // A full buffer or a failure: the pipe carries the bytes, and its send loop meets the failure again.
+                if (Marshal.GetLastPInvokeError() != EpollInterop.EINTR) return 0;
+            }
         }
     }
 
