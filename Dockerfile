@@ -16,9 +16,13 @@ WORKDIR /app
 COPY --from=build /app ./
 # Listen on every interface inside the container; any setting can be overridden the same way,
 # e.g. -e Gateway__Endpoints__echo__Port=9100.
+# DOTNET_TC_CallCountingDelayMs=0: the runtime waits for a pause in new JIT work before optimising hot
+# code, ten times longer on one CPU (a container limited to one core); a gateway keeps meeting new code
+# paths, so its hot send path stayed unoptimised for many seconds (bench/README.md).
 ENV Gateway__DefaultAddress="*" \
     Gateway__LogFormat=Json \
-    DOTNET_gcServer=0
+    DOTNET_gcServer=0 \
+    DOTNET_TC_CallCountingDelayMs=0
 # HTTP, echo, stick, chat, console, and udp. The chat Unix socket lives in /tmp inside the container.
 EXPOSE 8080 9000 9001 9002 9009 9003/udp
 USER $APP_UID
