@@ -26,8 +26,9 @@ internal static class WebSocketEndpoint
         {
             if (context.Request.Path == Path && context.Features.Get<IHttpUpgradeFeature>() is { } upgrade)
             {
-                // Under TLS the socket carries ciphertext: only Kestrel's stream may write to it.
-                var direct = context.Request.IsHttps ? null : context.Features.Get<IDirectSendFeature>();
+                // Under TLS the socket carries ciphertext: only Kestrel's stream may write to it. The connection's TLS
+                // feature is asked, not the request's scheme, which forwarded-header handling may rewrite.
+                var direct = context.Features.Get<ITlsConnectionFeature>() is null ? context.Features.Get<IDirectSendFeature>() : null;
                 context.Features.Set<IHttpUpgradeFeature>(new CoalescingUpgradeFeature(upgrade, direct));
             }
             return next(context);
