@@ -259,14 +259,17 @@ internal sealed class EpollConnection : ConnectionContext,
         {
             while (true)
             {
-                var result = await ReadOutputAsync(output).ConfigureAwait(false);
+                // Connections that never send directly (framed TCP, HTTP) read the pipe as before, with no extra async layer.
+                var result = _directSends
+                    ? await ReadMarkingIdleAsync(output).ConfigureAwait(false)
+                    : await output.ReadAsync().ConfigureAwait(false);
                 if (result.IsCanceled) break;
 
                 var buffer = result.Buffer;
                 while (!buffer.IsEmpty)
                 {
                     var edges = Volatile.Read(ref _writableEdges);
-                    var sent = TrySend(buffer, out var errno);
+                    var sent = SendSome(buffer, out var errno);
                     if (sent > 0)
                     {
                         buffer = buffer.Slice(sent);
@@ -304,13 +307,11 @@ internal sealed class EpollConnection : ConnectionContext,
     }
 
     /// <summary>
-    /// The send loop's read of the output pipe. With direct sends in use, a read that must wait marks the loop idle
+    /// The send loop's read of the output pipe once direct sends are in use: a read that must wait marks the loop idle
     /// until it resumes; a flush completes the read at once, so <see cref="TrySend"/> also checks the read itself.
     /// </summary>
-    private async ValueTask<ReadResult> ReadOutputAsync(PipeReader output)
+    private async ValueTask<ReadResult> ReadMarkingIdleAsync(PipeReader output)
     {
-        if (!_directSends) return await output.ReadAsync().ConfigureAwait(false);
-
         ValueTask<ReadResult> read;
         lock (_directGate)
         {
@@ -332,16 +333,14 @@ internal sealed class EpollConnection : ConnectionContext,
     // The loop may be waiting already, unmarked: it marks itself idle from its next wait on.
     public void EnableDirectSends() => _directSends = true;
 
-    public unsafe int TrySend(ReadOnlySpan<byte> data)
+    public int TrySend(ReadOnlySpan<byte> data)
     {
         lock (_directGate)
         {
             if (!_sendLoopIdle || _idleRead.IsCompleted || _sendDone || _shutdownReason is not null) return 0;
             while (true)
             {
-                nint sent;
-                fixed (byte* bytes = data)
-                    sent = EpollInterop.Send(_fd, bytes, (nuint)data.Length, EpollInterop.MsgNoSignal);
+                var sent = Send(data);
                 if (sent >= 0)
                 {
                     _directBytes += sent;
@@ -354,22 +353,19 @@ internal sealed class EpollConnection : ConnectionContext,
         }
     }
 
-    private unsafe nint TrySend(in ReadOnlySequence<byte> buffer, out int errno)
+    /// <summary>One send or sendmsg of what the socket takes of <paramref name="buffer"/>; the send loop's.</summary>
+    private nint SendSome(in ReadOnlySequence<byte> buffer, out int errno)
     {
-        nint sent;
-        if (buffer.IsSingleSegment)
-        {
-            var span = buffer.FirstSpan;
-            fixed (byte* data = span)
-                sent = EpollInterop.Send(_fd, data, (nuint)span.Length, EpollInterop.MsgNoSignal);
-        }
-        else
-        {
-            sent = SendGathered(buffer);
-        }
-
+        var sent = buffer.IsSingleSegment ? Send(buffer.FirstSpan) : SendGathered(buffer);
         errno = sent < 0 ? Marshal.GetLastPInvokeError() : 0;
         return sent;
+    }
+
+    /// <summary>One send; negative on failure, with the error in the last P/Invoke error.</summary>
+    private unsafe nint Send(ReadOnlySpan<byte> data)
+    {
+        fixed (byte* bytes = data)
+            return EpollInterop.Send(_fd, bytes, (nuint)data.Length, EpollInterop.MsgNoSignal);
     }
 
     private unsafe nint SendGathered(in ReadOnlySequence<byte> buffer)
