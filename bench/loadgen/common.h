@@ -82,7 +82,8 @@ static double cpu_seconds(void)
 #define HIST_MAX_NS ((uint64_t)1 << 40)
 #define HIST_BUCKETS (2 * HIST_SUB + (40 - HIST_SUB_BITS) * HIST_SUB)
 
-static uint64_t hist[HIST_BUCKETS];
+/* One histogram of latencies: the buckets, and the count, sum and maximum (ns). */
+struct latencies { uint64_t bucket[HIST_BUCKETS]; uint64_t count, sum, max; };
 
 static unsigned hist_index(uint64_t v)
 {
@@ -107,52 +108,49 @@ static double hist_value(unsigned idx)
     return ((double)lo + (double)hi) / 2.0;
 }
 
-/* pct-th percentile (0..100] of the `total` samples recorded in hist[], in ns. */
-static double hist_percentile(uint64_t total, double pct)
+/* pct-th percentile (0..100] of the samples recorded in h, in ns. */
+static double hist_percentile(const struct latencies *h, double pct)
 {
-    if (total == 0)
+    if (h->count == 0)
         return 0.0;
-    /* rank of the sample we want, 1-based: ceil(pct/100 * total) */
-    uint64_t rank = (uint64_t)((pct / 100.0) * (double)total + 0.999999);
+    /* rank of the sample we want, 1-based: ceil(pct/100 * count) */
+    uint64_t rank = (uint64_t)((pct / 100.0) * (double)h->count + 0.999999);
     if (rank < 1)
         rank = 1;
-    if (rank > total)
-        rank = total;
+    if (rank > h->count)
+        rank = h->count;
     uint64_t seen = 0;
     for (unsigned i = 0; i < HIST_BUCKETS; i++) {
-        seen += hist[i];
+        seen += h->bucket[i];
         if (seen >= rank)
             return hist_value(i);
     }
     return hist_value(HIST_BUCKETS - 1);
 }
 
-/* Count, sum and maximum (ns) of the latencies recorded in hist[]. */
-static uint64_t lat_count, lat_sum, lat_max;
-
 /* Records one latency (ns) of the measured window. */
-static void lat_record(uint64_t lat)
+static void lat_record(struct latencies *h, uint64_t lat)
 {
-    hist[hist_index(lat)]++;
-    lat_count++;
-    lat_sum += lat;
-    if (lat > lat_max)
-        lat_max = lat;
+    h->bucket[hist_index(lat)]++;
+    h->count++;
+    h->sum += lat;
+    if (lat > h->max)
+        h->max = lat;
 }
 
 /* Percentiles, maximum and mean of the recorded latencies, in microseconds
  * (all 0 when nothing was recorded). */
 struct lat_us { double p50, p90, p99, p999, max, mean; };
 
-static struct lat_us lat_summary(void)
+static struct lat_us lat_summary(const struct latencies *h)
 {
     struct lat_us s;
-    s.p50 = hist_percentile(lat_count, 50.0) / 1e3;
-    s.p90 = hist_percentile(lat_count, 90.0) / 1e3;
-    s.p99 = hist_percentile(lat_count, 99.0) / 1e3;
-    s.p999 = hist_percentile(lat_count, 99.9) / 1e3;
-    s.max = (double)lat_max / 1e3;
-    s.mean = lat_count ? (double)lat_sum / (double)lat_count / 1e3 : 0.0;
+    s.p50 = hist_percentile(h, 50.0) / 1e3;
+    s.p90 = hist_percentile(h, 90.0) / 1e3;
+    s.p99 = hist_percentile(h, 99.0) / 1e3;
+    s.p999 = hist_percentile(h, 99.9) / 1e3;
+    s.max = (double)h->max / 1e3;
+    s.mean = h->count ? (double)h->sum / (double)h->count / 1e3 : 0.0;
     return s;
 }
 

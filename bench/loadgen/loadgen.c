@@ -72,6 +72,7 @@ static struct {
 } opt = { "127.0.0.1", 9000, 50, 16, 64, 10.0, 2.0 };
 
 static int epfd;
+static struct latencies latency;   /* round trips of the measured window */
 static uint8_t *frames;        /* K identical frames, back to back */
 static size_t frame_len;       /* 4 + size */
 static uint8_t *body_pattern;  /* expected body bytes */
@@ -124,7 +125,7 @@ static void frame_done(struct conn *c, uint64_t t, uint32_t *completed)
     c->ring_head = (c->ring_head + 1) % (uint32_t)opt.inflight;
     c->ring_count--;
     if (measuring)
-        lat_record(t - sent);   /* so lat_count is also the number of measured frames */
+        lat_record(&latency, t - sent);   /* so latency.count is also the number of measured frames */
     (*completed)++;
 }
 
@@ -362,9 +363,9 @@ int main(int argc, char **argv)
     free(frames);
 
     double elapsed = measuring ? (double)(t_stop - t_measure_actual) / 1e9 : 0.0;
-    double fps = elapsed > 0 ? (double)lat_count / elapsed : 0.0;
+    double fps = elapsed > 0 ? (double)latency.count / elapsed : 0.0;
     double mbps = fps * (double)opt.size / 1e6;
-    struct lat_us lat = lat_summary();
+    struct lat_us lat = lat_summary(&latency);
     double cpu_pct = elapsed > 0 ? 100.0 * cpu_used / elapsed : 0.0;
 
     if (abort_reason)
@@ -377,7 +378,7 @@ int main(int argc, char **argv)
     printf("RESULT frames_per_s=%.0f mb_per_s=%.2f p50_us=%.1f p90_us=%.1f p99_us=%.1f "
            "p999_us=%.1f max_us=%.1f mean_us=%.1f frames=%" PRIu64 " errors=%" PRIu64
            " conns=%d inflight=%d size=%" PRIu32 " duration_s=%.2f loadgen_cpu_pct=%.0f\n",
-           fps, mbps, lat.p50, lat.p90, lat.p99, lat.p999, lat.max, lat.mean, lat_count, errors,
+           fps, mbps, lat.p50, lat.p90, lat.p99, lat.p999, lat.max, lat.mean, latency.count, errors,
            opt.conns, opt.inflight, opt.size, elapsed, cpu_pct);
     fflush(stdout);
     return abort_reason ? 3 : 0;

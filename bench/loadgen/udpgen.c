@@ -63,6 +63,7 @@ static uint64_t next_seq, sent_total, send_refused;
 static uint64_t seq_lo = UINT64_MAX, seq_hi = UINT64_MAX;   /* seqs sent in the measured window */
 static uint64_t recv_total, recv_in_window_seq, recv_during_window, bad;
 static int measuring, sending_done;
+static struct latencies latency;   /* of the datagrams sent in the measured window */
 
 static void put_u64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 static uint64_t get_u64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
@@ -120,7 +121,7 @@ static void recv_all(int i)
                 recv_during_window++;
             if (seq >= seq_lo && seq < seq_hi) {
                 recv_in_window_seq++;
-                lat_record(t - ts);
+                lat_record(&latency, t - ts);
             }
         }
         rmsg[0].msg_len = 0;
@@ -318,7 +319,7 @@ int main(int argc, char **argv)
     double recv_ps = elapsed > 0 ? (double)recv_during_window / elapsed : 0;
     uint64_t lost = sent_w > recv_in_window_seq ? sent_w - recv_in_window_seq : 0;
     double loss_pct = sent_w ? 100.0 * (double)lost / (double)sent_w : 0;
-    struct lat_us lat = lat_summary();
+    struct lat_us lat = lat_summary(&latency);
     struct cpu_pct cpu = cpu_window(&s0, &s1, elapsed);
 
     printf("%s:%d sockets=%d size=%" PRIu32 "B rate=%s over %.2fs: sent %.0f/s, echoed %.0f/s, loss %.3f%% "

@@ -9,7 +9,10 @@
  * `ws` and the gateway do at light load. Bytes a subscriber's socket cannot take yet wait in its
  * own buffer until EPOLLOUT. Pings are answered; a close frame closes the connection.
  *
- * Usage: epoll-ws-fanout PORT        (listens on 127.0.0.1)
+ * With "uring" as the second argument the sends of one message to all subscribers go to the kernel
+ * in one io_uring_enter instead of one send() each: the floor with system calls batched.
+ *
+ * Usage: epoll-ws-fanout PORT [uring]   (listens on 127.0.0.1)
  * Build: make -C bench/loadgen (-> bench/out/epoll-ws-fanout)
  */
 #define _GNU_SOURCE
@@ -21,8 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/io_uring.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MAX_CONNS 65536
@@ -145,6 +151,78 @@ static size_t frame_header(uint8_t *h, int opcode, size_t len) {
     return 10;
 }
 
+/* ---- io_uring mode: the sends of one message to all subscribers in one system call ----
+ * Each send is queued with MSG_DONTWAIT, so the kernel tries it at once inside io_uring_enter and
+ * reports what it could not send instead of waiting; what a socket did not take is buffered for
+ * EPOLLOUT as in send() mode. A subscriber with bytes already buffered is not queued (order). */
+static int use_uring, ring_fd;
+static unsigned *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq_mask;
+static struct io_uring_sqe *sqes;
+static struct io_uring_cqe *cqes;
+#define RING_ENTRIES 4096
+
+static void ring_setup(void) {
+    struct io_uring_params p = {0};
+    ring_fd = (int)syscall(__NR_io_uring_setup, RING_ENTRIES, &p);
+    if (ring_fd < 0) { perror("io_uring_setup"); exit(1); }
+    size_t sq_size = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+    size_t cq_size = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+    if (!(p.features & IORING_FEAT_SINGLE_MMAP)) { fprintf(stderr, "io_uring: kernel too old\n"); exit(1); }
+    uint8_t *rings = mmap(0, sq_size > cq_size ? sq_size : cq_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring_fd, IORING_OFF_SQ_RING);
+    sqes = mmap(0, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring_fd, IORING_OFF_SQES);
+    if (rings == MAP_FAILED || sqes == MAP_FAILED) { perror("mmap io_uring"); exit(1); }
+    sq_tail = (unsigned *)(rings + p.sq_off.tail);
+    sq_mask = (unsigned *)(rings + p.sq_off.ring_mask);
+    sq_array = (unsigned *)(rings + p.sq_off.array);
+    cq_head = (unsigned *)(rings + p.cq_off.head);
+    cq_tail = (unsigned *)(rings + p.cq_off.tail);
+    cq_mask = (unsigned *)(rings + p.cq_off.ring_mask);
+    cqes = (struct io_uring_cqe *)(rings + p.cq_off.cqes);
+}
+
+/* Submits the queued sends, waits for all their completions (they finish inside the call) and
+ * buffers what each socket did not take; a failed subscriber is marked to close after the fan-out. */
+static void ring_submit(unsigned queued, const uint8_t *frame, size_t len, int *failed, int *nfailed) {
+    __atomic_store_n(sq_tail, *sq_tail + queued, __ATOMIC_RELEASE);
+    while (syscall(__NR_io_uring_enter, ring_fd, queued, queued, IORING_ENTER_GETEVENTS, NULL, 0) < 0 && errno == EINTR) {}
+    unsigned head = *cq_head;
+    while (head != __atomic_load_n(cq_tail, __ATOMIC_ACQUIRE)) {
+        struct io_uring_cqe *e = &cqes[head++ & *cq_mask];
+        conn *s = conns[(int)e->user_data];
+        size_t sent = e->res < 0 ? 0 : (size_t)e->res;
+        if ((e->res < 0 && e->res != -EAGAIN) || (sent < len && send_bytes(s, frame + sent, len - sent) < 0))
+            failed[(*nfailed)++] = s->fd;
+    }
+    __atomic_store_n(cq_head, head, __ATOMIC_RELEASE);
+}
+
+static void fan_out_uring(const uint8_t *frame, size_t len) {
+    static int failed[MAX_CONNS];
+    int nfailed = 0;
+    unsigned queued = 0;
+    for (int i = 0; i < subscriber_count; i++) {
+        conn *s = conns[subscribers[i]];
+        if (s->out_len) {
+            if (send_bytes(s, frame, len) < 0) failed[nfailed++] = s->fd;
+            continue;
+        }
+        unsigned index = (*sq_tail + queued) & *sq_mask;
+        struct io_uring_sqe *e = &sqes[index];
+        memset(e, 0, sizeof *e);
+        e->opcode = IORING_OP_SEND;
+        e->fd = s->fd;
+        e->addr = (uint64_t)(uintptr_t)frame;
+        e->len = (unsigned)len;
+        e->msg_flags = MSG_NOSIGNAL | MSG_DONTWAIT;
+        e->user_data = (uint64_t)s->fd;
+        sq_array[index] = index;
+        if (++queued == RING_ENTRIES) { ring_submit(queued, frame, len, failed, &nfailed); queued = 0; }
+    }
+    if (queued) ring_submit(queued, frame, len, failed, &nfailed);
+    for (int i = 0; i < nfailed; i++)
+        if (conns[failed[i]]) close_conn(conns[failed[i]]);
+}
+
 /* Writes one message to every subscriber: header and payload in one buffer, one send() each. */
 static void fan_out(int opcode, const uint8_t *payload, size_t len) {
     static uint8_t *frame;
@@ -152,6 +230,7 @@ static void fan_out(int opcode, const uint8_t *payload, size_t len) {
     if (len + 10 > frame_cap) { frame_cap = len + 10; frame = realloc(frame, frame_cap); }
     size_t hl = frame_header(frame, opcode, len);
     memcpy(frame + hl, payload, len);
+    if (use_uring) { fan_out_uring(frame, hl + len); return; }
     for (int i = 0; i < subscriber_count; i++) {
         conn *s = conns[subscribers[i]];
         if (send_bytes(s, frame, hl + len) < 0) { close_conn(s); i--; }
@@ -216,7 +295,8 @@ static int frames(conn *c) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) { fprintf(stderr, "usage: %s PORT\n", argv[0]); return 2; }
+    if (argc < 2) { fprintf(stderr, "usage: %s PORT [uring]\n", argv[0]); return 2; }
+    if (argc > 2 && strcmp(argv[2], "uring") == 0) { use_uring = 1; ring_setup(); }
     int listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
     setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1]))};
