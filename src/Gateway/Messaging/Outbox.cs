@@ -14,7 +14,9 @@ namespace Gateway.Messaging;
 /// out is the writer's, as if written, and no longer counts against the capacity. A publish that finds it
 /// waiting wakes it through <see cref="DeliveryBatch"/>: inside a batch (one socket read's worth of frames)
 /// the wake-up is deferred to the batch's end, so the writer flushes once for all of them; it then runs
-/// inline on the publishing thread instead of hopping to the thread pool.
+/// inline on the publishing thread instead of hopping to the thread pool. With an <see cref="IOutboxWriter"/> the
+/// reader is not even resumed: the writer takes and writes the messages in its place, on that thread, and the reader
+/// is woken only for what the writer leaves.
 /// </remarks>
 public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
 {
@@ -35,6 +37,7 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
     private bool _completed;
     private bool _readerWaiting;
     private long _takenAtTicks; // when the reader took its batch, for the delivery latency; 0 when nobody measures it
+    private IOutboxWriter? _writer;
 
     /// <param name="counters">The subscriber's endpoint's counters (<see cref="MessageCounters.ForEndpoint"/>): its deliveries and drops are counted there.</param>
     /// <param name="onOverflowDisconnect">Called once, on the publisher's thread, when a <see cref="OverflowPolicy.Disconnect"/> outbox overflows; it must not block.</param>
@@ -205,8 +208,29 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
         if (wake) Signal();
     }
 
-    /// <summary>Resumes the waiting reader; called by <see cref="DeliveryBatch"/> exactly once per wait.</summary>
-    internal void Signal() => _signal.SetResult(true);
+    /// <summary>
+    /// Lets <paramref name="writer"/> write on the delivering thread what arrives while the reader waits, in place of
+    /// waking the reader; what it leaves, the reader is woken for.
+    /// </summary>
+    public void WriteInPlaceOfWaking(IOutboxWriter writer) => _writer = writer;
+
+    /// <summary>Resumes the waiting reader, or has the writer write in its place; called by <see cref="DeliveryBatch"/> exactly once per wait.</summary>
+    internal void Signal()
+    {
+        if (_writer is { } writer && writer.TryWriteNow() && KeepWaiting()) return;
+        _signal.SetResult(true);
+    }
+
+    /// <summary>Marks the reader waiting again after the writer wrote in its place; false when there is more for it.</summary>
+    private bool KeepWaiting()
+    {
+        lock (_lock)
+        {
+            if (_count > 0 || _completed || _takenIndex < _takenCount) return false;
+            _readerWaiting = true;
+            return true;
+        }
+    }
 
     bool IValueTaskSource<bool>.GetResult(short token) => _signal.GetResult(token);
 

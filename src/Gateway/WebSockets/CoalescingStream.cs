@@ -73,6 +73,22 @@ internal sealed class CoalescingStream(Stream inner, IDirectSendFeature? direct 
         }
     }
 
+    /// <summary>Takes the gate if no write holds it, for <see cref="Gather"/> and <see cref="WriteGathered"/> on this thread.</summary>
+    public bool TryBeginWrite() => _gate.Wait(0);
+
+    /// <summary>Adds to what <see cref="WriteGathered"/> writes; the caller holds the gate.</summary>
+    public void Gather(ReadOnlySpan<byte> bytes) => _held.Write(bytes);
+
+    /// <summary>Writes what was gathered, in one write; the caller holds the gate until it completes, then calls <see cref="EndWrite"/>.</summary>
+    public ValueTask WriteGathered() => WriteThroughAsync(_held.WrittenMemory, CancellationToken.None);
+
+    /// <summary>Forgets what was gathered and releases the gate.</summary>
+    public void EndWrite()
+    {
+        _held.ResetWrittenCount();
+        _gate.Release();
+    }
+
     /// <summary>Writes to the connection, under the gate: what the socket takes directly, the rest through Kestrel.</summary>
     private ValueTask WriteThroughAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
     {
