@@ -31,8 +31,13 @@ public static class DeliveryBatch
 
         // A woken writer runs inline and may publish or batch again on this thread: detach the list first.
         t_pending = null;
-        foreach (var outbox in pending)
-            outbox.Signal();
+        // The writers' sends of these wake-ups go to the kernel together, in one system call, when the scope ends.
+        using (Tcp.Epoll.SendRing.Begin())
+        {
+            foreach (var outbox in pending)
+                outbox.Signal();
+        }
+
         pending.Clear();
         t_pending ??= pending;
     }

@@ -4,9 +4,21 @@ namespace Gateway.Messaging;
 public interface IOutboxWriter
 {
     /// <summary>
-    /// Takes messages with <see cref="Outbox.TryRead"/> and writes them now, as the waiting reader would; true when it
-    /// did so without waiting for anything, false when the reader must be woken to go on (nothing may be lost either way).
+    /// Takes messages with <see cref="Outbox.TryRead"/> and writes them now, as the waiting reader would.
     /// It runs on the publisher's thread, between deliveries to other subscribers, so it must not block or throw.
     /// </summary>
-    bool TryWriteNow();
+    OutboxWrite TryWriteNow();
+}
+
+/// <summary>How an <see cref="IOutboxWriter"/>'s write went; nothing may be lost whichever it is.</summary>
+public enum OutboxWrite
+{
+    /// <summary>Written without waiting for anything: the reader may go on waiting.</summary>
+    Written,
+
+    /// <summary>The reader must be woken to go on.</summary>
+    WakeReader,
+
+    /// <summary>Still under way: the writer calls <see cref="Outbox.EndPendingWrite"/> when it ends.</summary>
+    Pending,
 }

@@ -82,6 +82,17 @@ internal sealed class CoalescingStream(Stream inner, IDirectSendFeature? direct 
     /// <summary>Writes what was gathered, in one write; the caller holds the gate until it completes, then calls <see cref="EndWrite"/>.</summary>
     public ValueTask WriteGathered() => WriteThroughAsync(_held.WrittenMemory, CancellationToken.None);
 
+    /// <summary>
+    /// Queues all of <paramref name="frame"/> (a pinned array) on <paramref name="ring"/> as a direct send; the caller holds
+    /// the gate until <paramref name="completion"/> is told how many bytes went, and writes the rest with
+    /// <see cref="WriteRemainder"/>. False, with nothing queued, when the bytes cannot go directly now.
+    /// </summary>
+    public bool TryQueueWrite(SendRing ring, byte[] frame, IQueuedSendCompletion completion) =>
+        direct?.TryQueueSend(ring, frame, completion) ?? false;
+
+    /// <summary>Writes through Kestrel what a queued send did not take; the caller holds the gate until it completes.</summary>
+    public ValueTask WriteRemainder(byte[] frame, int sent) => inner.WriteAsync(frame.AsMemory(sent), CancellationToken.None);
+
     /// <summary>Forgets what was gathered and releases the gate.</summary>
     public void EndWrite()
     {

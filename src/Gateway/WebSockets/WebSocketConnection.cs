@@ -6,6 +6,7 @@ using Gateway.Http;
 using Gateway.Messaging;
 using Gateway.Protocols.Topics;
 using Gateway.Security;
+using Gateway.Tcp.Epoll;
 
 namespace Gateway.WebSockets;
 
@@ -22,7 +23,7 @@ namespace Gateway.WebSockets;
 /// outbox overflow under the disconnect policy;
 /// 1009 for a message over the size limit.
 /// </remarks>
-internal sealed class WebSocketConnection : IGatewayConnection, IOutboxWriter
+internal sealed class WebSocketConnection : IGatewayConnection, IOutboxWriter, IQueuedSendCompletion
 {
     // How long a closing socket may take to send what is queued, and then the client to answer our close frame,
     // before the socket is aborted.
@@ -47,6 +48,7 @@ internal sealed class WebSocketConnection : IGatewayConnection, IOutboxWriter
     private string? _closeReason;
     private int _closeSent;
     private Task _sending = Task.CompletedTask;
+    private byte[]? _queuedFrame; // a frame queued on a SendRing, with both locks held until it has been sent
 
     /// <param name="transport">The stream under <paramref name="socket"/>, to gather a batch of messages into one write; null sends each alone.</param>
     public WebSocketConnection(HttpContext context, WebSocket socket, CoalescingStream? transport, bool envelope, string? publishTopic,
@@ -393,51 +395,67 @@ internal sealed class WebSocketConnection : IGatewayConnection, IOutboxWriter
 
     /// <summary>
     /// Writes the frames of what the outbox holds on the delivering thread, while the send loop waits: with direct
-    /// sends that is one <c>send</c>, and no wake-up of the loop. False, with the loop to go on, when another write
-    /// is under way, the socket is no longer open, or what the socket did not take is still going through Kestrel.
+    /// sends that is one <c>send</c> (or, inside a fan-out, one entry of its <see cref="SendRing"/>), and no wake-up
+    /// of the loop. The loop is woken instead when another write is under way, the socket is no longer open, or what
+    /// the socket did not take is still going through Kestrel.
     /// </summary>
-    bool IOutboxWriter.TryWriteNow()
+    OutboxWrite IOutboxWriter.TryWriteNow()
     {
         var transport = _transport!;
-        if (!_sendLock.Wait(0)) return false;
+        if (!_sendLock.Wait(0)) return OutboxWrite.WakeReader;
         if (!transport.TryBeginWrite())
         {
             _sendLock.Release();
-            return false;
+            return OutboxWrite.WakeReader;
         }
 
-        var finishing = false;
+        var release = true; // the locks, unless a write still under way holds them
         try
         {
             // Nothing may follow our close frame, or go out before the handshake's answer.
-            if (_socket.State != WebSocketState.Open) return false;
+            if (_socket.State != WebSocketState.Open) return OutboxWrite.WakeReader;
+            byte[]? frame = null;
+            var frames = 0;
             while (transport.HeldBytes < MaxHeldBytes && _outbox.TryRead(out var message))
             {
-                transport.Gather(WebSocketFrame.Of(message));
+                frame = WebSocketFrame.Of(message);
+                frames++;
+                transport.Gather(frame);
                 Traffic.FramesOut++;
                 Traffic.BytesOut += message.Payload.Length;
             }
 
-            if (transport.HeldBytes == 0) return true;
+            if (frames == 0) return OutboxWrite.Written;
+            // One frame, the usual case of a light fan-out, goes to the kernel with every other subscriber's.
+            if (frames == 1 && SendRing.Current is { } ring)
+            {
+                _queuedFrame = frame;
+                release = !transport.TryQueueWrite(ring, frame!, this);
+                if (!release) return OutboxWrite.Pending;
+                _queuedFrame = null;
+            }
+
             var write = transport.WriteGathered();
             if (write.IsCompletedSuccessfully)
             {
                 write.GetAwaiter().GetResult();
-                return true;
+                return OutboxWrite.Written;
             }
 
-            finishing = true;
-            _ = FinishWriteAsync(write, transport);
-            return false;
+            // The send loop goes on now; its next write waits for the locks, which this write holds until it completes.
+            release = false;
+            _ = FinishWriteAsync(write, transport, pendingInOutbox: false);
+            return OutboxWrite.WakeReader;
         }
         catch (Exception ex)
         {
             // Any fault ends this connection only: this runs on the thread delivering to every other subscriber.
-            return OnTransportLost(ex);
+            OnTransportLost(ex);
+            return OutboxWrite.WakeReader;
         }
         finally
         {
-            if (!finishing)
+            if (release)
             {
                 transport.EndWrite();
                 _sendLock.Release();
@@ -445,8 +463,52 @@ internal sealed class WebSocketConnection : IGatewayConnection, IOutboxWriter
         }
     }
 
-    /// <summary>Waits for the part of an in-place write that went through Kestrel, holding the locks until it is written.</summary>
-    private async Task FinishWriteAsync(ValueTask write, CoalescingStream transport)
+    /// <summary>A queued frame's send has completed: what the socket did not take goes through Kestrel, then the outbox is told.</summary>
+    void IQueuedSendCompletion.OnSent(int sent)
+    {
+        var transport = _transport!;
+        var frame = _queuedFrame!;
+        _queuedFrame = null;
+        var outcome = OutboxWrite.WakeReader;
+        try
+        {
+            if (sent == frame.Length)
+            {
+                outcome = OutboxWrite.Written;
+                return;
+            }
+
+            var write = transport.WriteRemainder(frame, sent);
+            if (write.IsCompletedSuccessfully)
+            {
+                write.GetAwaiter().GetResult();
+                outcome = OutboxWrite.Written;
+                return;
+            }
+
+            outcome = OutboxWrite.Pending;
+            _ = FinishWriteAsync(write, transport, pendingInOutbox: true);
+        }
+        catch (Exception ex)
+        {
+            OnTransportLost(ex);
+        }
+        finally
+        {
+            if (outcome != OutboxWrite.Pending)
+            {
+                transport.EndWrite();
+                _sendLock.Release();
+                _outbox.EndPendingWrite(outcome);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Waits for the part of an in-place write that went through Kestrel, holding the locks until it is written; then
+    /// wakes the send loop if the outbox still counts the write as pending.
+    /// </summary>
+    private async Task FinishWriteAsync(ValueTask write, CoalescingStream transport, bool pendingInOutbox)
     {
         try
         {
@@ -460,6 +522,7 @@ internal sealed class WebSocketConnection : IGatewayConnection, IOutboxWriter
         {
             transport.EndWrite();
             _sendLock.Release();
+            if (pendingInOutbox) _outbox.EndPendingWrite(OutboxWrite.WakeReader);
         }
     }
 

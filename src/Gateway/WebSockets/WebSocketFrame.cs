@@ -18,7 +18,8 @@ internal static class WebSocketFrame
         if (Volatile.Read(ref message.EncodedWebSocketFrame) is { } encoded) return encoded;
         var payload = message.Payload.Span;
         var headerLength = payload.Length < 126 ? 2 : payload.Length <= ushort.MaxValue ? 4 : 10;
-        var frame = new byte[headerLength + payload.Length];
+        // Pinned: a frame may be queued for the kernel to read during a later system call (SendRing).
+        var frame = GC.AllocateUninitializedArray<byte>(headerLength + payload.Length, pinned: true);
         frame[0] = (byte)(Final | (MessagePayload.IsText(message) ? TextOpcode : BinaryOpcode));
         switch (headerLength)
         {

@@ -25,7 +25,7 @@ public sealed class OutboxWriterTests
         public bool Finishes { get; set; } = true;
         public Action? During { get; set; }
 
-        public bool TryWriteNow()
+        public OutboxWrite TryWriteNow()
         {
             var written = new List<string>();
             while (written.Count < Take && outbox.TryRead(out var message))
@@ -34,7 +34,7 @@ public sealed class OutboxWriterTests
             var during = During;
             During = null;
             during?.Invoke();
-            return Finishes;
+            return Finishes ? OutboxWrite.Written : OutboxWrite.WakeReader;
         }
     }
 
@@ -130,6 +130,41 @@ public sealed class OutboxWriterTests
         Assert.True(await Woken(waiting));
         Assert.True(outbox.TryRead(out var message));
         Assert.Equal("m2", Body(message));
+    }
+
+    [Fact]
+    public async Task A_pending_write_leaves_the_reader_waiting_until_it_ends()
+    {
+        var outbox = new Outbox(new OutboxOptions { Capacity = 16 }, new MessageCounters());
+        var writes = new Queue<OutboxWrite>([OutboxWrite.Pending, OutboxWrite.Pending]);
+        var taken = new List<string>();
+        outbox.WriteInPlaceOfWaking(new PendingWriter(outbox, writes, taken));
+        var waiting = outbox.WaitToReadAsync();
+
+        outbox.Deliver(NewMessage("m1"));
+        Assert.False(waiting.IsCompleted);
+        outbox.EndPendingWrite(OutboxWrite.Written);
+        Assert.False(waiting.IsCompleted);
+
+        // Waiting again after the first: the next delivery goes to the writer too, and this write wakes the reader.
+        outbox.Deliver(NewMessage("m2"));
+        Assert.Equal(["m1", "m2"], taken);
+        Assert.False(waiting.IsCompleted);
+        outbox.Deliver(NewMessage("m3"));
+        outbox.EndPendingWrite(OutboxWrite.WakeReader);
+        Assert.True(await Woken(waiting));
+        Assert.True(outbox.TryRead(out var message));
+        Assert.Equal("m3", Body(message));
+    }
+
+    private sealed class PendingWriter(Outbox outbox, Queue<OutboxWrite> writes, List<string> taken) : IOutboxWriter
+    {
+        public OutboxWrite TryWriteNow()
+        {
+            Assert.True(outbox.TryRead(out var message));
+            taken.Add(Body(message));
+            return writes.Dequeue();
+        }
     }
 
     [Fact]

@@ -42,6 +42,33 @@ public sealed class EpollDirectSendTests : IAsyncLifetime
         _transport.Dispose();
     }
 
+    private sealed class Completion : IQueuedSendCompletion
+    {
+        public List<int> Results { get; } = [];
+
+        public void OnSent(int result) => Results.Add(result);
+    }
+
+    [Fact]
+    public async Task A_send_queued_on_a_ring_goes_out_when_the_scope_ends_after_what_the_pipe_sent()
+    {
+        var frame = GC.AllocateArray<byte>(7, pinned: true);
+        "second,"u8.CopyTo(frame);
+        var completion = new Completion();
+        using (SendRing.Begin())
+            Assert.False(_connection.TryQueueSend(SendRing.Current!, frame, completion)); // not enabled yet
+
+        _connection.EnableDirectSends();
+        await WriteThroughPipeAsync("first,"u8.ToArray());
+        using (SendRing.Begin())
+            Assert.True(_connection.TryQueueSend(SendRing.Current!, frame, completion));
+        Assert.Equal(5, _connection.TrySend("third"u8));
+
+        Assert.Equal([7], completion.Results);
+        Assert.Equal("first,second,third", await ReadStringAsync(18));
+        Assert.Equal(12, _connection.DirectBytes);
+    }
+
     [Fact]
     public async Task Sends_nothing_until_enabled_then_sends_on_the_callers_thread_after_what_the_pipe_sent()
     {

@@ -27,7 +27,7 @@ namespace Gateway.Tcp.Epoll;
 /// <para>Closing follows Kestrel's socket transport: when the handler completes its output (or aborts), the
 /// rest is sent and the socket shut down in both directions; the loop closes it once reading has ended too.</para>
 /// </remarks>
-internal sealed class EpollConnection : ConnectionContext,
+internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion,
     IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature, IConnectionLifetimeFeature,
     IConnectionEndPointFeature, IConnectionSocketFeature, IMemoryPoolFeature, IDirectSendFeature, IValueTaskSource
 {
@@ -65,6 +65,7 @@ internal sealed class EpollConnection : ConnectionContext,
     private bool _sendLoopIdle;
     private ValueTask<ReadResult> _idleRead;
     private long _directBytes;
+    private IQueuedSendCompletion? _queuedSend; // the caller's, while a send queued on a SendRing holds the gate
 
     public EpollConnection(Socket socket, EpollLoop loop, MemoryPool<byte> pool, EpollTransportOptions options)
     {
@@ -332,6 +333,38 @@ internal sealed class EpollConnection : ConnectionContext,
 
     // The loop may be waiting already, unmarked: it marks itself idle from its next wait on.
     public void EnableDirectSends() => _directSends = true;
+
+    public bool TryQueueSend(SendRing ring, byte[] pinned, IQueuedSendCompletion completion)
+    {
+        // Only tried: another thread's fan-out may hold the gate while its own ring is queued, and waiting for it here
+        // could wait for a thread that waits for this one. Held from here until the send has completed, so the
+        // descriptor stays this connection's and nothing passes the queued bytes.
+        if (!_directGate.TryEnter()) return false;
+        var queued = false;
+        try
+        {
+            if (!_sendLoopIdle || _idleRead.IsCompleted || _sendDone || _shutdownReason is not null) return false;
+            _queuedSend = completion;
+            queued = ring.TryQueue(_fd, pinned, this);
+            if (!queued) _queuedSend = null;
+            return queued;
+        }
+        finally
+        {
+            if (!queued) _directGate.Exit();
+        }
+    }
+
+    void IQueuedSendCompletion.OnSent(int result)
+    {
+        var completion = _queuedSend!;
+        _queuedSend = null;
+        var sent = Math.Max(result, 0);
+        _directBytes += sent;
+        _directGate.Exit();
+        // A refused or failed send is 0: the caller writes the bytes through the pipe, whose send loop meets any failure again.
+        completion.OnSent(sent);
+    }
 
     public int TrySend(ReadOnlySpan<byte> data)
     {

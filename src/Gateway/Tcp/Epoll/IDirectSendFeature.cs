@@ -22,4 +22,13 @@ internal interface IDirectSendFeature
     /// The caller writes the rest through the output pipe, which then carries everything until it has drained.
     /// </summary>
     int TrySend(ReadOnlySpan<byte> data);
+
+    /// <summary>
+    /// Queues a send of all of <paramref name="pinned"/> on <paramref name="ring"/>, under the conditions of
+    /// <see cref="TrySend"/>; false when they do not hold or another thread is sending directly on this connection
+    /// (nothing queued). Until <paramref name="completion"/> is told the bytes the socket took (0 when it took none or
+    /// the send failed), on the ring's thread, nothing else is sent on the connection. The array must not move: allocate it
+    /// pinned.
+    /// </summary>
+    bool TryQueueSend(SendRing ring, byte[] pinned, IQueuedSendCompletion completion);
 }
