@@ -40,4 +40,8 @@ internal static partial class TcpLog
     [LoggerMessage(EventId = 208, EventName = "ListenAddressUnavailable", Level = LogLevel.Warning,
         Message = "Not listening on {Address}: {Reason}. The endpoint's other addresses still listen.")]
     public static partial void ListenAddressUnavailable(ILogger logger, string address, string reason);
+
+    [LoggerMessage(EventId = 209, EventName = "SendRingUnavailable", Level = LogLevel.Information,
+        Message = "No io_uring ({Reason}): a WebSocket fan-out makes one send system call per subscriber instead of one for all. In a container, allow io_uring_setup and io_uring_enter in its seccomp profile.")]
+    public static partial void SendRingUnavailable(ILogger logger, string reason);
 }

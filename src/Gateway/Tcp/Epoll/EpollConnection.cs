@@ -65,7 +65,9 @@ internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion
     private bool _sendLoopIdle;
     private ValueTask<ReadResult> _idleRead;
     private long _directBytes;
-    private IQueuedSendCompletion? _queuedSend; // the caller's, while a send queued on a SendRing holds the gate
+    // The caller's, while a send queued on a SendRing holds the gate. The socket is not closed meanwhile, even by this
+    // thread (the gate is reentrant): the send's completion closes it if it was done by then.
+    private volatile IQueuedSendCompletion? _queuedSend;
 
     public EpollConnection(Socket socket, EpollLoop loop, MemoryPool<byte> pool, EpollTransportOptions options)
     {
@@ -362,6 +364,7 @@ internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion
         var sent = Math.Max(result, 0);
         _directBytes += sent;
         _directGate.Exit();
+        if (_sendDone) CloseIfDone();
         // A refused or failed send is 0: the caller writes the bytes through the pipe, whose send loop meets any failure again.
         completion.OnSent(sent);
     }
@@ -463,7 +466,7 @@ internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion
     {
         lock (_shutdownLock)
         {
-            if (_socketClosed || !_receiveDone || !_sendDone) return;
+            if (_socketClosed || !_receiveDone || !_sendDone || _queuedSend is not null) return;
             _socketClosed = true;
         }
 

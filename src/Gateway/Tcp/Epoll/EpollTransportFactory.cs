@@ -73,6 +73,7 @@ internal sealed class EpollTransportFactory(EpollTransportOptions options, IMemo
             var loops = new EpollLoop[options.LoopCount];
             for (var i = 0; i < loops.Length; i++) loops[i] = new EpollLoop($"Gateway epoll loop {i}");
             _loops = loops;
+            if (SendRing.Probe() is { } reason) TcpLog.SendRingUnavailable(logger, reason);
         }
     }
 

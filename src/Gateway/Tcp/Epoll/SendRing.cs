@@ -78,6 +78,26 @@ internal sealed unsafe partial class SendRing
         return new Scope(t_ring);
     }
 
+    /// <summary>
+    /// Whether this process may use io_uring: null when it may, else why not. A refusal is final for the process, so
+    /// <see cref="Begin"/> stops trying.
+    /// </summary>
+    public static string? Probe()
+    {
+        if (!OperatingSystem.IsLinux()) return "io_uring is Linux only";
+        var parameters = stackalloc byte[ParamsSize];
+        new Span<byte>(parameters, ParamsSize).Clear();
+        var fd = Syscall(SyscallIoUringSetup, 1, (long)parameters, 0, 0, 0, 0);
+        if (fd >= 0)
+        {
+            EpollInterop.Close((int)fd);
+            return null;
+        }
+
+        s_unavailable = true;
+        return $"io_uring_setup failed: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}";
+    }
+
     private SendRing()
     {
         var parameters = stackalloc byte[ParamsSize];
