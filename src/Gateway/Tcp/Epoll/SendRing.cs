@@ -15,11 +15,11 @@ internal interface IQueuedSendCompletion
 /// halves the server's time per delivery of a minimal C fan-out server (bench/README.md).
 /// </summary>
 /// <remarks>
-/// One ring per thread, created the first time that thread opens a scope and kept for its life. Sends are queued
+/// One ring per thread, created the first time that thread queues a send in a scope, and kept for its life. Sends are queued
 /// with MSG_DONTWAIT, so the kernel tries each at once inside the call and reports what it could not send instead
 /// of waiting: every send has completed when <see cref="Scope.Dispose"/> returns. Where io_uring is unavailable
-/// (an old kernel, or a container whose seccomp profile refuses it) <see cref="Begin"/> opens nothing and
-/// <see cref="Current"/> stays null, so writers send directly as before.
+/// (an old kernel, or a container whose seccomp profile refuses it) <see cref="Current"/> is null, so writers
+/// send directly as before.
 /// </remarks>
 internal sealed unsafe partial class SendRing
 {
@@ -53,29 +53,33 @@ internal sealed unsafe partial class SendRing
     private uint _queued;
     private bool _broken;
 
-    /// <summary>The ring of the scope open on this thread; null outside one, or where io_uring is unavailable.</summary>
-    public static SendRing? Current => t_depth > 0 ? t_ring : null;
+    /// <summary>
+    /// The ring of the scope open on this thread, created the first time a thread needs one (most threads that end a
+    /// delivery batch never queue a send); null outside a scope, or where io_uring is unavailable.
+    /// </summary>
+    public static SendRing? Current => t_depth > 0 ? t_ring ?? Create() : null;
 
     /// <summary>Opens a scope on this thread: sends queued until its outermost end go to the kernel together.</summary>
     public static Scope Begin()
     {
-        if (t_ring is null)
-        {
-            if (s_unavailable) return default;
-            try
-            {
-                t_ring = new SendRing();
-            }
-            catch (IOException)
-            {
-                // Decided once for the process: every thread would be refused the same way.
-                s_unavailable = true;
-                return default;
-            }
-        }
-
+        if (s_unavailable && t_ring is null) return default;
         t_depth++;
-        return new Scope(t_ring);
+        return new Scope(opened: true);
+    }
+
+    private static SendRing? Create()
+    {
+        if (s_unavailable) return null;
+        try
+        {
+            return t_ring = new SendRing();
+        }
+        catch (IOException)
+        {
+            // Decided once for the process: every thread would be refused the same way.
+            s_unavailable = true;
+            return null;
+        }
     }
 
     /// <summary>
@@ -234,13 +238,14 @@ internal sealed unsafe partial class SendRing
     }
 
     /// <summary>The scope <see cref="Begin"/> opened; disposing the outermost one submits.</summary>
-    public readonly struct Scope(SendRing? ring) : IDisposable
+    public readonly struct Scope(bool opened) : IDisposable
     {
         public void Dispose()
         {
-            if (ring is null || t_depth > 1)
+            if (!opened) return;
+            if (t_depth > 1 || t_ring is not { } ring)
             {
-                if (ring is not null) t_depth--;
+                t_depth--;
                 return;
             }
 
