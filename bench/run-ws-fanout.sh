@@ -7,8 +7,8 @@
 #
 # Two latencies from the publisher's write (bench/loadgen/wsfanout.c): to the frame's arrival at the
 # subscriber's socket (the kernel's receive timestamp: the server's latency), and to the load
-# generator's read of it (which adds the generator's own time to read 1,000 sockets in turn, about
-# 10 ms here, a floor under every server's p99).
+# generator's read of it (which adds the generator's own time to read 1,000 sockets in turn, 6-10 ms
+# here, a floor under every server's p99 at read).
 #
 # Each repetition runs, for each publish rate in RATES and each server one after another (never
 # concurrently, server order alternating between repetitions): start the server pinned to
