@@ -14,8 +14,9 @@ namespace Gateway.WebSockets;
 /// One WebSocket peer. The receive loop publishes what the client sends (raw mode) or runs its envelope
 /// commands; the send loop drains the outbox. Sends from both loops are serialised by one lock, as a
 /// WebSocket allows one send at a time. A raw-mode socket with direct sends has its frames written on the
-/// delivering thread while its send loop waits (<see cref="IOutboxWriter"/>), so a light fan-out costs one
-/// <c>send</c> per subscriber and no wake-up of 1,000 send loops.
+/// delivering thread while its send loop waits (<see cref="IOutboxWriter"/>), so a light fan-out costs one entry
+/// per subscriber in one io_uring submission (<see cref="SendRing"/>; one <c>send</c> each without io_uring) and no
+/// wake-up of 1,000 send loops.
 /// </summary>
 /// <remarks>
 /// Close codes: 1000 after the client's close or an admin's disconnect; 1001 when the server shuts down;

@@ -160,4 +160,37 @@ public sealed class SendRingTests : IDisposable
         Assert.Equal([7], second.Results);
         Assert.Equal("first,second", Receive(receiver, 12));
     }
+
+    [Fact]
+    public void A_completion_that_would_overfill_the_ring_is_refused_instead_of_submitting_inside_the_submission()
+    {
+        Assert.True(KernelAllowsIoUring, "io_uring is turned off on this machine (/proc/sys/kernel/io_uring_disabled)");
+        var (sender, receiver) = Connect();
+        var one = Pinned("x");
+        var first = Enumerable.Range(0, 1024).Select(_ => new Recorder()).ToArray(); // the ring's size
+        var again = new List<Recorder>();
+        var refused = 0;
+        first[0].Then = () =>
+        {
+            for (var i = 0; i < 1100; i++)
+            {
+                var recorder = new Recorder();
+                if (Queue(SendRing.Current!, sender, one, recorder)) again.Add(recorder);
+                else refused++;
+            }
+        };
+
+        using (SendRing.Begin())
+        {
+            foreach (var recorder in first)
+                Assert.True(Queue(SendRing.Current!, sender, one, recorder));
+        }
+
+        // Every send of the first round is told once, and so is every one queued while they were being told.
+        Assert.All(first, recorder => Assert.Equal([1], recorder.Results));
+        Assert.Equal(1024, again.Count);
+        Assert.All(again, recorder => Assert.Equal([1], recorder.Results));
+        Assert.Equal(76, refused);
+        Assert.Equal(new string('x', 2048), Receive(receiver, 2048));
+    }
 }

@@ -52,6 +52,7 @@ internal sealed unsafe partial class SendRing
     private readonly int[] _results = new int[Entries];
     private uint _queued;
     private bool _broken;
+    private bool _telling; // in Submit, telling completions: their results are read from _ended and _results
 
     /// <summary>
     /// The ring of the scope open on this thread, created the first time a thread needs one (most threads that end a
@@ -151,7 +152,13 @@ internal sealed unsafe partial class SendRing
     public bool TryQueue(int fd, byte[] pinned, IQueuedSendCompletion completion)
     {
         if (_broken) return false;
-        if (_queued == Entries) Submit();
+        if (_queued == Entries)
+        {
+            // A completion that queues a send cannot submit from inside the submission that tells it.
+            if (_telling) return false;
+            Submit();
+        }
+
         byte* data;
         fixed (byte* start = pinned)
             data = start; // stays valid after the fixed block only because the array is pinned
@@ -179,12 +186,20 @@ internal sealed unsafe partial class SendRing
             _queued = 0;
             Volatile.Write(ref *_sqTail, *_sqTail + count);
             var ended = Enter(count);
-            // Told only after the ring is read out: a completion may queue sends again.
-            for (var i = 0; i < ended; i++)
+            // Told only after the ring is read out: a completion may queue sends again, for the next round.
+            _telling = true;
+            try
             {
-                var completion = _ended[i];
-                _ended[i] = null!;
-                completion.OnSent(_results[i]);
+                for (var i = 0; i < ended; i++)
+                {
+                    var completion = _ended[i];
+                    _ended[i] = null!;
+                    completion.OnSent(_results[i]);
+                }
+            }
+            finally
+            {
+                _telling = false;
             }
         }
     }
