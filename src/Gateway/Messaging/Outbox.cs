@@ -217,13 +217,8 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
     /// <summary>Resumes the waiting reader, or has the writer write in its place; called by <see cref="DeliveryBatch"/> exactly once per wait.</summary>
     internal void Signal()
     {
-        if (_writer is { } writer)
-        {
-            var write = writer.TryWriteNow();
-            if (write == OutboxWrite.Pending || (write == OutboxWrite.Written && KeepWaiting())) return;
-        }
-
-        _signal.SetResult(true);
+        var write = _writer?.TryWriteNow() ?? OutboxWrite.WakeReader;
+        if (write != OutboxWrite.Pending) EndPendingWrite(write);
     }
 
     /// <summary>Ends a write the writer left <see cref="OutboxWrite.Pending"/>: the reader goes on waiting, or is woken.</summary>

@@ -73,14 +73,17 @@ internal sealed class CoalescingStream(Stream inner, IDirectSendFeature? direct 
         }
     }
 
-    /// <summary>Takes the gate if no write holds it, for <see cref="Gather"/> and <see cref="WriteGathered"/> on this thread.</summary>
+    /// <summary>Takes the gate if no write holds it, for the writes below on this thread.</summary>
     public bool TryBeginWrite() => _gate.Wait(0);
 
     /// <summary>Adds to what <see cref="WriteGathered"/> writes; the caller holds the gate.</summary>
     public void Gather(ReadOnlySpan<byte> bytes) => _held.Write(bytes);
 
     /// <summary>Writes what was gathered, in one write; the caller holds the gate until it completes, then calls <see cref="EndWrite"/>.</summary>
-    public ValueTask WriteGathered() => WriteThroughAsync(_held.WrittenMemory, CancellationToken.None);
+    public ValueTask WriteGathered() => WriteUnderGate(_held.WrittenMemory);
+
+    /// <summary>Writes <paramref name="bytes"/>: directly what the socket takes, the rest through Kestrel; the caller holds the gate until it completes.</summary>
+    public ValueTask WriteUnderGate(ReadOnlyMemory<byte> bytes) => WriteThroughAsync(bytes, CancellationToken.None);
 
     /// <summary>
     /// Queues all of <paramref name="frame"/> (a pinned array) on <paramref name="ring"/> as a direct send; the caller holds

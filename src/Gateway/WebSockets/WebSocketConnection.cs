@@ -387,8 +387,7 @@ internal sealed class WebSocketConnection : IGatewayConnection, IOutboxWriter, I
             }
 
             if (!sent) return false;
-            Traffic.FramesOut++;
-            Traffic.BytesOut += message.Payload.Length;
+            CountSent(message);
         }
 
         return true;
@@ -415,37 +414,40 @@ internal sealed class WebSocketConnection : IGatewayConnection, IOutboxWriter, I
         {
             // Nothing may follow our close frame, or go out before the handshake's answer.
             if (_socket.State != WebSocketState.Open) return OutboxWrite.WakeReader;
-            byte[]? frame = null;
-            var frames = 0;
-            while (transport.HeldBytes < MaxHeldBytes && _outbox.TryRead(out var message))
+            if (!_outbox.TryRead(out var message)) return OutboxWrite.Written;
+            var frame = WebSocketFrame.Of(message);
+            CountSent(message);
+            ValueTask write;
+            if (frame.Length < MaxHeldBytes && _outbox.TryRead(out message))
             {
-                frame = WebSocketFrame.Of(message);
-                frames++;
+                // Several messages waiting: their frames are gathered into one write.
                 transport.Gather(frame);
-                Traffic.FramesOut++;
-                Traffic.BytesOut += message.Payload.Length;
-            }
+                do
+                {
+                    transport.Gather(WebSocketFrame.Of(message));
+                    CountSent(message);
+                }
+                while (transport.HeldBytes < MaxHeldBytes && _outbox.TryRead(out message));
 
-            if (frames == 0) return OutboxWrite.Written;
-            // One frame, the usual case of a light fan-out, goes to the kernel with every other subscriber's.
-            if (frames == 1 && SendRing.Current is { } ring)
+                write = transport.WriteGathered();
+            }
+            else
             {
-                _queuedFrame = frame;
-                release = !transport.TryQueueWrite(ring, frame!, this);
-                if (!release) return OutboxWrite.Pending;
-                _queuedFrame = null;
+                // One frame, the usual case of a light fan-out, goes to the kernel with every other subscriber's.
+                if (SendRing.Current is { } ring)
+                {
+                    _queuedFrame = frame;
+                    release = !transport.TryQueueWrite(ring, frame, this);
+                    if (!release) return OutboxWrite.Pending;
+                    _queuedFrame = null;
+                }
+
+                write = transport.WriteUnderGate(frame);
             }
 
-            var write = transport.WriteGathered();
-            if (write.IsCompletedSuccessfully)
-            {
-                write.GetAwaiter().GetResult();
-                return OutboxWrite.Written;
-            }
-
+            if (CompletedNow(write, transport, pendingInOutbox: false)) return OutboxWrite.Written;
             // The send loop goes on now; its next write waits for the locks, which this write holds until it completes.
             release = false;
-            _ = FinishWriteAsync(write, transport, pendingInOutbox: false);
             return OutboxWrite.WakeReader;
         }
         catch (Exception ex)
@@ -479,16 +481,9 @@ internal sealed class WebSocketConnection : IGatewayConnection, IOutboxWriter, I
                 return;
             }
 
-            var write = transport.WriteRemainder(frame, sent);
-            if (write.IsCompletedSuccessfully)
-            {
-                write.GetAwaiter().GetResult();
-                outcome = OutboxWrite.Written;
-                return;
-            }
-
-            outcome = OutboxWrite.Pending;
-            _ = FinishWriteAsync(write, transport, pendingInOutbox: true);
+            outcome = CompletedNow(transport.WriteRemainder(frame, sent), transport, pendingInOutbox: true)
+                ? OutboxWrite.Written
+                : OutboxWrite.Pending;
         }
         catch (Exception ex)
         {
@@ -503,6 +498,28 @@ internal sealed class WebSocketConnection : IGatewayConnection, IOutboxWriter, I
                 _outbox.EndPendingWrite(outcome);
             }
         }
+    }
+
+    /// <summary>
+    /// True when an in-place write completed at once; otherwise its completion is left to <see cref="FinishWriteAsync"/>,
+    /// which holds the locks until then.
+    /// </summary>
+    private bool CompletedNow(ValueTask write, CoalescingStream transport, bool pendingInOutbox)
+    {
+        if (write.IsCompletedSuccessfully)
+        {
+            write.GetAwaiter().GetResult();
+            return true;
+        }
+
+        _ = FinishWriteAsync(write, transport, pendingInOutbox);
+        return false;
+    }
+
+    private void CountSent(Message message)
+    {
+        Traffic.FramesOut++;
+        Traffic.BytesOut += message.Payload.Length;
     }
 
     /// <summary>

@@ -336,6 +336,9 @@ internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion
     // The loop may be waiting already, unmarked: it marks itself idle from its next wait on.
     public void EnableDirectSends() => _directSends = true;
 
+    /// <summary>Read under the gate: the send loop waits on an empty pipe, and the connection is not ending.</summary>
+    private bool MaySendDirectly => _sendLoopIdle && !_idleRead.IsCompleted && !_sendDone && _shutdownReason is null;
+
     public bool TryQueueSend(SendRing ring, byte[] pinned, IQueuedSendCompletion completion)
     {
         // Only tried: another thread's fan-out may hold the gate while its own ring is queued, and waiting for it here
@@ -345,7 +348,7 @@ internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion
         var queued = false;
         try
         {
-            if (!_sendLoopIdle || _idleRead.IsCompleted || _sendDone || _shutdownReason is not null) return false;
+            if (!MaySendDirectly) return false;
             _queuedSend = completion;
             queued = ring.TryQueue(_fd, pinned, this);
             if (!queued) _queuedSend = null;
@@ -373,7 +376,7 @@ internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion
     {
         lock (_directGate)
         {
-            if (!_sendLoopIdle || _idleRead.IsCompleted || _sendDone || _shutdownReason is not null) return 0;
+            if (!MaySendDirectly) return 0;
             while (true)
             {
                 var sent = Send(data);

@@ -91,25 +91,31 @@ internal sealed unsafe partial class SendRing
     {
         if (!OperatingSystem.IsLinux()) return "io_uring is Linux only";
         var parameters = stackalloc byte[ParamsSize];
-        new Span<byte>(parameters, ParamsSize).Clear();
-        var fd = Syscall(SyscallIoUringSetup, 1, (long)parameters, 0, 0, 0, 0);
+        var fd = Setup(1, parameters);
         if (fd >= 0)
         {
-            EpollInterop.Close((int)fd);
+            EpollInterop.Close(fd);
             return null;
         }
 
         s_unavailable = true;
-        return $"io_uring_setup failed: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}";
+        return SetupFailure();
     }
+
+    /// <summary>io_uring_setup(2) with <paramref name="entries"/> and default parameters, which it fills in; the ring's descriptor, or -1.</summary>
+    private static int Setup(uint entries, byte* parameters)
+    {
+        new Span<byte>(parameters, ParamsSize).Clear();
+        return (int)Syscall(SyscallIoUringSetup, entries, (long)parameters, 0, 0, 0, 0);
+    }
+
+    private static string SetupFailure() => $"io_uring_setup failed: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}";
 
     private SendRing()
     {
         var parameters = stackalloc byte[ParamsSize];
-        new Span<byte>(parameters, ParamsSize).Clear();
-        var fd = Syscall(SyscallIoUringSetup, Entries, (long)parameters, 0, 0, 0, 0);
-        if (fd < 0) throw new IOException($"io_uring_setup failed: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
-        _fd = (int)fd;
+        _fd = Setup(Entries, parameters);
+        if (_fd < 0) throw new IOException(SetupFailure());
 
         // struct io_uring_params: sq_entries, cq_entries, ..., sq_off at 40, cq_off at 80 (io_uring_setup(2)).
         var sqEntries = *(uint*)parameters;
