@@ -25,13 +25,19 @@ fi
 npm ci --prefix tests/Gateway.Tests/Interop --no-audit --no-fund --loglevel=error
 
 results=.test-results
-rm -rf "$results"
+rm -rf "$results"; mkdir -p "$results"
 dotnet build Gateway.sln -c Release -nologo -v quiet
 
 status=0
 dotnet test Gateway.sln -c Release --no-build --nologo \
   --logger "trx" --logger "console;verbosity=normal" \
-  --results-directory "$results" || status=$?
+  --results-directory "$results" 2>&1 | tee "$results/console.log" || status=$?
+
+# CI keeps only the tail of this output: repeat each failed test's name and message there.
+if grep -qE '^\s+Failed [A-Za-z_]' "$results/console.log"; then
+  echo "Failed tests:"
+  grep -A 15 -E '^\s+Failed [A-Za-z_]' "$results/console.log" | grep -vE '^\s+at (System|Xunit|Microsoft)\.' | head -120 || true
+fi
 
 # Sum the counters of every TRX file: <Counters total=".." passed=".." failed=".." ...>
 passed=0; failed=0
