@@ -13,11 +13,19 @@ internal sealed class ConnectionHeartbeat(ConnectionRegistry registry, TimeProvi
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(s_interval, time);
-        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+        try
         {
-            var now = Environment.TickCount64;
-            foreach (var connection in registry.All)
-                connection.OnHeartbeat(now);
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            {
+                var now = Environment.TickCount64;
+                foreach (var connection in registry.All)
+                    connection.OnHeartbeat(now);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // A host disposed without being stopped (its start failed on a bad setting) cancels the heartbeat this way;
+            // the host would log that as a faulted service, an error on top of the one that names the setting.
         }
     }
 }
