@@ -8,6 +8,14 @@ public interface IOutboxWriter
     /// It runs on the publisher's thread, between deliveries to other subscribers, so it must not block or throw.
     /// </summary>
     OutboxWrite TryWriteNow();
+
+    /// <summary>
+    /// Starts loading what <see cref="TryWriteNow"/> will read (<see cref="CacheHint.Prefetch"/>), a hint only: at
+    /// <paramref name="depth"/> 0 the objects the writer points to, at 1 the objects those point to.
+    /// </summary>
+    void Prefetch(int depth)
+    {
+    }
 }
 
 /// <summary>How an <see cref="IOutboxWriter"/>'s write went; nothing may be lost whichever it is.</summary>

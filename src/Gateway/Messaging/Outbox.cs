@@ -214,6 +214,16 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
     /// </summary>
     public void WriteInPlaceOfWaking(IOutboxWriter writer) => _writer = writer;
 
+    public void Prefetch()
+    {
+        CacheHint.Prefetch(_lock);
+        CacheHint.Prefetch(_ring);
+        CacheHint.Prefetch(_taken);
+    }
+
+    /// <summary>The writer that writes in place of waking the reader, if any.</summary>
+    internal IOutboxWriter? Writer => _writer;
+
     /// <summary>Resumes the waiting reader, or has the writer write in its place; called by <see cref="DeliveryBatch"/> exactly once per wait.</summary>
     internal void Signal()
     {

@@ -1,4 +1,5 @@
 using System.Buffers;
+using Gateway.Messaging;
 using Gateway.Tcp.Epoll;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -75,6 +76,14 @@ internal sealed class CoalescingStream(Stream inner, IDirectSendFeature? direct 
 
     /// <summary>Takes the gate if no write holds it, for the writes below on this thread.</summary>
     public bool TryBeginWrite() => _gate.Wait(0);
+
+    /// <summary>Starts loading what a write reads: the gate, the gathering buffer and the direct send.</summary>
+    public void Prefetch()
+    {
+        CacheHint.Prefetch(_gate);
+        CacheHint.Prefetch(_held);
+        CacheHint.Prefetch(direct);
+    }
 
     /// <summary>Adds to what <see cref="WriteGathered"/> writes; the caller holds the gate.</summary>
     public void Gather(ReadOnlySpan<byte> bytes) => _held.Write(bytes);

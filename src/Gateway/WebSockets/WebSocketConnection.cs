@@ -466,6 +466,29 @@ internal sealed class WebSocketConnection : IGatewayConnection, IOutboxWriter, I
         }
     }
 
+    void IOutboxWriter.Prefetch(int depth)
+    {
+        if (depth == 0)
+        {
+            CacheHint.Prefetch(_sendLock);
+            CacheHint.Prefetch(_transport);
+            CacheHint.Prefetch(_socket);
+            _outbox.Prefetch();
+        }
+        else
+        {
+            _transport?.Prefetch();
+        }
+    }
+
+    void IQueuedSendCompletion.Prefetch(int depth)
+    {
+        if (depth != 0) return;
+        CacheHint.Prefetch(_transport);
+        CacheHint.Prefetch(_sendLock);
+        CacheHint.Prefetch(_outbox);
+    }
+
     /// <summary>A queued frame's send has completed: what the socket did not take goes through Kestrel, then the outbox is told.</summary>
     void IQueuedSendCompletion.OnSent(int sent)
     {

@@ -360,6 +360,19 @@ internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion
         }
     }
 
+    void IQueuedSendCompletion.Prefetch(int depth)
+    {
+        if (depth == 0)
+        {
+            Messaging.CacheHint.Prefetch(_directGate);
+            Messaging.CacheHint.Prefetch(_queuedSend);
+        }
+        else
+        {
+            _queuedSend?.Prefetch(depth: 0);
+        }
+    }
+
     void IQueuedSendCompletion.OnSent(int result)
     {
         var completion = _queuedSend!;

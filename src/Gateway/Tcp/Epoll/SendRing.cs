@@ -7,6 +7,14 @@ internal interface IQueuedSendCompletion
 {
     /// <param name="result">The bytes the socket took, or a negative errno (-EAGAIN when its buffer was full).</param>
     void OnSent(int result);
+
+    /// <summary>
+    /// Starts loading what <see cref="OnSent"/> will read (<see cref="Messaging.CacheHint.Prefetch"/>), a hint only: at
+    /// <paramref name="depth"/> 0 the objects it points to, at 1 the objects those point to.
+    /// </summary>
+    void Prefetch(int depth)
+    {
+    }
 }
 
 /// <summary>
@@ -198,6 +206,10 @@ internal sealed unsafe partial class SendRing
             {
                 for (var i = 0; i < ended; i++)
                 {
+                    // The completions' objects are cold by now: each stage's line was asked for two completions earlier.
+                    if (i + 6 < ended) Messaging.CacheHint.Prefetch(_ended[i + 6]);
+                    if (i + 4 < ended) _ended[i + 4].Prefetch(depth: 0);
+                    if (i + 2 < ended) _ended[i + 2].Prefetch(depth: 1);
                     var completion = _ended[i];
                     _ended[i] = null!;
                     completion.OnSent(_results[i]);
