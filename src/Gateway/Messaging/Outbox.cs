@@ -214,6 +214,7 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
     /// </summary>
     public void WriteInPlaceOfWaking(IOutboxWriter writer) => _writer = writer;
 
+    /// <summary>Starts loading what a delivery reads besides the outbox itself: its lock and its two arrays.</summary>
     public void Prefetch()
     {
         CacheHint.Prefetch(_lock);
