@@ -45,11 +45,6 @@ public interface IMessageSubscriber
 
     /// <summary>The counters its deliveries and drops are added to (its endpoint's); null for the bus's totals.</summary>
     MessageCounters? Counters => null;
-
-    /// <summary>Starts loading the objects a delivery to it reads (<see cref="CacheHint.Prefetch"/>); a hint only.</summary>
-    void Prefetch()
-    {
-    }
 }
 
 /// <summary>What a subscriber did with a message handed to it.</summary>

@@ -470,8 +470,7 @@ internal sealed class WebSocketConnection : IGatewayConnection, IOutboxWriter, I
     {
         if (depth == 0)
         {
-            CacheHint.Prefetch(_sendLock);
-            CacheHint.Prefetch(_transport);
+            PrefetchWriteState();
             CacheHint.Prefetch(_socket);
             _outbox.Prefetch();
         }
@@ -483,9 +482,14 @@ internal sealed class WebSocketConnection : IGatewayConnection, IOutboxWriter, I
 
     void IQueuedSendCompletion.Prefetch(int depth)
     {
-        if (depth != 0) return;
-        CacheHint.Prefetch(_transport);
+        if (depth == 0) PrefetchWriteState();
+    }
+
+    /// <summary>What both the in-place write and its completion read: the locks' holders and the outbox.</summary>
+    private void PrefetchWriteState()
+    {
         CacheHint.Prefetch(_sendLock);
+        CacheHint.Prefetch(_transport);
         CacheHint.Prefetch(_outbox);
     }
 
