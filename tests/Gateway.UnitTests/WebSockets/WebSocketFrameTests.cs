@@ -2,7 +2,7 @@ using System.Net.WebSockets;
 using Gateway.Messaging;
 using Gateway.WebSockets;
 
-namespace Gateway.Tests.WebSockets;
+namespace Gateway.UnitTests.WebSockets;
 
 /// <summary>The frame encoded once per message reads back, through .NET's own client WebSocket, as the message.</summary>
 public sealed class WebSocketFrameTests

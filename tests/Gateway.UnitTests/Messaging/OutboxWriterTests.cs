@@ -1,6 +1,6 @@
 using Gateway.Messaging;
 
-namespace Gateway.Tests.Messaging;
+namespace Gateway.UnitTests.Messaging;
 
 /// <summary>
 /// An outbox's writer (<see cref="IOutboxWriter"/>) writes on the delivering thread while the reader waits, in place

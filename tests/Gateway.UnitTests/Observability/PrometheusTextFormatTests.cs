@@ -4,7 +4,7 @@ using Gateway.Observability;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 
-namespace Gateway.Tests.Observability;
+namespace Gateway.UnitTests.Observability;
 
 /// <summary>
 /// Scrapes of a real MeterProvider through <see cref="PrometheusMetricsExporter"/>, checked line by line against the

@@ -2,7 +2,7 @@ using Gateway.Messaging;
 using Gateway.Protocols.Topics;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace Gateway.Tests.Messaging;
+namespace Gateway.UnitTests.Messaging;
 
 public sealed class InProcessMessageBusTests
 {

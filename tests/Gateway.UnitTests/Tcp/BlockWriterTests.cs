@@ -2,7 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using Gateway.Tcp;
 
-namespace Gateway.Tests.Tcp;
+namespace Gateway.UnitTests.Tcp;
 
 public sealed class BlockWriterTests
 {

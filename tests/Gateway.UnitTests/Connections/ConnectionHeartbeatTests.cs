@@ -1,6 +1,6 @@
 using Gateway.Connections;
 
-namespace Gateway.Tests.Connections;
+namespace Gateway.UnitTests.Connections;
 
 /// <summary>The heartbeat ends quietly however its host lets it go.</summary>
 public sealed class ConnectionHeartbeatTests

@@ -6,7 +6,7 @@ using Gateway.Tcp.Epoll;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace Gateway.Tests.Tcp;
+namespace Gateway.UnitTests.Transport;
 
 /// <summary>
 /// The epoll transport's direct sends (<see cref="IDirectSendFeature"/>) on a real socket: they go out on the caller's

@@ -3,7 +3,7 @@ using System.Net.Sockets;
 using System.Text;
 using Gateway.Tcp.Epoll;
 
-namespace Gateway.Tests.Tcp;
+namespace Gateway.UnitTests.Transport;
 
 /// <summary>
 /// <see cref="SendRing"/> on real loopback sockets: sends queued in a scope reach the kernel together when its outermost
