@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the gateway on a fresh machine: installs what the tests need (nc, socat, ss, openssl, Chromium, Prometheus
-# and the Node clients' npm packages), builds, runs both test projects, and ends with the line
-# "N passed, N failed" for the whole run.
+# and the Node clients' npm packages), builds, runs the unit tests (Gateway.UnitTests, Gateway.Protocols.Tests) once and
+# the functional tests (Gateway.Tests) once on each transport, and ends with the line "N passed, N failed" for the whole run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,14 +29,35 @@ rm -rf "$results"; mkdir -p "$results"
 dotnet build Gateway.sln -c Release -nologo -v quiet
 
 status=0
-dotnet test Gateway.sln -c Release --no-build --nologo \
-  --logger "trx" --logger "console;verbosity=normal" \
-  --results-directory "$results" 2>&1 | tee "$results/console.log" || status=$?
+runs=()
+# Runs one test project with a TRX file and a console log of its own, named after the run.
+# Usage: run_tests NAME PROJECT [env arguments: NAME=VALUE or -u NAME ...]
+run_tests() {
+  local name=$1 project=$2
+  shift 2
+  runs+=("$name")
+  env "$@" dotnet test "$project" -c Release --no-build --nologo \
+    --logger "trx;LogFileName=$name.trx" --logger "console;verbosity=normal" \
+    --results-directory "$results" 2>&1 | tee "$results/$name.log" || status=$?
+}
 
-# CI keeps only the tail of this output: repeat each failed test's name and message there.
-if grep -qE '^\s+Failed [A-Za-z_]' "$results/console.log"; then
+run_tests unit tests/Gateway.UnitTests
+run_tests protocols tests/Gateway.Protocols.Tests
+# The functional tests run twice because the gateway supports two transports: its own epoll one (the default on Linux)
+# and Kestrel's sockets. A test that names no transport would otherwise only ever meet the default. The environment
+# reaches the in-process hosts and the gateway processes the tests start; a test that names a transport still gets it.
+run_tests functional-epoll tests/Gateway.Tests -u Gateway__Transport__Kind
+run_tests functional-sockets tests/Gateway.Tests Gateway__Transport__Kind=Sockets
+
+# CI keeps only the tail of this output: repeat each failed test's name and message there, under the run it failed in.
+failed_pattern='^\s+Failed [A-Za-z_]'
+if grep -qE "$failed_pattern" "$results"/*.log; then
   echo "Failed tests:"
-  grep -A 15 -E '^\s+Failed [A-Za-z_]' "$results/console.log" | grep -vE '^\s+at (System|Xunit|Microsoft)\.' | head -120 || true
+  for name in "${runs[@]}"; do
+    grep -qE "$failed_pattern" "$results/$name.log" || continue
+    echo "In the $name run:"
+    grep -A 15 -E "$failed_pattern" "$results/$name.log" | grep -vE '^\s+at (System|Xunit|Microsoft)\.' || true
+  done | head -120 || true
 fi
 
 # Sum the counters of every TRX file: <Counters total=".." passed=".." failed=".." ...>

@@ -11,6 +11,8 @@ namespace Gateway.Tests.Infrastructure;
 /// <summary>
 /// The real gateway on real Kestrel sockets, started in-process with the configuration a test gives
 /// (as command-line style "Key=Value" pairs). Log lines are captured so tests can check what was said.
+/// The process's environment variables apply beneath those settings: Gateway__Transport__Kind picks the transport of
+/// every test that names none (scripts/test.sh runs the functional tests on each).
 /// </summary>
 internal sealed class TestGateway : IAsyncDisposable
 {
