@@ -18,14 +18,14 @@ public static class GatewayApplication
             // `dotnet run`, in a published folder and in the container, whatever the working directory.
             ContentRootPath = contentRoot ?? AppContext.BaseDirectory,
         });
-        SocketEngine.UseInlineCompletions(
-            builder.Configuration.GetValue<bool?>($"{GatewayOptions.SectionName}:Transport:InlineCompletions") ?? true);
         builder.AddGatewayLogging();
 
         builder.Services
             .AddGatewayOptions(builder.Configuration)
+            .AddGatewayTransport(builder.Configuration)
             .AddGatewayTelemetry()
             .AddMessaging()
+            .AddGatewayConnections()
             .AddTcpEndpoints()
             .AddUdpEndpoints()
             .AddHttpHost();

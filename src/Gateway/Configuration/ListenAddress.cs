@@ -1,7 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using Gateway.Tcp.Epoll;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace Gateway.Configuration;
 
@@ -24,35 +22,4 @@ internal static class ListenAddress
         Any => Socket.OSSupportsIPv6 ? IPAddress.IPv6Any : IPAddress.Any,
         _ => IPAddress.Parse(address),
     };
-
-    /// <summary>
-    /// Adds a Kestrel listener. "localhost" binds both loopback families and "*" every interface,
-    /// through Kestrel's own helpers, which fall back to IPv4 where IPv6 is unavailable (as in some containers).
-    /// </summary>
-    public static void Listen(KestrelServerOptions kestrel, string address, int port, Action<ListenOptions>? configure = null)
-    {
-        configure ??= static _ => { };
-        switch (address)
-        {
-            case Localhost: kestrel.ListenLocalhost(port, configure); break;
-            case Any: kestrel.ListenAnyIP(port, configure); break;
-            default: kestrel.Listen(IPAddress.Parse(address), port, configure); break;
-        }
-    }
-
-    /// <summary>
-    /// Adds a Kestrel listener served by the given transport: the gateway's epoll transport through
-    /// <see cref="EpollEndPoint"/> (the only endpoint type it binds), or Kestrel's socket transport.
-    /// </summary>
-    public static void Listen(KestrelServerOptions kestrel, string address, int port, TransportKind transport, Action<ListenOptions> configure)
-    {
-        if (transport != TransportKind.Epoll)
-        {
-            Listen(kestrel, address, port, configure);
-            return;
-        }
-
-        foreach (var endPoint in EpollEndPoint.ForAddress(address, port))
-            kestrel.Listen(endPoint, configure);
-    }
 }

@@ -3,9 +3,9 @@ using System.Collections.Concurrent;
 namespace Gateway.Connections;
 
 /// <summary>Every live connection of every protocol, by id, and the traffic of those that have closed, by endpoint.</summary>
-public sealed class ConnectionRegistry
+internal sealed class ConnectionRegistry
 {
-    private readonly ConcurrentDictionary<string, IGatewayConnection> _connections = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ConnectionSession> _connections = new(StringComparer.Ordinal);
 
     // Guards the closed connections' totals, so a snapshot never sees a connection both gone and not yet added to them.
     private readonly Lock _closedGate = new();
@@ -15,7 +15,7 @@ public sealed class ConnectionRegistry
 
     public int Count => _connections.Count;
 
-    public void Add(IGatewayConnection connection)
+    public void Add(ConnectionSession connection)
     {
         _connections[connection.Id] = connection;
         // Opened while the server was already stopping: it drains like the others.
@@ -33,11 +33,11 @@ public sealed class ConnectionRegistry
     }
 
     /// <summary>Forgets a connection that has closed; its traffic stays in its endpoint's totals.</summary>
-    public void Remove(IGatewayConnection connection)
+    public void Remove(ConnectionSession connection)
     {
         lock (_closedGate)
         {
-            if (!_connections.TryRemove(new KeyValuePair<string, IGatewayConnection>(connection.Id, connection))) return;
+            if (!_connections.TryRemove(new KeyValuePair<string, ConnectionSession>(connection.Id, connection))) return;
             _closed[connection.Endpoint] = _closed.GetValueOrDefault(connection.Endpoint).Add(connection.Traffic, open: 0);
         }
     }
@@ -68,14 +68,14 @@ public sealed class ConnectionRegistry
         }
     }
 
-    public bool TryGet(string id, out IGatewayConnection? connection) => _connections.TryGetValue(id, out connection);
+    public bool TryGet(string id, out ConnectionSession? connection) => _connections.TryGetValue(id, out connection);
 
     /// <summary>A moment's view; connections may open or close while it is enumerated.</summary>
-    public IEnumerable<IGatewayConnection> All => _connections.Values;
+    public IEnumerable<ConnectionSession> All => _connections.Values;
 }
 
 /// <summary>One endpoint's open connections, and the traffic its connections have carried.</summary>
-public readonly record struct EndpointActivity(int OpenConnections, long BytesIn, long BytesOut, long FramesIn, long FramesOut)
+internal readonly record struct EndpointActivity(int OpenConnections, long BytesIn, long BytesOut, long FramesIn, long FramesOut)
 {
     public EndpointActivity Add(ConnectionTraffic traffic, int open) =>
         new(OpenConnections + open, BytesIn + traffic.BytesIn, BytesOut + traffic.BytesOut, FramesIn + traffic.FramesIn, FramesOut + traffic.FramesOut);

@@ -38,11 +38,11 @@ internal sealed partial class ShutdownDrain(
         Drained(logger, Math.Max(0, _openWhenStopping - cutOff), cutOff, Environment.TickCount64 - _stoppingAt);
     }
 
-    [LoggerMessage(EventId = 210, EventName = "Draining", Level = LogLevel.Information,
+    [LoggerMessage(EventId = LogEventIds.Connections + 10, EventName = "Draining", Level = LogLevel.Information,
         Message = "Shutting down: not ready, accepting no new connections; {Open} open connections send what they have queued and close, within {DrainTimeout}")]
     private static partial void Draining(ILogger logger, int open, TimeSpan drainTimeout);
 
-    [LoggerMessage(EventId = 211, EventName = "Drained", Level = LogLevel.Information,
+    [LoggerMessage(EventId = LogEventIds.Connections + 11, EventName = "Drained", Level = LogLevel.Information,
         Message = "Shut down after {ElapsedMs} ms: {Closed} connections closed after draining, {CutOff} cut off at the drain timeout")]
     private static partial void Drained(ILogger logger, int closed, int cutOff, long elapsedMs);
 }

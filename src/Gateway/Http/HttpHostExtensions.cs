@@ -3,6 +3,7 @@ using Gateway.Http;
 using Gateway.Http.Sse;
 using Gateway.Observability;
 using Gateway.Security;
+using Gateway.Transport;
 using Gateway.WebSockets;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -30,10 +31,10 @@ internal static class HttpHostExtensions
             {
                 var http = gateway.Value.Http;
                 var transport = gateway.Value.Transport.Kind;
-                ListenAddress.Listen(kestrel, http.Address ?? gateway.Value.DefaultAddress, http.Port, transport, listener.Listeners.Add);
+                TransportListeners.Listen(kestrel, http.Address ?? gateway.Value.DefaultAddress, http.Port, transport, listener.Listeners.Add);
                 if (listener.Tls is not { } tls) return;
                 var https = gateway.Value.Https;
-                ListenAddress.Listen(kestrel, https.Address ?? gateway.Value.DefaultAddress, https.Port, transport, listen =>
+                TransportListeners.Listen(kestrel, https.Address ?? gateway.Value.DefaultAddress, https.Port, transport, listen =>
                 {
                     listener.SecureListeners.Add(listen);
                     tls.Apply(listen);

@@ -15,6 +15,7 @@ namespace Gateway.Http;
 internal static class TopicsApi
 {
     private const string EventsSuffix = "/events";
+    private const string SseLogCategory = "Gateway.Http.Sse";
 
     public static void MapTopicsApi(this IEndpointRouteBuilder routes)
     {
@@ -104,8 +105,8 @@ internal static class TopicsApi
     }
 
     private static async Task<IResult> StreamAsync(
-        string filterAndEvents, HttpContext context, IMessageBus bus, TopicHistory history, ConnectionRegistry registry,
-        HttpAccess access, IOptions<GatewayOptions> options)
+        string filterAndEvents, HttpContext context, TopicHistory history, ConnectionSessions sessions,
+        HttpAccess access, IOptions<GatewayOptions> options, ILoggerFactory loggers)
     {
         if (!filterAndEvents.EndsWith(EventsSuffix, StringComparison.Ordinal))
             return TypedResults.Problem("Stream a topic filter at /api/topics/{filter}/events.", statusCode: StatusCodes.Status404NotFound, title: "Not found");
@@ -124,17 +125,8 @@ internal static class TopicsApi
             lastEventId = parsed;
         }
 
-        var stream = new ServerSentEventStream(context, filter, options.Value.Http.Sse);
-        registry.Add(stream);
-        try
-        {
-            await stream.RunAsync(bus, history, lastEventId).ConfigureAwait(false);
-        }
-        finally
-        {
-            registry.Remove(stream);
-        }
-
+        var stream = new ServerSentEventStream(context, filter, options.Value.Http.Sse, sessions, loggers.CreateLogger(SseLogCategory));
+        await stream.RunAsync(history, lastEventId).ConfigureAwait(false);
         return TypedResults.Empty;
     }
 }

@@ -31,19 +31,8 @@ public static class DeliveryBatch
 
         // A woken writer runs inline and may publish or batch again on this thread: detach the list first.
         t_pending = null;
-        // The writers' sends of these wake-ups go to the kernel together, in one system call, when the scope ends.
-        using (Tcp.Epoll.SendRing.Begin())
-        {
-            for (var i = 0; i < pending.Count; i++)
-            {
-                // The writers' objects are cold when a fan-out reaches them: each stage's line was asked for two
-                // outboxes earlier (a writer, what it points to, what those point to).
-                if (i + 6 < pending.Count) CacheHint.Prefetch(pending[i + 6].Writer);
-                if (i + 4 < pending.Count) pending[i + 4].Writer?.Prefetch(depth: 0);
-                if (i + 2 < pending.Count) pending[i + 2].Writer?.Prefetch(depth: 1);
-                pending[i].Signal();
-            }
-        }
+        foreach (var outbox in pending)
+            outbox.Signal();
 
         pending.Clear();
         t_pending ??= pending;

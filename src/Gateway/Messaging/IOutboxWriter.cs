@@ -4,29 +4,10 @@ namespace Gateway.Messaging;
 public interface IOutboxWriter
 {
     /// <summary>
-    /// Takes messages with <see cref="Outbox.TryRead"/> and writes them now, as the waiting reader would.
-    /// It runs on the publisher's thread, between deliveries to other subscribers, so it must not block or throw.
+    /// Takes messages with <see cref="Outbox.TryRead"/> and writes them now, as the waiting reader would: true when the
+    /// reader may go on waiting (what was taken is written, or its write is under way and finishes without it), false
+    /// when the reader must be woken to go on. It runs on the publisher's thread, between deliveries to other
+    /// subscribers, so it must not block or throw; nothing taken may be lost whichever it returns.
     /// </summary>
-    OutboxWrite TryWriteNow();
-
-    /// <summary>
-    /// Starts loading what <see cref="TryWriteNow"/> will read (<see cref="CacheHint.Prefetch"/>), a hint only: at
-    /// <paramref name="depth"/> 0 the objects the writer points to, at 1 the objects those point to.
-    /// </summary>
-    void Prefetch(int depth)
-    {
-    }
-}
-
-/// <summary>How an <see cref="IOutboxWriter"/>'s write went; nothing may be lost whichever it is.</summary>
-public enum OutboxWrite
-{
-    /// <summary>Written without waiting for anything: the reader may go on waiting.</summary>
-    Written,
-
-    /// <summary>The reader must be woken to go on.</summary>
-    WakeReader,
-
-    /// <summary>Still under way: the writer calls <see cref="Outbox.EndPendingWrite"/> when it ends.</summary>
-    Pending,
+    bool TryWriteNow();
 }

@@ -34,14 +34,8 @@ internal sealed partial class InProcessMessageBus(ILogger<InProcessMessageBus> l
             var matched = 0;
             if (_exact.TryGetValue(topic, out var exact))
             {
-                for (var i = 0; i < exact.Length; i++)
-                {
-                    // Each stage's line was asked for two subscribers earlier: a subscription, its subscriber, what that points to.
-                    if (i + 6 < exact.Length) CacheHint.Prefetch(exact[i + 6]);
-                    if (i + 4 < exact.Length) CacheHint.Prefetch(exact[i + 4].Subscriber);
-                    if (i + 2 < exact.Length && exact[i + 2].Subscriber is Outbox outbox) outbox.Prefetch();
-                    Deliver(exact[i], run, ref matched);
-                }
+                foreach (var subscription in exact)
+                    Deliver(subscription, run, ref matched);
             }
 
             foreach (var subscription in Volatile.Read(ref _wildcards))

@@ -41,17 +41,63 @@ public sealed class Message
 
     public DateTimeOffset Timestamp { get; }
 
-    /// <summary>
-    /// The message as a server WebSocket frame, made by the first raw-mode subscriber that sends it and reused by
-    /// the others (<see cref="WebSockets.WebSocketFrame"/>); null until then. A field, for Interlocked.
-    /// </summary>
-    internal byte[]? EncodedWebSocketFrame;
+    // The encodings made so far (EncodedAs), newest first; null until an outbound adapter asks for one.
+    private EncodedForm? _encoded;
 
     /// <summary>
     /// The span of a traced publish (an HTTP publish while tracing is on), which each delivery's span continues; null
     /// otherwise, so an untraced message costs a delivery one null test.
     /// </summary>
     internal Activity? PublishActivity;
+
+    /// <summary>
+    /// The message in <paramref name="encoding"/>'s form: made by the first subscriber that asks and shared by every other,
+    /// so a fan-out encodes a message once per encoding rather than once per subscriber (SignalR's SerializedHubMessage
+    /// keeps its protocols' serializations the same way).
+    /// </summary>
+    public byte[] EncodedAs(MessageEncoding encoding)
+    {
+        var known = Volatile.Read(ref _encoded);
+        if (EncodedForm.Find(known, encoding) is { } found) return found;
+
+        var bytes = encoding.Encode(this);
+        while (true)
+        {
+            // Two subscribers may encode at once; their bytes are the same, and the first stored wins.
+            var stored = Interlocked.CompareExchange(ref _encoded, new EncodedForm(encoding, bytes, known), known);
+            if (stored == known) return bytes;
+            known = stored;
+            if (EncodedForm.Find(known, encoding) is { } other) return other;
+        }
+    }
+
+    /// <summary>One encoding of the message; a short list, as a message has one encoding per outbound protocol at most.</summary>
+    private sealed class EncodedForm(MessageEncoding encoding, byte[] bytes, EncodedForm? next)
+    {
+        private readonly MessageEncoding _encoding = encoding;
+        private readonly byte[] _bytes = bytes;
+        private readonly EncodedForm? _next = next;
+
+        public static byte[]? Find(EncodedForm? form, MessageEncoding encoding)
+        {
+            for (; form is not null; form = form._next)
+            {
+                if (ReferenceEquals(form._encoding, encoding)) return form._bytes;
+            }
+
+            return null;
+        }
+    }
+}
+
+/// <summary>
+/// A form an outbound adapter sends messages in, byte for byte the same for every subscriber (a server WebSocket frame,
+/// for instance); <see cref="Message.EncodedAs"/> makes it once per message. One instance per form: it is the cache's key.
+/// </summary>
+public abstract class MessageEncoding
+{
+    /// <summary>The message's bytes in this form; called at most a few times per message, by whichever subscriber comes first.</summary>
+    protected internal abstract byte[] Encode(Message message);
 }
 
 /// <summary>Where a message entered the gateway; one per connection, reused for each of its messages.</summary>

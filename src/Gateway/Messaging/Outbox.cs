@@ -214,28 +214,10 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
     /// </summary>
     public void WriteInPlaceOfWaking(IOutboxWriter writer) => _writer = writer;
 
-    /// <summary>Starts loading what a delivery reads besides the outbox itself: its lock and its two arrays.</summary>
-    public void Prefetch()
-    {
-        CacheHint.Prefetch(_lock);
-        CacheHint.Prefetch(_ring);
-        CacheHint.Prefetch(_taken);
-    }
-
-    /// <summary>The writer that writes in place of waking the reader, if any.</summary>
-    internal IOutboxWriter? Writer => _writer;
-
     /// <summary>Resumes the waiting reader, or has the writer write in its place; called by <see cref="DeliveryBatch"/> exactly once per wait.</summary>
     internal void Signal()
     {
-        var write = _writer?.TryWriteNow() ?? OutboxWrite.WakeReader;
-        if (write != OutboxWrite.Pending) EndPendingWrite(write);
-    }
-
-    /// <summary>Ends a write the writer left <see cref="OutboxWrite.Pending"/>: the reader goes on waiting, or is woken.</summary>
-    public void EndPendingWrite(OutboxWrite write)
-    {
-        if (write == OutboxWrite.Written && KeepWaiting()) return;
+        if (_writer?.TryWriteNow() == true && KeepWaiting()) return;
         _signal.SetResult(true);
     }
 

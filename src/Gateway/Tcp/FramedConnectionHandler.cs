@@ -2,7 +2,6 @@ using System.Net.Sockets;
 using Gateway.Connections;
 using Gateway.Messaging;
 using Gateway.Protocols.Topics;
-using Gateway.Security;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 
@@ -12,10 +11,9 @@ namespace Gateway.Tcp;
 /// Serves one framed endpoint. Kestrel calls it for each accepted socket; it is stateless and shared,
 /// keeping per-connection state in <see cref="FramedConnection"/>.
 /// </summary>
-internal sealed class FramedConnectionHandler(FramedEndpoint endpoint, IMessageBus bus, ConnectionRegistry registry, PermissionPolicy permissions, ILogger logger)
+internal sealed class FramedConnectionHandler(FramedEndpoint endpoint, IMessageBus bus, ConnectionSessions sessions, ILogger logger)
     : ConnectionHandler
 {
-
     public override async Task OnConnectedAsync(ConnectionContext context)
     {
         if (!endpoint.TryAcquireConnectionSlot())
@@ -30,7 +28,7 @@ internal sealed class FramedConnectionHandler(FramedEndpoint endpoint, IMessageB
             FramedConnection connection;
             try
             {
-                connection = new FramedConnection(context, endpoint, bus, permissions, logger);
+                connection = new FramedConnection(context, endpoint, bus, sessions, logger);
             }
             catch (TopicException ex)
             {
@@ -38,21 +36,7 @@ internal sealed class FramedConnectionHandler(FramedEndpoint endpoint, IMessageB
                 return;
             }
 
-            connection.Open();
-            registry.Add(connection);
-            TcpLog.ConnectionOpened(logger, connection.Id, endpoint.Name, connection.RemoteAddress, connection.Identity ?? PermissionPolicy.Anonymous);
-            try
-            {
-                await connection.RunAsync().ConfigureAwait(false);
-            }
-            finally
-            {
-                registry.Remove(connection);
-                var traffic = connection.Traffic;
-                TcpLog.ConnectionClosed(logger, connection.Id, endpoint.Name, connection.RemoteAddress, connection.Identity ?? PermissionPolicy.Anonymous,
-                    (long)(DateTimeOffset.UtcNow - connection.ConnectedAt).TotalMilliseconds, connection.CloseReason,
-                    traffic.BytesIn, traffic.FramesIn, traffic.BytesOut, traffic.FramesOut);
-            }
+            await connection.RunAsync().ConfigureAwait(false);
         }
         finally
         {

@@ -1,8 +1,8 @@
 using System.Net;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Gateway.Configuration;
+using Gateway.Connections;
 using Gateway.Protocols.Framing;
-using Gateway.Protocols.Topics;
 using Gateway.Security;
 
 namespace Gateway.Tcp;
@@ -19,8 +19,7 @@ internal sealed class FramedEndpoint
         Options = options;
         Tls = tls;
         Codec = FrameCodecFactory.Create(options.Framing);
-        PublishTemplate = options.Publish is null ? null : TopicTemplate.Parse(options.Publish, TemplateKind.Topic);
-        SubscribeTemplates = options.Subscribe.ConvertAll(filter => TopicTemplate.Parse(filter, TemplateKind.Filter));
+        Topics = new EndpointTopics(options.Publish, options.Subscribe);
     }
 
     public string Name { get; }
@@ -32,9 +31,7 @@ internal sealed class FramedEndpoint
     /// <summary>TLS in front of the framing; null for a plaintext endpoint.</summary>
     public EndpointTls? Tls { get; }
 
-    public TopicTemplate? PublishTemplate { get; }
-
-    public IReadOnlyList<TopicTemplate> SubscribeTemplates { get; }
+    public EndpointTopics Topics { get; }
 
     public bool IsUnixSocket => Options.UnixSocketPath is not null;
 

@@ -1,10 +1,9 @@
 using System.Net.Sockets;
 using Gateway.Configuration;
 using Gateway.Tcp;
-using Gateway.Tcp.Epoll;
+using Gateway.Transport;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -16,23 +15,6 @@ internal static class TcpServiceCollectionExtensions
     {
         services.TryAddSingleton<TcpEndpointCatalog>();
 
-        // Kestrel asks its transports in reverse order of registration whether they bind an address; this one
-        // binds only EpollEndPoint, which the framed endpoints use when Gateway:Transport:Kind is Epoll.
-        services.TryAddSingleton(static provider =>
-        {
-            var transport = provider.GetRequiredService<IOptions<GatewayOptions>>().Value.Transport;
-            return new EpollTransportOptions(transport.EpollLoops ?? Environment.ProcessorCount, transport.InlineScheduling);
-        });
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionListenerFactory, EpollTransportFactory>());
-
-        services.AddOptions<SocketTransportOptions>()
-            .Configure<IOptions<GatewayOptions>>((socket, gateway) =>
-            {
-                var transport = gateway.Value.Transport;
-                socket.UnsafePreferInlineScheduling = transport.InlineScheduling;
-                socket.WaitForDataBeforeAllocatingBuffer = transport.WaitForDataBeforeAllocatingBuffer;
-                if (transport.IOQueueCount is { } queues) socket.IOQueueCount = queues;
-            });
         services.AddOptions<KestrelServerOptions>()
             .Configure<TcpEndpointCatalog, IOptions<GatewayOptions>, IServiceProvider>((kestrel, catalog, gateway, services) =>
             {
@@ -60,12 +42,11 @@ internal static class TcpServiceCollectionExtensions
         if (endpoint.Options.UnixSocketPath is { } path)
         {
             RemoveStaleUnixSocket(path, endpoint.Name, logger);
-            if (transport == TransportKind.Epoll) kestrel.Listen(new EpollEndPoint(new UnixDomainSocketEndPoint(path)), Configure);
-            else kestrel.ListenUnixSocket(path, Configure);
+            TransportListeners.ListenUnixSocket(kestrel, path, transport, Configure);
             return;
         }
 
-        ListenAddress.Listen(kestrel, endpoint.Options.Address ?? defaultAddress, endpoint.Options.Port!.Value,
+        TransportListeners.Listen(kestrel, endpoint.Options.Address ?? defaultAddress, endpoint.Options.Port!.Value,
             transport, Configure);
     }
 

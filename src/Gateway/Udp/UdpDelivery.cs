@@ -2,17 +2,18 @@ using System.Net;
 using System.Net.Sockets;
 using Gateway.Connections;
 using Gateway.Messaging;
+using Gateway.Transport;
 
 namespace Gateway.Udp;
 
 /// <summary>
-/// The outbound half of UDP: a bounded outbox, drained by one loop that sends each message as one
-/// datagram to one address, from the endpoint's own socket (so replies come from the port peers sent to).
+/// The outbound adapter of UDP: one loop drains an outbox (a peer session's, or the endpoint's target's) and sends each
+/// message as one datagram to one address, from the endpoint's own socket (so replies come from the port peers sent to).
 /// </summary>
-internal sealed class UdpDelivery
+internal sealed class UdpDelivery : IDatagramSendCompletion
 {
     private readonly Socket _socket;
-    private readonly UdpBatchedSocket? _batched;
+    private readonly BatchedDatagramSocket? _batched;
     private readonly UdpEndpoint _endpoint;
     private readonly ILogger _logger;
     private readonly SocketAddress _destination;
@@ -20,10 +21,10 @@ internal sealed class UdpDelivery
     private readonly ConnectionTraffic? _traffic;
 
     /// <param name="batched">The endpoint's batched socket, which then sends instead of <paramref name="socket"/>; null with the socket transport.</param>
+    /// <param name="outbox">What to send.</param>
     /// <param name="traffic">The peer's counters to add the sent datagrams to; null for a target, which is no connection.</param>
-    /// <param name="onOverflowDisconnect">Called when the outbox overflows under the Disconnect policy.</param>
-    public UdpDelivery(Socket socket, UdpBatchedSocket? batched, UdpEndpoint endpoint, MessageCounters busCounters, ILogger logger,
-        SocketAddress destination, string remote, ConnectionTraffic? traffic, Action? onOverflowDisconnect)
+    public UdpDelivery(Socket socket, BatchedDatagramSocket? batched, UdpEndpoint endpoint, ILogger logger,
+        Outbox outbox, SocketAddress destination, string remote, ConnectionTraffic? traffic)
     {
         _socket = socket;
         _batched = batched;
@@ -32,7 +33,7 @@ internal sealed class UdpDelivery
         _destination = destination;
         _remote = remote;
         _traffic = traffic;
-        Outbox = new Outbox(endpoint.Options.Outbox, busCounters.ForEndpoint(endpoint.Name), onOverflowDisconnect);
+        Outbox = outbox;
     }
 
     public Outbox Outbox { get; }
@@ -59,7 +60,7 @@ internal sealed class UdpDelivery
                     if (_batched is { } batched)
                     {
                         // Counted when it has left, by OnSent or OnUnsendable.
-                        batched.Send(this, message, _destination);
+                        batched.Send(payload.Span, _destination, this, message);
                         continue;
                     }
 
@@ -86,8 +87,12 @@ internal sealed class UdpDelivery
         }
     }
 
+    void IDatagramSendCompletion.OnSent(object state) => OnSent((Message)state);
+
+    void IDatagramSendCompletion.OnUnsendable(object state, string reason) => OnUnsendable((Message)state, reason);
+
     /// <summary>Counts a datagram that has gone out.</summary>
-    internal void OnSent(Message message)
+    private void OnSent(Message message)
     {
         var length = message.Payload.Length;
         _endpoint.Counters.OnSent(length);
@@ -99,7 +104,7 @@ internal sealed class UdpDelivery
     }
 
     /// <summary>Counts and logs a message that could not go out.</summary>
-    internal void OnUnsendable(Message message, string reason)
+    private void OnUnsendable(Message message, string reason)
     {
         var count = _endpoint.Counters.OnUnsendable();
         UdpLog.DeliveryDropped(_logger, _endpoint.Name, message.Topic, _remote, reason, count);

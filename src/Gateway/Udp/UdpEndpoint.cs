@@ -1,6 +1,6 @@
 using System.Net;
 using Gateway.Configuration;
-using Gateway.Protocols.Topics;
+using Gateway.Connections;
 
 namespace Gateway.Udp;
 
@@ -12,8 +12,7 @@ internal sealed class UdpEndpoint
         Name = name;
         Options = options;
         Address = options.Address ?? defaultAddress;
-        PublishTemplate = options.Publish is null ? null : TopicTemplate.Parse(options.Publish, TemplateKind.Topic);
-        SubscribeTemplates = options.Subscribe.ConvertAll(filter => TopicTemplate.Parse(filter, TemplateKind.Filter));
+        Topics = new EndpointTopics(options.Publish, options.Subscribe);
         Target = UdpTargetAddress.TryParse(options.Udp.Target, out var target) ? target : null;
         Peers = new UdpPeerTable(options.Udp.MaxPeers);
     }
@@ -28,9 +27,7 @@ internal sealed class UdpEndpoint
     /// <summary>The configured address form: an IP, "localhost" or "*".</summary>
     public string Address { get; }
 
-    public TopicTemplate? PublishTemplate { get; }
-
-    public IReadOnlyList<TopicTemplate> SubscribeTemplates { get; }
+    public EndpointTopics Topics { get; }
 
     /// <summary>The fixed destination of every delivery, when <see cref="UdpEndpointOptions.Target"/> is set.</summary>
     public IPEndPoint? Target { get; }

@@ -10,7 +10,7 @@ namespace Gateway.Udp;
 /// Runs every enabled UDP endpoint: binds each socket when the host starts (so a port in use stops the
 /// start, as it does for TCP) and runs one receive loop per endpoint until the host stops.
 /// </summary>
-internal sealed class UdpEndpointService(UdpEndpointCatalog catalog, IMessageBus bus, ConnectionRegistry registry, PermissionPolicy permissions,
+internal sealed class UdpEndpointService(UdpEndpointCatalog catalog, IMessageBus bus, ConnectionSessions sessions, PermissionPolicy permissions,
     ILoggerFactory loggers, IOptions<GatewayOptions> gateway) : BackgroundService
 {
     private readonly List<UdpListener> _listeners = [];
@@ -24,7 +24,7 @@ internal sealed class UdpEndpointService(UdpEndpointCatalog catalog, IMessageBus
         {
             foreach (var endpoint in catalog.Endpoints)
             {
-                var listener = new UdpListener(endpoint, bus, registry, permissions, logger, batchedIo);
+                var listener = new UdpListener(endpoint, bus, sessions, permissions, logger, batchedIo);
                 _listeners.Add(listener);
                 listener.Bind();
             }

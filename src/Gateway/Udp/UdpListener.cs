@@ -7,6 +7,7 @@ using Gateway.Connections;
 using Gateway.Messaging;
 using Gateway.Protocols.Topics;
 using Gateway.Security;
+using Gateway.Transport;
 
 namespace Gateway.Udp;
 
@@ -19,16 +20,16 @@ namespace Gateway.Udp;
 /// close = <see cref="RunAsync"/> returns; error = logged, and the loop goes on (one bad datagram or one
 /// vanished peer never stops the endpoint).
 /// </remarks>
-internal sealed class UdpListener : IDisposable
+internal sealed class UdpListener : IDatagramReceiver, IDisposable
 {
     // Windows reports an ICMP port unreachable as a reset on the next receive unless this is turned off.
     private const int SioUdpConnReset = unchecked((int)0x9800000C);
 
     // After an unexpected receive error, so a persistent one logs a few lines a second instead of spinning.
-    internal static readonly TimeSpan ErrorBackoff = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan ErrorBackoff = TimeSpan.FromMilliseconds(100);
 
     private readonly IMessageBus _bus;
-    private readonly ConnectionRegistry _registry;
+    private readonly ConnectionSessions _sessions;
     private readonly PermissionPolicy _permissions;
     private readonly ILogger _logger;
     private readonly int _maxDatagramSize;
@@ -40,26 +41,26 @@ internal sealed class UdpListener : IDisposable
     private IDisposable[] _targetSubscriptions = [];
 
     /// <param name="batchedIo">Receive and send in batches on a thread of the endpoint's own (Linux, the epoll transport).</param>
-    public UdpListener(UdpEndpoint endpoint, IMessageBus bus, ConnectionRegistry registry, PermissionPolicy permissions, ILogger logger, bool batchedIo)
+    public UdpListener(UdpEndpoint endpoint, IMessageBus bus, ConnectionSessions sessions, PermissionPolicy permissions, ILogger logger, bool batchedIo)
     {
         _permissions = permissions;
         Endpoint = endpoint;
         _batchedIo = batchedIo;
         _bus = bus;
-        _registry = registry;
+        _sessions = sessions;
         _logger = logger;
         _maxDatagramSize = endpoint.Options.Udp.MaxDatagramSize;
     }
 
     public UdpEndpoint Endpoint { get; }
 
-    /// <summary>The permissions of a sender (UDP senders are anonymous), reporting denials as <paramref name="peerId"/>.</summary>
-    public PeerAccess AccessFor(string peerId) => _permissions.ForPeer(identity: null, Endpoint.Name, peerId, _logger);
+    /// <summary>The UDP category's logger, which the endpoint's peers log through too.</summary>
+    public ILogger Logger => _logger;
 
     public Socket Socket => _socket ?? throw new InvalidOperationException($"UDP endpoint {Endpoint.Name} is not bound.");
 
     /// <summary>The batched receive and send of the socket; null with the socket transport.</summary>
-    public UdpBatchedSocket? Batched { get; private set; }
+    public BatchedDatagramSocket? Batched { get; private set; }
 
     /// <summary>
     /// Binds the socket and, with a target, subscribes the endpoint's filters for it. Runs at start, so an
@@ -94,7 +95,7 @@ internal sealed class UdpListener : IDisposable
         }
 
         _socket = socket;
-        if (_batchedIo) Batched = new UdpBatchedSocket(socket, Endpoint, _logger);
+        if (_batchedIo) Batched = new BatchedDatagramSocket(socket, _maxDatagramSize, $"UDP {Endpoint.Name}");
         _addressTemplate = new IPEndPoint(address.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0);
         Endpoint.BoundEndPoint = (IPEndPoint)socket.LocalEndPoint!;
         if (Endpoint.Target is { } target) SubscribeTarget(socket, target);
@@ -111,7 +112,7 @@ internal sealed class UdpListener : IDisposable
         var buffer = Batched is null ? ArrayPool<byte>.Shared.Rent(_maxDatagramSize + 1) : null;
         try
         {
-            if (Batched is { } batched) await batched.RunAsync(OnDatagram, stopping).ConfigureAwait(false);
+            if (Batched is { } batched) await batched.RunAsync(this, stopping).ConfigureAwait(false);
             else await ReceiveLoopAsync(socket, buffer!, stopping).ConfigureAwait(false);
         }
         finally
@@ -160,15 +161,33 @@ internal sealed class UdpListener : IDisposable
                 continue;
             }
 
-            try
-            {
-                OnDatagram(buffer.AsSpan(0, received), from);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                // A bug in handling one datagram must not end the endpoint.
-                UdpLog.ReceiveFailed(_logger, Endpoint.Name, ex);
-            }
+            Receive(buffer.AsSpan(0, received), from);
+        }
+    }
+
+    void IDatagramReceiver.OnDatagrams(in DatagramBatch batch)
+    {
+        using (DeliveryBatch.Begin())
+        {
+            for (var i = 0; i < batch.Count; i++)
+                Receive(batch[i], batch.From);
+        }
+    }
+
+    void IDatagramReceiver.OnPeerUnreachable(string error) => UdpLog.PeerUnreachable(_logger, Endpoint.Name, error);
+
+    void IDatagramReceiver.OnReceiveFailed(Exception error) => UdpLog.ReceiveFailed(_logger, Endpoint.Name, error);
+
+    private void Receive(ReadOnlySpan<byte> datagram, SocketAddress from)
+    {
+        try
+        {
+            OnDatagram(datagram, from);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // A bug in handling one datagram must not end the endpoint.
+            UdpLog.ReceiveFailed(_logger, Endpoint.Name, ex);
         }
     }
 
@@ -188,19 +207,20 @@ internal sealed class UdpListener : IDisposable
         if (!peer.TryAccept(datagram.Length))
         {
             var count = counters.OnRateLimited();
-            if (_logger.IsEnabled(LogLevel.Debug)) UdpLog.DatagramDropped(_logger, Endpoint.Name, peer.RemoteAddress, "rate limited", count);
+            if (_logger.IsEnabled(LogLevel.Debug)) UdpLog.DatagramDropped(_logger, Endpoint.Name, peer.Session.RemoteAddress, "rate limited", count);
             return;
         }
 
-        if (peer.PublishTopic is not { } topic) return;
-        if (!peer.PublishPermitted)
+        var session = peer.Session;
+        if (session.PublishTopic is not { } topic) return;
+        if (!session.PublishPermitted)
         {
-            peer.Access.OnPublishDenied(topic);
+            session.Access.OnPublishDenied(topic);
             return;
         }
 
         // The one copy out of the receive buffer, which the next datagram overwrites.
-        _bus.Publish(new Message(topic, datagram.ToArray(), peer.Source, DateTimeOffset.UtcNow));
+        _bus.Publish(new Message(topic, datagram.ToArray(), session.Source, DateTimeOffset.UtcNow));
     }
 
     /// <summary>Starts tracking a new sender; displaces the least recently heard peer when MaxPeers are tracked.</summary>
@@ -214,7 +234,7 @@ internal sealed class UdpListener : IDisposable
         UdpPeer peer;
         try
         {
-            peer = new UdpPeer(this, address, remote);
+            peer = new UdpPeer(this, address, remote, _sessions, _logger);
         }
         catch (TopicException ex)
         {
@@ -225,22 +245,15 @@ internal sealed class UdpListener : IDisposable
 
         if (Endpoint.Peers.Add(peer) is { } displaced)
             displaced.Close(string.Create(CultureInfo.InvariantCulture, $"displaced: MaxPeers ({Endpoint.Peers.Capacity}) tracked"));
-        peer.Open(_bus, _logger);
-        _registry.Add(peer);
-        UdpLog.PeerTracked(_logger, peer.Id, Endpoint.Name, peer.RemoteAddress);
+        peer.Open();
         return peer;
     }
 
-    /// <summary>Called once by <see cref="UdpPeer.Close"/>: the peer leaves the table and the registry and gets no more deliveries.</summary>
+    /// <summary>Called once by <see cref="UdpPeer.Close"/>: the peer leaves the table and its session ends (what is queued still goes).</summary>
     internal void Forget(UdpPeer peer)
     {
         Endpoint.Peers.Remove(peer);
-        peer.Release();
-        _registry.Remove(peer);
-        var traffic = peer.Traffic;
-        UdpLog.PeerForgotten(_logger, peer.Id, Endpoint.Name, peer.RemoteAddress,
-            (long)(DateTimeOffset.UtcNow - peer.ConnectedAt).TotalMilliseconds, peer.CloseReason,
-            traffic.BytesIn, traffic.FramesIn, traffic.BytesOut, traffic.FramesOut);
+        peer.Session.End();
     }
 
     private void SubscribeTarget(Socket socket, IPEndPoint target)
@@ -250,15 +263,13 @@ internal sealed class UdpListener : IDisposable
             ? new IPEndPoint(target.Address.MapToIPv6(), target.Port)
             : target;
         var remote = target.ToString();
-        _targetDelivery = new UdpDelivery(socket, Batched, Endpoint, _bus.Counters, _logger, destination.Serialize(), remote, traffic: null, onOverflowDisconnect: null);
+        // The target is no connection: its outbox has no session, and never disconnects (validation refuses that policy).
+        var outbox = new Outbox(Endpoint.Options.Outbox, _bus.Counters.ForEndpoint(Endpoint.Name));
+        _targetDelivery = new UdpDelivery(socket, Batched, Endpoint, _logger, outbox, destination.Serialize(), remote, traffic: null);
         var targetId = $"{Endpoint.Name}-target";
-        var values = new TopicTemplateValues(Endpoint.Name, targetId, remote, ClientId: null);
-        var access = AccessFor(targetId);
-        _targetSubscriptions =
-        [
-            .. Endpoint.SubscribeTemplates.Select(template => template.RenderFilter(values)).Where(access.MaySubscribe)
-                .Select(filter => _bus.Subscribe(filter, _targetDelivery.Outbox)),
-        ];
+        var (_, filters) = Endpoint.Topics.Render(new TopicTemplateValues(Endpoint.Name, targetId, remote, ClientId: null));
+        var access = _permissions.ForPeer(identity: null, Endpoint.Name, targetId, _logger);
+        _targetSubscriptions = [.. filters.Where(access.MaySubscribe).Select(filter => _bus.Subscribe(filter, outbox))];
         _targetDelivered = _targetDelivery.RunAsync();
     }
 

@@ -2,50 +2,41 @@ using System.Globalization;
 using System.Net;
 using System.Threading.RateLimiting;
 using Gateway.Connections;
-using Gateway.Messaging;
 using Gateway.Protocols.Topics;
-using Gateway.Security;
 
 namespace Gateway.Udp;
 
 /// <summary>
-/// One source address that has sent to a UDP endpoint recently. UDP has no connection, so this is the
-/// gateway's memory of the sender: the topics rendered for it, its rate limit, and (without a target) its
-/// subscriptions and delivery loop, which send datagrams back to it until it goes quiet for PeerIdleTimeout.
+/// One source address that has sent to a UDP endpoint recently. UDP has no connection, so this is the gateway's memory
+/// of the sender, with a <see cref="ConnectionSession"/> like any connection's: the topics rendered for it, its rate
+/// limit, and (without a target) its subscriptions and delivery loop, which send datagrams back to it until it goes
+/// quiet for PeerIdleTimeout.
 /// </summary>
 /// <remarks>The Node dgram model: 'message' gives the sender's address; replies go to that address.</remarks>
-internal sealed class UdpPeer : IGatewayConnection
+internal sealed class UdpPeer : IConnectionControl
 {
     private static long s_lastId;
 
     private readonly UdpListener _listener;
     private readonly TokenBucketRateLimiter? _rateLimiter;
-    private readonly long _idleTimeoutMilliseconds;
-    private readonly TopicFilter[] _subscriptionFilters;
-    private IDisposable[] _subscriptions = [];
-    private UdpDelivery? _delivery;
-    private string? _closeReason;
-    private long _lastHeard;
 
     /// <exception cref="TopicException">A template renders an invalid topic for this peer.</exception>
-    public UdpPeer(UdpListener listener, SocketAddress address, IPEndPoint remote)
+    public UdpPeer(UdpListener listener, SocketAddress address, IPEndPoint remote, ConnectionSessions sessions, ILogger logger)
     {
         _listener = listener;
         var endpoint = listener.Endpoint;
-        Id = "udp-" + Interlocked.Increment(ref s_lastId).ToString(CultureInfo.InvariantCulture);
+        var id = "udp-" + Interlocked.Increment(ref s_lastId).ToString(CultureInfo.InvariantCulture);
+        var remoteAddress = remote.ToString();
         Address = address;
-        RemoteAddress = remote.ToString();
         RecencyNode = new LinkedListNode<UdpPeer>(this);
-        Source = new MessageSource(endpoint.Name, Id, RemoteAddress);
-        _idleTimeoutMilliseconds = (long)endpoint.Options.Udp.PeerIdleTimeout.TotalMilliseconds;
 
-        // Rendered once per peer, so the receive loop publishes to a ready string.
-        var values = new TopicTemplateValues(endpoint.Name, Id, RemoteAddress, ClientId: null);
-        PublishTopic = endpoint.PublishTemplate?.Render(values);
-        Access = listener.AccessFor(Id);
-        PublishPermitted = PublishTopic is null || Access.MayPublish(PublishTopic);
+        var (publish, subscribe) = endpoint.Topics.Render(new TopicTemplateValues(endpoint.Name, id, remoteAddress, ClientId: null));
         // With a target, the endpoint subscribes once for all its deliveries; its peers only publish.
-        _subscriptionFilters = endpoint.Target is null ? RenderFilters(endpoint.SubscribeTemplates, values) : [];
+        if (endpoint.Target is not null) subscribe = [];
+        Session = sessions.Create(
+            new SessionStart(endpoint.Name, UdpEndpoint.Protocol, id, remoteAddress, Identity: null, publish, subscribe,
+                subscribe.Length > 0 ? endpoint.Options.Outbox : null, endpoint.Options.Udp.PeerIdleTimeout),
+            this, logger);
 
         if (endpoint.Options.Udp.RateLimitPerSecond is { } perSecond)
         {
@@ -61,99 +52,52 @@ internal sealed class UdpPeer : IGatewayConnection
         }
     }
 
-    public string Id { get; }
-
-    public string Endpoint => _listener.Endpoint.Name;
-
-    public string Protocol => UdpEndpoint.Protocol;
-
-    /// <summary>"address:port", IPv4 senders on a dual-mode socket shown as IPv4.</summary>
-    public string RemoteAddress { get; }
-
-    public string? Identity => null;
-
-    public DateTimeOffset ConnectedAt { get; } = DateTimeOffset.UtcNow;
-
-    public ConnectionTraffic Traffic { get; } = new();
+    public ConnectionSession Session { get; }
 
     /// <summary>The sender's address as the socket reports it: the key of the peer table and the destination of replies.</summary>
     public SocketAddress Address { get; }
 
     public LinkedListNode<UdpPeer> RecencyNode { get; }
 
-    /// <summary>Where this peer's datagrams are published; null when the endpoint publishes nothing.</summary>
-    public string? PublishTopic { get; }
-
-    public MessageSource Source { get; }
-
-    public PeerAccess Access { get; }
-
-    /// <summary>Whether the peer may publish to <see cref="PublishTopic"/>; checked once, as the topic never changes.</summary>
-    public bool PublishPermitted { get; }
-
     /// <summary>Completes when the delivery loop has sent what was queued when the peer was forgotten.</summary>
     public Task Delivered { get; private set; } = Task.CompletedTask;
 
-    public string CloseReason => Volatile.Read(ref _closeReason) ?? "unknown";
-
-    /// <summary>Subscribes the peer's filters and starts its delivery loop.</summary>
-    public void Open(IMessageBus bus, ILogger logger)
+    /// <summary>Opens the session (subscribing the peer's filters) and starts its delivery loop.</summary>
+    public void Open()
     {
-        Touch();
-        if (_subscriptionFilters.Length == 0) return;
-        _delivery = new UdpDelivery(_listener.Socket, _listener.Batched, _listener.Endpoint, bus.Counters, logger, Address, RemoteAddress, Traffic,
-            () => Close("outbox overflow"));
-        // A subscription the peer may not have is left out (and logged); the others work.
-        _subscriptions = [.. _subscriptionFilters.Where(Access.MaySubscribe).Select(filter => bus.Subscribe(filter, _delivery.Outbox))];
-        Delivered = _delivery.RunAsync();
+        Session.Open();
+        if (Session.Outbox is not { } outbox) return;
+        var delivery = new UdpDelivery(_listener.Socket, _listener.Batched, _listener.Endpoint, _listener.Logger, outbox, Address,
+            Session.RemoteAddress, Session.Traffic);
+        Delivered = delivery.RunAsync();
     }
 
     /// <summary>Called by the receive loop for each datagram: refreshes the peer and applies its rate limit.</summary>
     public bool TryAccept(int length)
     {
-        Touch();
+        Session.Touch();
         if (_rateLimiter is not null)
         {
             using var lease = _rateLimiter.AttemptAcquire();
             if (!lease.IsAcquired) return false;
         }
 
-        Traffic.FramesIn++;
-        Traffic.BytesIn += length;
+        Session.Traffic.FramesIn++;
+        Session.Traffic.BytesIn += length;
         return true;
     }
 
-    /// <summary>Forgets the peer: it gets no more deliveries, and its next datagram makes it a new peer.</summary>
+    /// <summary>Forgets the peer: it gets no more deliveries (what is queued still goes), and its next datagram makes it a new peer.</summary>
     public void Close(string reason)
     {
-        if (Interlocked.CompareExchange(ref _closeReason, reason, null) is null)
+        if (Session.TrySetCloseReason(reason))
             _listener.Forget(this);
     }
 
-    public void OnHeartbeat(long nowMilliseconds)
-    {
-        _rateLimiter?.TryReplenish();
-        if (nowMilliseconds - Volatile.Read(ref _lastHeard) > _idleTimeoutMilliseconds)
-            Close("idle timeout");
-    }
+    /// <summary>An overflowing peer is forgotten like any other: UDP has nothing to cut.</summary>
+    public void Abort(string reason) => Close(reason);
 
-    /// <summary>Stops deliveries; what is already queued is still sent.</summary>
-    internal void Release()
-    {
-        foreach (var subscription in _subscriptions)
-            subscription.Dispose();
-        _delivery?.Outbox.Complete();
-        // The rate limiter is not disposed: the receive loop may still be asking it about a datagram in flight,
-        // and without auto-replenishment it holds no timer.
-    }
-
-    private void Touch() => Volatile.Write(ref _lastHeard, Environment.TickCount64);
-
-    private static TopicFilter[] RenderFilters(IReadOnlyList<TopicTemplate> templates, in TopicTemplateValues values)
-    {
-        var filters = new TopicFilter[templates.Count];
-        for (var i = 0; i < filters.Length; i++)
-            filters[i] = templates[i].RenderFilter(values);
-        return filters;
-    }
+    // The rate limiter is never disposed: the receive loop may still be asking it about a datagram in flight, and
+    // without auto-replenishment it holds no timer.
+    public void OnHeartbeat() => _rateLimiter?.TryReplenish();
 }

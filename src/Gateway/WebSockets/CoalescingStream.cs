@@ -1,6 +1,5 @@
 using System.Buffers;
-using Gateway.Messaging;
-using Gateway.Tcp.Epoll;
+using Gateway.Transport;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace Gateway.WebSockets;
@@ -77,14 +76,6 @@ internal sealed class CoalescingStream(Stream inner, IDirectSendFeature? direct 
     /// <summary>Takes the gate if no write holds it, for the writes below on this thread.</summary>
     public bool TryBeginWrite() => _gate.Wait(0);
 
-    /// <summary>Starts loading what a write reads: the gate, the gathering buffer and the direct send.</summary>
-    public void Prefetch()
-    {
-        CacheHint.Prefetch(_gate);
-        CacheHint.Prefetch(_held);
-        CacheHint.Prefetch(direct);
-    }
-
     /// <summary>Adds to what <see cref="WriteGathered"/> writes; the caller holds the gate.</summary>
     public void Gather(ReadOnlySpan<byte> bytes) => _held.Write(bytes);
 
@@ -95,14 +86,13 @@ internal sealed class CoalescingStream(Stream inner, IDirectSendFeature? direct 
     public ValueTask WriteUnderGate(ReadOnlyMemory<byte> bytes) => WriteThroughAsync(bytes, CancellationToken.None);
 
     /// <summary>
-    /// Queues all of <paramref name="frame"/> (a pinned array) on <paramref name="ring"/> as a direct send; the caller holds
-    /// the gate until <paramref name="completion"/> is told how many bytes went, and writes the rest with
-    /// <see cref="WriteRemainder"/>. False, with nothing queued, when the bytes cannot go directly now.
+    /// Hands all of <paramref name="frame"/> (a pinned array) to the transport as a direct send (<see cref="IDirectSendFeature"/>);
+    /// the caller holds the gate until <paramref name="completion"/> is told how many bytes went, and writes the rest with
+    /// <see cref="WriteRemainder"/>. False, with nothing sent, when the bytes cannot go directly now.
     /// </summary>
-    public bool TryQueueWrite(SendRing ring, byte[] frame, IQueuedSendCompletion completion) =>
-        direct?.TryQueueSend(ring, frame, completion) ?? false;
+    public bool TrySendDirectly(byte[] frame, IDirectSendCompletion completion) => direct?.TrySend(frame, completion) ?? false;
 
-    /// <summary>Writes through Kestrel what a queued send did not take; the caller holds the gate until it completes.</summary>
+    /// <summary>Writes through Kestrel what a direct send did not take; the caller holds the gate until it completes.</summary>
     public ValueTask WriteRemainder(byte[] frame, int sent) => inner.WriteAsync(frame.AsMemory(sent), CancellationToken.None);
 
     /// <summary>Forgets what was gathered and releases the gate.</summary>

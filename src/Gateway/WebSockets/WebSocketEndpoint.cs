@@ -6,7 +6,7 @@ using Gateway.Http;
 using Gateway.Messaging;
 using Gateway.Protocols.Topics;
 using Gateway.Security;
-using Gateway.Tcp.Epoll;
+using Gateway.Transport;
 
 namespace Gateway.WebSockets;
 
@@ -37,8 +37,8 @@ internal static class WebSocketEndpoint
         app.Map(Path, HandleAsync).WithTags("WebSocket").ExcludeFromDescription();
     }
 
-    private static async Task HandleAsync(HttpContext context, IMessageBus bus, ConnectionRegistry registry, HttpAccess access,
-        PermissionPolicy permissions, IOptions<GatewayOptions> gateway, ILoggerFactory loggers)
+    private static async Task HandleAsync(HttpContext context, IMessageBus bus, ConnectionSessions sessions, HttpAccess access,
+        IOptions<GatewayOptions> gateway, ILoggerFactory loggers)
     {
         var options = gateway.Value.Http.WebSocket;
         var logger = loggers.CreateLogger("Gateway.WebSockets");
@@ -91,23 +91,9 @@ internal static class WebSocketEndpoint
             KeepAliveTimeout = options.KeepAliveTimeout,
         });
 
-        var transport = (context.Features.Get<IHttpUpgradeFeature>() as CoalescingUpgradeFeature)?.Stream;
-        var connection = new WebSocketConnection(context, socket, transport, envelope, publish, bus, permissions, options, logger);
-        connection.Open(filters);
-        registry.Add(connection);
-        var identity = connection.Identity ?? PermissionPolicy.Anonymous;
-        WebSocketLog.Opened(logger, connection.Id, connection.Endpoint, remote, identity, envelope ? "envelope" : "raw");
-        try
-        {
-            await connection.RunAsync();
-        }
-        finally
-        {
-            registry.Remove(connection);
-            var traffic = connection.Traffic;
-            WebSocketLog.Closed(logger, connection.Id, remote, identity, (long)(DateTimeOffset.UtcNow - connection.ConnectedAt).TotalMilliseconds,
-                connection.CloseReason, traffic.FramesIn, traffic.BytesIn, traffic.FramesOut, traffic.BytesOut);
-        }
+        var stream = (context.Features.Get<IHttpUpgradeFeature>() as CoalescingUpgradeFeature)?.Stream;
+        var connection = new WebSocketConnection(context, socket, stream, envelope, publish, filters, bus, sessions, options, logger);
+        await connection.RunAsync();
     }
 
     private static Task Refuse(HttpContext context, ILogger logger, string remote, int status, string title, string? detail)

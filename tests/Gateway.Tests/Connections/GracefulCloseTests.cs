@@ -70,7 +70,7 @@ public sealed class GracefulCloseTests
             bus.Publish(new Message("news", payload, new MessageSource("test", null, null), DateTimeOffset.UtcNow));
         registry.All.Single().Close("closed by admin");
 
-        var closed = await gateway.Logs.WaitForAsync(line => line.EventId.Name == "WebSocketClosed", TimeSpan.FromSeconds(15));
+        var closed = await gateway.Logs.WaitForAsync(line => line.EventId.Name == "ConnectionClosed", TimeSpan.FromSeconds(15));
         Assert.Contains("(closed by admin)", closed.Message, StringComparison.Ordinal);
         Assert.Equal(0, registry.Count);
     }

@@ -22,7 +22,7 @@ public sealed class LoggingTests
 
         await gateway.WaitForOutputAsync(output => output.Contains("closed after", StringComparison.Ordinal), s_timeout);
         await gateway.WaitForOutputAsync(output => output.Contains("HTTP POST", StringComparison.Ordinal), s_timeout);
-        Assert.Matches(@"(?m)^\d\d:\d\d:\d\d\.\d{3} INF Gateway\.Tcp Connection \S+ opened on echo from 127\.0\.0\.1:\d+ as anonymous$", gateway.StandardOutput);
+        Assert.Matches(@"(?m)^\d\d:\d\d:\d\d\.\d{3} INF Gateway\.Tcp Connection \S+ \(tcp\) opened on echo from 127\.0\.0\.1:\d+ as anonymous$", gateway.StandardOutput);
         Assert.Matches(@"(?m)^\d\d:\d\d:\d\d\.\d{3} INF Gateway\.Http\.Requests HTTP POST /api/topics/news responded 401 in \d+\.\d ms$", gateway.StandardOutput);
         Assert.DoesNotContain("not-for-logs", gateway.StandardOutput, StringComparison.Ordinal);
     }

@@ -95,14 +95,14 @@ public sealed class HttpsTests(TestCertificates certificates) : IClassFixture<Te
         await node.WaitForOutputAsync(output => output.Contains("open", StringComparison.Ordinal), s_timeout);
         await gateway.WaitForConnectionsAsync(1);
         // The socket carries TLS records: frames must go through Kestrel's stream, never straight to the socket.
-        var connection = Assert.Single(gateway.Services.GetRequiredService<ConnectionRegistry>().All.OfType<WebSocketConnection>());
+        var connection = Assert.Single(gateway.Services.GetRequiredService<ConnectionRegistry>().All.Select(session => session.Control).OfType<WebSocketConnection>());
         Assert.False(connection.SendsDirectly);
 
         await using var device = await FramedClient.ConnectAsync(gateway.EndPointOf("lines"));
         await device.SendLineAsync("smoke in hall 2");
 
         await node.WaitForOutputAsync(output => output.Contains("recv smoke in hall 2", StringComparison.Ordinal), s_timeout);
-        var opened = await gateway.Logs.WaitForAsync(line => line.EventId.Name == "WebSocketOpened");
+        var opened = await gateway.Logs.WaitForAsync(line => line.EventId.Name == "ConnectionOpened" && line.Message.Contains("(wss)", StringComparison.Ordinal));
         Assert.Contains("on wss from", opened.Message, StringComparison.Ordinal);
         Assert.Contains("as device2", opened.Message, StringComparison.Ordinal);
     }

@@ -173,7 +173,7 @@ public abstract class FramedEndpointTests(TransportKind transport)
         Assert.True(await client.WaitForCloseAsync(s_timeout), "the gateway did not close after the peer's FIN");
         var closed = await gateway.Logs.WaitForAsync(line => line.EventId.Name == "ConnectionClosed");
         Assert.Contains("peer closed", closed.Message, StringComparison.Ordinal);
-        Assert.Contains("in 1190 bytes 100 frames, out 1190 bytes 100 frames", closed.Message, StringComparison.Ordinal);
+        Assert.Contains("in 1190 bytes 100 messages, out 1190 bytes 100 messages", closed.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -65,7 +65,7 @@ public abstract class UdpBusTests(TransportKind transport)
 
         Assert.Equal("led on", await recent.ReceiveTextAsync());
         Assert.True(await idle.ReceivesNothingWithinAsync(TimeSpan.FromMilliseconds(500)));
-        Assert.Contains(gateway.Logs.Lines, line => line.EventId.Name == "UdpPeerForgotten"
+        Assert.Contains(gateway.Logs.Lines, line => line.EventId.Name == "ConnectionClosed"
             && line.Message.Contains(idle.Remote, StringComparison.Ordinal) && line.Message.Contains("idle timeout", StringComparison.Ordinal));
     }
 

@@ -132,7 +132,7 @@ public abstract class UdpLimitsTests(TransportKind transport)
 
         // second was heard from least recently, so it made room for third.
         Assert.Equal(new[] { first.Remote, third.Remote }.Order(), UdpPeers(registry).Select(peer => peer.RemoteAddress).Order());
-        Assert.Contains(gateway.Logs.Lines, line => line.EventId.Name == "UdpPeerForgotten"
+        Assert.Contains(gateway.Logs.Lines, line => line.EventId.Name == "ConnectionClosed"
             && line.Message.Contains(second.Remote, StringComparison.Ordinal) && line.Message.Contains("MaxPeers (2)", StringComparison.Ordinal));
     }
 
@@ -149,7 +149,7 @@ public abstract class UdpLimitsTests(TransportKind transport)
         peer.Close("closed by admin");
 
         Assert.Empty(UdpPeers(registry));
-        Assert.Contains(gateway.Logs.Lines, line => line.EventId.Name == "UdpPeerForgotten"
+        Assert.Contains(gateway.Logs.Lines, line => line.EventId.Name == "ConnectionClosed"
             && line.Message.Contains(peer.Id, StringComparison.Ordinal) && line.Message.Contains("closed by admin", StringComparison.Ordinal));
         await lines.SendLineAsync("to everyone heard from");
         Assert.True(await client.ReceivesNothingWithinAsync(TimeSpan.FromMilliseconds(300)));
@@ -160,7 +160,7 @@ public abstract class UdpLimitsTests(TransportKind transport)
         Assert.Equal(client.Remote, again.RemoteAddress);
     }
 
-    private static IGatewayConnection[] UdpPeers(ConnectionRegistry registry) =>
+    private static ConnectionSession[] UdpPeers(ConnectionRegistry registry) =>
         [.. registry.All.Where(connection => connection.Protocol == "udp")];
 
     private static async Task SendAndEchoAsync(UdpTestClient client, string text)

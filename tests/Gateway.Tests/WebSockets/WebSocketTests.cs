@@ -237,7 +237,7 @@ public sealed class WebSocketTests
         await using var gateway = await TestGateway.StartAsync(transport, s_settings);
         using var socket = await ConnectAsync(gateway, "?subscribe=commands/%23");
         await gateway.WaitForConnectionsAsync(1);
-        var connection = Assert.Single(gateway.Services.GetRequiredService<ConnectionRegistry>().All.OfType<WebSocketConnection>());
+        var connection = Assert.Single(gateway.Services.GetRequiredService<ConnectionRegistry>().All.Select(session => session.Control).OfType<WebSocketConnection>());
         Assert.Equal(direct, connection.SendsDirectly);
 
         using var http = new HttpClient { BaseAddress = gateway.HttpAddress };

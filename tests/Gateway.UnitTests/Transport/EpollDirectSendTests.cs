@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using Gateway.Tcp.Epoll;
+using Gateway.Transport;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -42,31 +42,53 @@ public sealed class EpollDirectSendTests : IAsyncLifetime
         _transport.Dispose();
     }
 
-    private sealed class Completion : IQueuedSendCompletion
+    private sealed class Completion : IDirectSendCompletion
     {
         public List<int> Results { get; } = [];
 
-        public void OnSent(int result) => Results.Add(result);
+        public void OnSent(int sent) => Results.Add(sent);
+    }
+
+    private static byte[] Pinned(ReadOnlySpan<byte> bytes)
+    {
+        var pinned = GC.AllocateArray<byte>(bytes.Length, pinned: true);
+        bytes.CopyTo(pinned);
+        return pinned;
     }
 
     [Fact]
-    public async Task A_send_queued_on_a_ring_goes_out_when_the_scope_ends_after_what_the_pipe_sent()
+    public async Task A_send_handed_over_inside_a_pass_goes_out_when_the_pass_ends_after_what_the_pipe_sent()
     {
-        var frame = GC.AllocateArray<byte>(7, pinned: true);
-        "second,"u8.CopyTo(frame);
+        var frame = Pinned("second,"u8);
         var completion = new Completion();
         using (SendRing.Begin())
-            Assert.False(_connection.TryQueueSend(SendRing.Current!, frame, completion)); // not enabled yet
+            Assert.False(_connection.TrySend(frame, completion)); // not enabled yet
 
         _connection.EnableDirectSends();
         await WriteThroughPipeAsync("first,"u8.ToArray());
         using (SendRing.Begin())
-            Assert.True(_connection.TryQueueSend(SendRing.Current!, frame, completion));
-        Assert.Equal(5, _connection.TrySend("third"u8));
+        {
+            Assert.True(_connection.TrySend(frame, completion));
+            Assert.Empty(completion.Results); // queued on the pass's ring, not sent yet
+        }
 
+        Assert.Equal(5, _connection.TrySend("third"u8));
         Assert.Equal([7], completion.Results);
         Assert.Equal("first,second,third", await ReadStringAsync(18));
         Assert.Equal(12, _connection.DirectBytes);
+    }
+
+    [Fact]
+    public async Task A_send_handed_over_outside_a_pass_goes_out_at_once_and_its_completion_hears_it_before_the_call_returns()
+    {
+        var completion = new Completion();
+        _connection.EnableDirectSends();
+        await WriteThroughPipeAsync("first,"u8.ToArray());
+
+        Assert.True(_connection.TrySend(Pinned("second"u8), completion));
+
+        Assert.Equal([6], completion.Results);
+        Assert.Equal("first,second", await ReadStringAsync(12));
     }
 
     [Fact]

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using Gateway.Tcp.Epoll;
+using Gateway.Transport;
 
 namespace Gateway.UnitTests.Transport;
 

@@ -6,9 +6,17 @@ using Microsoft.AspNetCore.Http.Features;
 
 namespace Gateway.Http.Sse;
 
-/// <summary>One open <c>GET /api/topics/{filter}/events</c> stream: a connection of protocol "sse".</summary>
-internal sealed class ServerSentEventStream : IGatewayConnection
+/// <summary>
+/// One open <c>GET /api/topics/{filter}/events</c> stream: a connection of protocol "sse", whose outbound adapter writes
+/// each message of its <see cref="ConnectionSession"/> as one event.
+/// </summary>
+internal sealed class ServerSentEventStream : IConnectionControl
 {
+    /// <summary>The protocol name the admin API, connections and metrics give event streams.</summary>
+    public const string Protocol = "sse";
+
+    private const string ClientClosed = "client closed";
+
     // How long a closing stream may take to send what it has queued.
     private static readonly TimeSpan s_closeGrace = TimeSpan.FromSeconds(5);
 
@@ -16,45 +24,27 @@ internal sealed class ServerSentEventStream : IGatewayConnection
     private readonly TopicFilter _filter;
     private readonly ServerSentEventsOptions _options;
     private readonly CancellationTokenSource _closing;
-    private Outbox? _outbox;
-    private string? _closeReason;
 
-    public ServerSentEventStream(HttpContext context, TopicFilter filter, ServerSentEventsOptions options)
+    public ServerSentEventStream(HttpContext context, TopicFilter filter, ServerSentEventsOptions options, ConnectionSessions sessions, ILogger logger)
     {
         _context = context;
         _filter = filter;
         _options = options;
         _closing = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
-        Id = "sse-" + context.TraceIdentifier;
-        RemoteAddress = $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}";
-        Identity = HttpCaller.Of(context).Identity;
-        Endpoint = HttpHost.EndpointOf(context.Request);
+        Session = sessions.Create(
+            new SessionStart(HttpHost.EndpointOf(context.Request), Protocol, "sse-" + context.TraceIdentifier,
+                $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}", HttpCaller.Of(context).Identity,
+                PublishTopic: null, [filter], options.Outbox),
+            this, logger);
     }
 
-    public string Id { get; }
-
-    public string Endpoint { get; }
-
-    public string Protocol => "sse";
-
-    public string RemoteAddress { get; }
-
-    /// <summary>The caller's certificate or API key identity; null when anonymous.</summary>
-    public string? Identity { get; }
-
-    public DateTimeOffset ConnectedAt { get; } = DateTimeOffset.UtcNow;
-
-    public ConnectionTraffic Traffic { get; } = new();
-
-    public string Filter => _filter.Value;
-
-    public string CloseReason => _closeReason ?? "client closed";
+    public ConnectionSession Session { get; }
 
     /// <summary>Graceful close: the stream takes no more messages, sends what it has queued, then ends.</summary>
     public void Close(string reason)
     {
-        if (Interlocked.CompareExchange(ref _closeReason, reason, null) is not null) return;
-        Volatile.Read(ref _outbox)?.Complete();
+        if (!Session.TrySetCloseReason(reason)) return;
+        Session.Outbox!.Complete();
         // A client that stopped reading must not hold the stream open: past the grace period it is cut off.
         try
         {
@@ -66,14 +56,13 @@ internal sealed class ServerSentEventStream : IGatewayConnection
         }
     }
 
+    /// <summary>An overflowing stream closes as any other: the events already queued still go.</summary>
+    public void Abort(string reason) => Close(reason);
+
     public void OnServerStopping() => Close(CloseReasons.ServerShutdown);
 
-    public void OnHeartbeat(long nowMilliseconds)
-    {
-    }
-
     /// <summary>Replays what the client missed since <paramref name="lastEventId"/>, then streams live messages until either side closes.</summary>
-    public async Task RunAsync(IMessageBus bus, TopicHistory history, long? lastEventId)
+    public async Task RunAsync(TopicHistory history, long? lastEventId)
     {
         var response = _context.Response;
         response.ContentType = "text/event-stream";
@@ -81,12 +70,9 @@ internal sealed class ServerSentEventStream : IGatewayConnection
         response.Headers["X-Accel-Buffering"] = "no";
         _context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
 
-        var outbox = new Outbox(_options.Outbox, bus.Counters.ForEndpoint(Endpoint), () => Close("outbox overflow"));
-        Volatile.Write(ref _outbox, outbox);
-        // Closed before the outbox existed (an admin's disconnect): nothing to send.
-        if (Volatile.Read(ref _closeReason) is not null) outbox.Complete();
+        var outbox = Session.Outbox!;
         using var recording = history.Enabled ? history.Record(_filter) : null;
-        using var subscription = bus.Subscribe(_filter, outbox);
+        Session.Open();
         var cancellation = _closing.Token;
         try
         {
@@ -114,7 +100,8 @@ internal sealed class ServerSentEventStream : IGatewayConnection
         }
         finally
         {
-            outbox.Complete();
+            Session.TrySetCloseReason(ClientClosed);
+            Session.End();
             _closing.Dispose();
         }
     }
@@ -156,7 +143,7 @@ internal sealed class ServerSentEventStream : IGatewayConnection
     private void Write(Message message)
     {
         ServerSentEventFormatter.Write(message, _context.Response.BodyWriter);
-        Traffic.FramesOut++;
-        Traffic.BytesOut += message.Payload.Length;
+        Session.Traffic.FramesOut++;
+        Session.Traffic.BytesOut += message.Payload.Length;
     }
 }

@@ -1,4 +1,4 @@
-namespace Gateway.Tcp.Epoll;
+namespace Gateway.Transport;
 
 /// <summary>Connection ids in Kestrel's form: 13 base-32 characters of a counter that starts at the current time.</summary>
 internal static class ConnectionIds

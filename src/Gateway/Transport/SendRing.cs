@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Gateway.Tcp.Epoll;
+namespace Gateway.Transport;
 
 /// <summary>Told how a send queued on a <see cref="SendRing"/> ended, on the thread that submitted it.</summary>
 internal interface IQueuedSendCompletion
@@ -8,21 +8,21 @@ internal interface IQueuedSendCompletion
     /// <param name="result">The bytes the socket took, or a negative errno (-EAGAIN when its buffer was full).</param>
     void OnSent(int result);
 
-    /// <summary>
-    /// Starts loading what <see cref="OnSent"/> will read (<see cref="Messaging.CacheHint.Prefetch"/>), a hint only: at
-    /// <paramref name="depth"/> 0 the objects it points to, at 1 the objects those point to.
-    /// </summary>
-    void Prefetch(int depth)
+    /// <summary>Starts loading the objects <see cref="OnSent"/> will read (<see cref="CacheHint.Prefetch"/>), a hint only.</summary>
+    void Prefetch()
     {
     }
 }
 
 /// <summary>
-/// The sends of one fan-out, queued while it runs and given to the kernel with one <c>io_uring_enter</c> when it
-/// ends, instead of one <c>send</c> system call per subscriber (io_uring(7)). On this machine's loopback that
-/// halves the server's time per delivery of a minimal C fan-out server (bench/README.md).
+/// The direct sends of one pass of a transport thread (an epoll loop's pass over its ready sockets, a datagram socket's
+/// batch), queued while it runs and given to the kernel with one <c>io_uring_enter</c> when it ends, instead of one
+/// <c>send</c> system call per socket (io_uring(7)): a WebSocket fan-out that runs in the pass costs one system call for
+/// all its subscribers. On this machine's loopback that halves the server's time per delivery of a minimal C fan-out
+/// server (bench/README.md).
 /// </summary>
 /// <remarks>
+/// The transport's threads open the scope (<see cref="Begin"/>) around each pass; nothing outside the transport does.
 /// One ring per thread, created the first time that thread queues a send in a scope, and kept for its life. Sends are queued
 /// with MSG_DONTWAIT, so the kernel tries each at once inside the call and reports what it could not send instead
 /// of waiting: every send has completed when <see cref="Scope.Dispose"/> returns. Where io_uring is unavailable
@@ -207,9 +207,8 @@ internal sealed unsafe partial class SendRing
                 for (var i = 0; i < ended; i++)
                 {
                     // The completions' objects are cold by now: each stage's line was asked for two completions earlier.
-                    if (i + 6 < ended) Messaging.CacheHint.Prefetch(_ended[i + 6]);
-                    if (i + 4 < ended) _ended[i + 4].Prefetch(depth: 0);
-                    if (i + 2 < ended) _ended[i + 2].Prefetch(depth: 1);
+                    if (i + 4 < ended) CacheHint.Prefetch(_ended[i + 4]);
+                    if (i + 2 < ended) _ended[i + 2].Prefetch();
                     var completion = _ended[i];
                     _ended[i] = null!;
                     completion.OnSent(_results[i]);

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Connections;
 
-namespace Gateway.Tcp.Epoll;
+namespace Gateway.Transport;
 
 /// <summary>
 /// The Linux system calls the epoll transport and the batched UDP socket make: epoll, eventfd, poll, and

@@ -1,4 +1,4 @@
-namespace Gateway.Tcp;
+namespace Gateway.Transport;
 
 /// <summary>Settings of the runtime's socket engine that can only be given through the environment.</summary>
 internal static class SocketEngine

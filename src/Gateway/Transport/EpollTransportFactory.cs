@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 
-namespace Gateway.Tcp.Epoll;
+namespace Gateway.Transport;
 
 /// <summary>
 /// Kestrel's transport on Linux, for the framed endpoints and the HTTP host: listeners whose connections are served by
@@ -39,7 +39,7 @@ internal sealed class EpollTransportFactory(EpollTransportOptions options, IMemo
         }
 
         if (!epoll.Optional) throw failure!;
-        TcpLog.ListenAddressUnavailable(logger, epoll.ToString(), failure!.Message);
+        TransportLog.ListenAddressUnavailable(logger, epoll.ToString(), failure!.Message);
         return new ValueTask<IConnectionListener>(new EpollConnectionListener(null, epoll.Candidates[0], this));
     }
 
@@ -73,7 +73,7 @@ internal sealed class EpollTransportFactory(EpollTransportOptions options, IMemo
             var loops = new EpollLoop[options.LoopCount];
             for (var i = 0; i < loops.Length; i++) loops[i] = new EpollLoop($"Gateway epoll loop {i}");
             _loops = loops;
-            if (SendRing.Probe() is { } reason) TcpLog.SendRingUnavailable(logger, reason);
+            if (SendRing.Probe() is { } reason) TransportLog.SendRingUnavailable(logger, reason);
         }
     }
 

@@ -8,7 +8,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 
-namespace Gateway.Tcp.Epoll;
+namespace Gateway.Transport;
 
 /// <summary>
 /// One accepted socket served by an <see cref="EpollLoop"/>: Kestrel's connection for it, with the two pipes
@@ -67,7 +67,7 @@ internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion
     private long _directBytes;
     // The caller's, while a send queued on a SendRing holds the gate. The socket is not closed meanwhile, even by this
     // thread (the gate is reentrant): the send's completion closes it if it was done by then.
-    private volatile IQueuedSendCompletion? _queuedSend;
+    private volatile IDirectSendCompletion? _queuedSend;
 
     public EpollConnection(Socket socket, EpollLoop loop, MemoryPool<byte> pool, EpollTransportOptions options)
     {
@@ -339,9 +339,19 @@ internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion
     /// <summary>Read under the gate: the send loop waits on an empty pipe, and the connection is not ending.</summary>
     private bool MaySendDirectly => _sendLoopIdle && !_idleRead.IsCompleted && !_sendDone && _shutdownReason is null;
 
-    public bool TryQueueSend(SendRing ring, byte[] pinned, IQueuedSendCompletion completion)
+    public bool TrySend(byte[] pinned, IDirectSendCompletion completion)
     {
-        // Only tried: another thread's fan-out may hold the gate while its own ring is queued, and waiting for it here
+        if (SendRing.Current is { } ring) return TryQueueSend(ring, pinned, completion);
+        var sent = TrySend(pinned);
+        if (sent == 0) return false;
+        completion.OnSent(sent);
+        return true;
+    }
+
+    /// <summary>Queues the send on this thread's ring, which submits it when the pass that opened it ends.</summary>
+    private bool TryQueueSend(SendRing ring, byte[] pinned, IDirectSendCompletion completion)
+    {
+        // Only tried: another thread's pass may hold the gate while its own ring is queued, and waiting for it here
         // could wait for a thread that waits for this one. Held from here until the send has completed, so the
         // descriptor stays this connection's and nothing passes the queued bytes.
         if (!_directGate.TryEnter()) return false;
@@ -360,17 +370,10 @@ internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion
         }
     }
 
-    void IQueuedSendCompletion.Prefetch(int depth)
+    void IQueuedSendCompletion.Prefetch()
     {
-        if (depth == 0)
-        {
-            Messaging.CacheHint.Prefetch(_directGate);
-            Messaging.CacheHint.Prefetch(_queuedSend);
-        }
-        else
-        {
-            _queuedSend?.Prefetch(depth: 0);
-        }
+        CacheHint.Prefetch(_directGate);
+        CacheHint.Prefetch(_queuedSend);
     }
 
     void IQueuedSendCompletion.OnSent(int result)

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Gateway.Configuration;
 
-namespace Gateway.Tcp.Epoll;
+namespace Gateway.Transport;
 
 /// <summary>
 /// An address that a listener (a framed endpoint or the HTTP host) binds through the epoll transport. Kestrel asks

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.ComponentModel;
 using System.Runtime.InteropServices;
 
-namespace Gateway.Tcp.Epoll;
+namespace Gateway.Transport;
 
 /// <summary>
 /// One event-loop thread, as in Node's libuv: it waits on an epoll set and, for each ready socket, reads and
@@ -111,7 +111,6 @@ internal sealed unsafe class EpollLoop : IDisposable
     private void Run()
     {
         var events = stackalloc byte[MaxEventsPerWait * EpollInterop.EpollEventSize];
-        var stride = EpollInterop.EpollEventSize;
         while (!_stopping)
         {
             var count = EpollInterop.EpollWait(_epoll, events, MaxEventsPerWait, -1);
@@ -121,27 +120,35 @@ internal sealed unsafe class EpollLoop : IDisposable
                 throw new Win32Exception(Marshal.GetLastPInvokeError(), "epoll_wait failed");
             }
 
-            var slots = Volatile.Read(ref _slots);
-            for (var i = 0; i < count; i++)
-            {
-                var slot = events + (i * stride);
-                var token = EpollInterop.ReadData(slot);
-                if (token == WakeToken)
-                {
-                    RunQueuedWork();
-                    slots = Volatile.Read(ref _slots);
-                    continue;
-                }
-
-                var index = (int)(uint)token;
-                if ((uint)index < (uint)slots.Length && slots[index] is { } connection && connection.Token == token)
-                    connection.OnEvents(EpollInterop.ReadEvents(slot));
-            }
+            // One pass over the ready sockets: the sends its handlers queue (a WebSocket fan-out's, one per subscriber)
+            // go to the kernel together, in one system call, when it ends.
+            using (SendRing.Begin())
+                RunPass(events, count);
         }
 
         RunQueuedWork();
         EpollInterop.Close(_wakeFd);
         EpollInterop.Close(_epoll);
+    }
+
+    private void RunPass(byte* events, int count)
+    {
+        var slots = Volatile.Read(ref _slots);
+        for (var i = 0; i < count; i++)
+        {
+            var slot = events + (i * EpollInterop.EpollEventSize);
+            var token = EpollInterop.ReadData(slot);
+            if (token == WakeToken)
+            {
+                RunQueuedWork();
+                slots = Volatile.Read(ref _slots);
+                continue;
+            }
+
+            var index = (int)(uint)token;
+            if ((uint)index < (uint)slots.Length && slots[index] is { } connection && connection.Token == token)
+                connection.OnEvents(EpollInterop.ReadEvents(slot));
+        }
     }
 
     private void RunQueuedWork()

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 
-namespace Gateway.Tcp.Epoll;
+namespace Gateway.Transport;
 
 /// <summary>
 /// A bound listening socket. Accepting is rare next to reading and sending, so it stays on the runtime's

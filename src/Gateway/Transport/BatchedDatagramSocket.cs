@@ -1,16 +1,15 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using Gateway.Messaging;
-using static Gateway.Tcp.Epoll.EpollInterop;
+using static Gateway.Transport.EpollInterop;
 
-namespace Gateway.Udp;
+namespace Gateway.Transport;
 
 /// <summary>
-/// A UDP endpoint's socket on Linux with the epoll transport: one thread receives up to a batch of
-/// datagrams per <c>recvmmsg</c>, publishes them as one delivery batch, and sends the replies that
-/// produced with one <c>sendmmsg</c>. Sends from other threads (an HTTP publish to a UDP peer) go out
-/// at once, on the caller's thread.
+/// A datagram socket on Linux with the epoll transport: one thread receives up to a batch of datagrams per
+/// <c>recvmmsg</c>, hands them to its <see cref="IDatagramReceiver"/> together, and sends the replies that produced
+/// with one <c>sendmmsg</c>. Sends from other threads (an HTTP publish to a UDP peer) go out at once, on the caller's
+/// thread.
 /// </summary>
 /// <remarks>
 /// The runtime's socket engine makes two system calls per echoed datagram, and on a virtual machine each
@@ -18,7 +17,7 @@ namespace Gateway.Udp;
 /// queue (the send buffer is full: <c>EAGAIN</c>) are counted as unsendable rather than waited for, as
 /// UDP would lose them further on anyway.
 /// </remarks>
-internal sealed unsafe class UdpBatchedSocket : IDisposable
+internal sealed unsafe class BatchedDatagramSocket : IDisposable
 {
     private const int MaxBatch = 64;
     private const int ReceiveMemoryBudget = 1024 * 1024;
@@ -26,11 +25,13 @@ internal sealed unsafe class UdpBatchedSocket : IDisposable
     private const int NameSize = 128; // sizeof(struct sockaddr_storage)
     private const int MessageTruncated = 0x20; // MSG_TRUNC in msg_flags
 
+    // After an unexpected receive error, so a persistent one logs a few lines a second instead of spinning.
+    private static readonly TimeSpan ErrorBackoff = TimeSpan.FromMilliseconds(100);
+
     private readonly Socket _socket;
     private readonly int _fd;
     private readonly int _wakeFd;
-    private readonly UdpEndpoint _endpoint;
-    private readonly ILogger _logger;
+    private readonly string _name;
 
     // Receive side: the loop thread's alone.
     private readonly int _slotSize;
@@ -46,7 +47,7 @@ internal sealed unsafe class UdpBatchedSocket : IDisposable
     private readonly byte* _sendNames;
     private readonly IoVector* _sendVectors;
     private readonly MultiMessageHeader* _sendHeaders;
-    private readonly (UdpDelivery Owner, Message Message)[] _pending = new (UdpDelivery, Message)[MaxBatch];
+    private readonly (IDatagramSendCompletion Owner, object State)[] _pending = new (IDatagramSendCompletion, object)[MaxBatch];
     private int _pendingCount;
     private int _arenaUsed;
 
@@ -54,18 +55,19 @@ internal sealed unsafe class UdpBatchedSocket : IDisposable
     private volatile bool _stopping;
     private bool _disposed;
 
-    public UdpBatchedSocket(Socket socket, UdpEndpoint endpoint, ILogger logger)
+    /// <param name="maxDatagramSize">The largest datagram accepted; one byte more is read, so a longer one is seen as such.</param>
+    /// <param name="name">Names the receive thread.</param>
+    public BatchedDatagramSocket(Socket socket, int maxDatagramSize, string name)
     {
         _socket = socket;
-        _endpoint = endpoint;
-        _logger = logger;
+        _name = name;
         socket.Blocking = false;
         _fd = (int)socket.SafeHandle.DangerousGetHandle();
         _wakeFd = CreateEventFd();
         if (_wakeFd < 0) throw ToException(Marshal.GetLastPInvokeError());
 
         // One byte more than the limit, so a datagram over it is seen as such.
-        _slotSize = endpoint.Options.Udp.MaxDatagramSize + 1;
+        _slotSize = maxDatagramSize + 1;
         _receiveBatch = Math.Clamp(ReceiveMemoryBudget / _slotSize, 1, MaxBatch);
         _receiveBuffers = (byte*)NativeMemory.Alloc((nuint)(_receiveBatch * _slotSize));
         _receiveNames = (byte*)NativeMemory.AllocZeroed((nuint)(_receiveBatch * NameSize));
@@ -93,17 +95,17 @@ internal sealed unsafe class UdpBatchedSocket : IDisposable
     }
 
     /// <summary>
-    /// Receives on a thread of its own until <paramref name="stopping"/> fires; each datagram goes to
-    /// <paramref name="onDatagram"/> with its sender, which is valid only during the call.
+    /// Receives on a thread of its own until <paramref name="stopping"/> fires, handing each batch of datagrams to
+    /// <paramref name="receiver"/>.
     /// </summary>
-    public Task RunAsync(Action<ReadOnlySpan<byte>, SocketAddress> onDatagram, CancellationToken stopping)
+    public Task RunAsync(IDatagramReceiver receiver, CancellationToken stopping)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _loopThread = new Thread(() =>
         {
             try
             {
-                ReceiveLoop(onDatagram);
+                ReceiveLoop(receiver);
                 done.SetResult();
             }
             catch (Exception ex)
@@ -113,14 +115,14 @@ internal sealed unsafe class UdpBatchedSocket : IDisposable
         })
         {
             IsBackground = true,
-            Name = $"UDP {_endpoint.Name}",
+            Name = _name,
         };
-        var registration = stopping.Register(static state => ((UdpBatchedSocket)state!).Stop(), this);
+        var registration = stopping.Register(static state => ((BatchedDatagramSocket)state!).Stop(), this);
         _loopThread.Start();
         return done.Task.ContinueWith(t => { registration.Dispose(); return t; }, TaskScheduler.Default).Unwrap();
     }
 
-    private void ReceiveLoop(Action<ReadOnlySpan<byte>, SocketAddress> onDatagram)
+    private void ReceiveLoop(IDatagramReceiver receiver)
     {
         var from = new SocketAddress(_socket.AddressFamily);
         while (!_stopping)
@@ -128,18 +130,19 @@ internal sealed unsafe class UdpBatchedSocket : IDisposable
             var received = ReceiveMessages(_fd, _receiveHeaders, (uint)_receiveBatch, 0, null);
             if (received > 0)
             {
-                using (DeliveryBatch.Begin())
+                // One pass of this loop: WebSocket sends the batch causes go to the kernel together when it ends.
+                using (SendRing.Begin())
                 {
+                    receiver.OnDatagrams(new DatagramBatch(this, received, from));
+
+                    // The kernel wrote each used header's address length; the next call needs the room again.
                     for (var i = 0; i < received; i++)
-                        Deliver(i, from, onDatagram);
+                        _receiveHeaders[i].Header.NameLength = NameSize;
+
+                    // The replies of this batch, queued by delivery loops that ran inline at the batch's end.
+                    lock (_sendLock) FlushLocked();
                 }
 
-                // The kernel wrote each used header's address length; the next call needs the room again.
-                for (var i = 0; i < received; i++)
-                    _receiveHeaders[i].Header.NameLength = NameSize;
-
-                // The replies of this batch, queued by delivery loops that ran inline at the batch's end.
-                lock (_sendLock) FlushLocked();
                 continue;
             }
 
@@ -152,20 +155,20 @@ internal sealed unsafe class UdpBatchedSocket : IDisposable
                 case EINTR:
                     break;
                 case ECONNREFUSED or EHOSTUNREACH or ENETUNREACH:
-                    // An ICMP error about an earlier send to a peer that has gone: news about that peer, not this socket.
-                    UdpLog.PeerUnreachable(_logger, _endpoint.Name, Marshal.GetPInvokeErrorMessage(errno));
+                    receiver.OnPeerUnreachable(Marshal.GetPInvokeErrorMessage(errno));
                     break;
                 default:
                     if (_stopping) return;
-                    UdpLog.ReceiveFailed(_logger, _endpoint.Name, ToException(errno));
+                    receiver.OnReceiveFailed(ToException(errno));
                     // So a persistent error logs a few lines a second instead of spinning.
-                    Thread.Sleep(UdpListener.ErrorBackoff);
+                    Thread.Sleep(ErrorBackoff);
                     break;
             }
         }
     }
 
-    private void Deliver(int index, SocketAddress from, Action<ReadOnlySpan<byte>, SocketAddress> onDatagram)
+    /// <summary>The datagram at <paramref name="index"/> of the last receive, its sender copied into <paramref name="from"/>.</summary>
+    internal ReadOnlySpan<byte> Datagram(int index, SocketAddress from)
     {
         ref var header = ref _receiveHeaders[index];
         var length = (int)header.Length;
@@ -173,15 +176,7 @@ internal sealed unsafe class UdpBatchedSocket : IDisposable
         var nameLength = Math.Min(header.Header.NameLength, from.Buffer.Length);
         new ReadOnlySpan<byte>(header.Header.Name, nameLength).CopyTo(from.Buffer.Span);
         from.Size = nameLength;
-        try
-        {
-            onDatagram(new ReadOnlySpan<byte>(_receiveBuffers + index * _slotSize, length), from);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            // A bug in handling one datagram must not end the endpoint.
-            UdpLog.ReceiveFailed(_logger, _endpoint.Name, ex);
-        }
+        return new ReadOnlySpan<byte>(_receiveBuffers + index * _slotSize, length);
     }
 
     private void WaitReadable()
@@ -198,16 +193,16 @@ internal sealed unsafe class UdpBatchedSocket : IDisposable
 
     /// <summary>
     /// Queues one datagram to <paramref name="destination"/>. On the receive thread it leaves with the batch's
-    /// other replies; on any other thread it leaves now. Success or failure is reported to <paramref name="owner"/>.
+    /// other replies; on any other thread it leaves now. Success or failure is reported to <paramref name="owner"/>,
+    /// with <paramref name="state"/>.
     /// </summary>
-    public void Send(UdpDelivery owner, Message message, SocketAddress destination)
+    public void Send(ReadOnlySpan<byte> payload, SocketAddress destination, IDatagramSendCompletion owner, object state)
     {
-        var payload = message.Payload.Span;
         lock (_sendLock)
         {
             if (_disposed)
             {
-                owner.OnUnsendable(message, "endpoint closed");
+                owner.OnUnsendable(state, "socket closed");
                 return;
             }
 
@@ -220,7 +215,7 @@ internal sealed unsafe class UdpBatchedSocket : IDisposable
             _sendVectors[slot] = new IoVector { Base = data, Length = (nuint)payload.Length };
             destination.Buffer.Span[..destination.Size].CopyTo(new Span<byte>(_sendNames + slot * NameSize, NameSize));
             _sendHeaders[slot].Header.NameLength = destination.Size;
-            _pending[slot] = (owner, message);
+            _pending[slot] = (owner, state);
 
             if (Thread.CurrentThread != _loopThread) FlushLocked();
         }
@@ -235,7 +230,7 @@ internal sealed unsafe class UdpBatchedSocket : IDisposable
             if (sent > 0)
             {
                 for (var i = next; i < next + sent; i++)
-                    _pending[i].Owner.OnSent(_pending[i].Message);
+                    _pending[i].Owner.OnSent(_pending[i].State);
                 next += sent;
                 continue;
             }
@@ -245,12 +240,12 @@ internal sealed unsafe class UdpBatchedSocket : IDisposable
             if (errno == EAGAIN)
             {
                 for (var i = next; i < _pendingCount; i++)
-                    _pending[i].Owner.OnUnsendable(_pending[i].Message, "socket send buffer full");
+                    _pending[i].Owner.OnUnsendable(_pending[i].State, "socket send buffer full");
                 break;
             }
 
             // This datagram cannot go (no route, too large for the path): it alone is lost.
-            _pending[next].Owner.OnUnsendable(_pending[next].Message, Marshal.GetPInvokeErrorMessage(errno));
+            _pending[next].Owner.OnUnsendable(_pending[next].State, Marshal.GetPInvokeErrorMessage(errno));
             next++;
         }
 
@@ -286,4 +281,47 @@ internal sealed unsafe class UdpBatchedSocket : IDisposable
         NativeMemory.Free(_sendVectors);
         NativeMemory.Free(_sendHeaders);
     }
+}
+
+/// <summary>The datagrams one receive call read; valid only during <see cref="IDatagramReceiver.OnDatagrams"/>.</summary>
+internal readonly ref struct DatagramBatch
+{
+    private readonly BatchedDatagramSocket _socket;
+    private readonly SocketAddress _from;
+
+    internal DatagramBatch(BatchedDatagramSocket socket, int count, SocketAddress from)
+    {
+        _socket = socket;
+        _from = from;
+        Count = count;
+    }
+
+    public int Count { get; }
+
+    /// <summary>The datagram at <paramref name="index"/>; <see cref="From"/> is its sender until the next call.</summary>
+    public ReadOnlySpan<byte> this[int index] => _socket.Datagram(index, _from);
+
+    /// <summary>The sender of the datagram read last, reused for every datagram.</summary>
+    public SocketAddress From => _from;
+}
+
+/// <summary>What a <see cref="BatchedDatagramSocket"/> receives for.</summary>
+internal interface IDatagramReceiver
+{
+    /// <summary>Takes the datagrams one receive call read, on the socket's thread.</summary>
+    void OnDatagrams(in DatagramBatch batch);
+
+    /// <summary>An ICMP error about an earlier send (the peer has gone): news about that peer, not this socket.</summary>
+    void OnPeerUnreachable(string error);
+
+    /// <summary>Receiving failed; the socket goes on receiving after a short pause.</summary>
+    void OnReceiveFailed(Exception error);
+}
+
+/// <summary>Told whether a datagram given to <see cref="BatchedDatagramSocket.Send"/> left.</summary>
+internal interface IDatagramSendCompletion
+{
+    void OnSent(object state);
+
+    void OnUnsendable(object state, string reason);
 }

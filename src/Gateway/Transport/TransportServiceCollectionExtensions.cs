@@ -1,0 +1,39 @@
+using Gateway.Configuration;
+using Gateway.Transport;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>
+/// Registers the transport every listener uses (<c>Gateway:Transport</c>): the epoll transport beside Kestrel's socket
+/// transport, and the settings of the runtime's socket engine.
+/// </summary>
+internal static class TransportServiceCollectionExtensions
+{
+    public static IServiceCollection AddGatewayTransport(this IServiceCollection services, IConfiguration configuration)
+    {
+        SocketEngine.UseInlineCompletions(
+            configuration.GetValue<bool?>($"{GatewayOptions.SectionName}:Transport:{nameof(TransportOptions.InlineCompletions)}") ?? true);
+
+        // Kestrel asks its transports in reverse order of registration whether they bind an address; this one binds
+        // only EpollEndPoint, which TransportListeners uses when Gateway:Transport:Kind is Epoll.
+        services.TryAddSingleton(static provider =>
+        {
+            var transport = provider.GetRequiredService<IOptions<GatewayOptions>>().Value.Transport;
+            return new EpollTransportOptions(transport.EpollLoops ?? Environment.ProcessorCount, transport.InlineScheduling);
+        });
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionListenerFactory, EpollTransportFactory>());
+
+        services.AddOptions<SocketTransportOptions>()
+            .Configure<IOptions<GatewayOptions>>((socket, gateway) =>
+            {
+                var transport = gateway.Value.Transport;
+                socket.UnsafePreferInlineScheduling = transport.InlineScheduling;
+                socket.WaitForDataBeforeAllocatingBuffer = transport.WaitForDataBeforeAllocatingBuffer;
+                if (transport.IOQueueCount is { } queues) socket.IOQueueCount = queues;
+            });
+        return services;
+    }
+}

@@ -1,0 +1,54 @@
+using System.Buffers;
+using System.Net.WebSockets;
+using Gateway.Connections;
+using Gateway.Messaging;
+
+namespace Gateway.WebSockets;
+
+/// <summary>
+/// Sends each message through the framework's WebSocket: as a JSON envelope in envelope mode, else as one text or binary
+/// message by its content type. A batch waiting in the outbox is gathered by the stream under the WebSocket into one write.
+/// </summary>
+internal sealed class FrameworkSender(WebSocket socket, CoalescingStream? stream, bool envelope, ConnectionSession session, ILogger logger)
+    : WebSocketSender(socket, session, logger)
+{
+    public override async Task RunAsync()
+    {
+        var json = new ArrayBufferWriter<byte>(1024);
+        while (await Outbox.WaitToReadAsync().ConfigureAwait(false))
+        {
+            // Several messages waiting (a burst, or a subscriber that fell behind): one write for all of them.
+            var holding = Outbox.Count > 1 ? stream : null;
+            holding?.Hold();
+            var open = await SendQueuedAsync(json, holding).ConfigureAwait(false);
+            // Released whatever happened: a close frame sent meanwhile may be among the gathered bytes.
+            if (holding is not null) open = await ReleaseAsync(holding).ConfigureAwait(false) && open;
+            if (!open) return;
+        }
+    }
+
+    /// <summary>Sends what the outbox holds, up to <see cref="WebSocketSender.MaxHeldBytes"/> gathered; false once the socket can no longer send.</summary>
+    private async Task<bool> SendQueuedAsync(ArrayBufferWriter<byte> json, CoalescingStream? holding)
+    {
+        while ((holding is null || holding.HeldBytes < MaxHeldBytes) && Outbox.TryRead(out var message))
+        {
+            bool sent;
+            if (envelope)
+            {
+                json.ResetWrittenCount();
+                EnvelopeProtocol.WriteMessage(message, json);
+                sent = await SendAsync(json.WrittenMemory, WebSocketMessageType.Text).ConfigureAwait(false);
+            }
+            else
+            {
+                var type = MessagePayload.IsText(message) ? WebSocketMessageType.Text : WebSocketMessageType.Binary;
+                sent = await SendAsync(message.Payload, type).ConfigureAwait(false);
+            }
+
+            if (!sent) return false;
+            CountSent(message);
+        }
+
+        return true;
+    }
+}
