@@ -8,7 +8,13 @@
 # median / range / ratio cells of the report.
 #
 # Settings read here (defaults in brackets): SERVER_CPU [0], STARTUP_TIMEOUT [60], QUIET_WAIT [120],
-# QUIET_PCT [10], OTHER_MAX_PCT [10], RETRY_DISTURBED [2], REPEAT [1], SERVERS, GATEWAY_CMD.
+# QUIET_PCT [10], OTHER_MAX_PCT [10], RETRY_DISTURBED [2], REPEAT [1], SERVERS, GATEWAY_CMD,
+# GATEWAY_BASE_CMD, RESULTS_FILE.
+#
+# Every driver also accepts the server name gateway-base in SERVERS: a second gateway build, started with
+# GATEWAY_BASE_CMD on the gateway's own port and settings, so that two builds of the gateway can be
+# measured side by side (bench/run-compare.sh). RESULTS_FILE, when set, is where the raw results go
+# (appended) instead of a new bench/out/<kind>-<timestamp>.txt.
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$BENCH_DIR/.." && pwd)"
@@ -52,15 +58,17 @@ trap bench_cleanup EXIT
 trap 'exit 130' INT    # the EXIT trap still runs and stops the server
 trap 'exit 143' TERM
 
-check_servers() {   # allowed names...: every name in SERVERS must be one of them
+check_servers() {   # allowed names...: every name in SERVERS must be one of them (or gateway-base)
     local s
     for s in $SERVERS; do
-        [[ " $* " == *" $s "* ]] || die "unknown server '$s' in SERVERS ($*)"
+        [[ " $* gateway-base " == *" $s "* ]] || die "unknown server '$s' in SERVERS ($* gateway-base)"
     done
 }
 
-# The port of server NAME: the driver's GATEWAY_PORT, NODE_PORT or CEPOLL_PORT (c-epoll).
+# The port of server NAME: the driver's GATEWAY_PORT, NODE_PORT or CEPOLL_PORT (c-epoll). gateway-base
+# takes GATEWAY_PORT: SERVER_ENV sets the gateway's port for every server, and servers never run at once.
 server_port() {   # name
+    [[ "$1" == gateway-base ]] && set -- gateway
     local var="${1^^}_PORT"
     var="${var//-/}"
     echo "${!var}"
@@ -69,22 +77,39 @@ server_port() {   # name
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 udp_bound() { [[ -n "$(ss -Hnlu "sport = :$1" 2>/dev/null)" ]]; }
 
-# Publishes the gateway once (Release) unless GATEWAY_CMD is set or SERVERS leaves it out.
-prepare_gateway() {
-    [[ " $SERVERS " == *" gateway "* && -z "${GATEWAY_CMD:-}" ]] || return 0
-    command -v dotnet >/dev/null || die "dotnet not found; set GATEWAY_CMD or leave gateway out of SERVERS"
-    log "publishing the gateway (Release) into bench/out/gateway"
-    (cd "$ROOT" && dotnet publish src/Gateway -c Release -o "$OUT/gateway" >&2) ||
-        die "gateway publish failed; fix the build, set GATEWAY_CMD, or leave gateway out of SERVERS"
+# Publishes the gateway (Release) from the source tree SRC (a checkout's root) into OUTDIR.
+publish_gateway() {   # src outdir
+    command -v dotnet >/dev/null || { log "dotnet not found"; return 1; }   # the caller says what to do instead
+    log "publishing the gateway (Release) from $1 into $2"
+    (cd "$1" && dotnet publish src/Gateway -c Release -o "$2" >&2)
+}
+# The command line that runs a published Gateway.dll (path as the shell should read it, from the repo root).
+gateway_cmd_for() {   # dll
     # With the container's runtime setting (Dockerfile): optimise hot code without waiting for a pause in JIT work.
-    GATEWAY_CMD="env DOTNET_TC_CallCountingDelayMs=0 dotnet bench/out/gateway/Gateway.dll"
+    echo "env DOTNET_TC_CallCountingDelayMs=0 dotnet $1"
+}
+
+# Publishes the gateway once (Release) unless GATEWAY_CMD is set or SERVERS leaves it out. gateway-base has
+# no default build (which revision would it be?): it needs GATEWAY_BASE_CMD.
+prepare_gateway() {
+    if [[ " $SERVERS " == *" gateway-base "* && -z "${GATEWAY_BASE_CMD:-}" ]]; then
+        die "SERVERS has gateway-base but GATEWAY_BASE_CMD is empty (bench/run-compare.sh sets both)"
+    fi
+    [[ " $SERVERS " == *" gateway "* && -z "${GATEWAY_CMD:-}" ]] || return 0
+    publish_gateway "$ROOT" "$OUT/gateway" ||
+        die "gateway publish failed; fix the build, set GATEWAY_CMD, or leave gateway out of SERVERS"
+    GATEWAY_CMD="$(gateway_cmd_for bench/out/gateway/Gateway.dll)"
+}
+# The command line of server NAME: the driver's server_cmd, except for gateway-base.
+server_cmd_of() {   # name
+    if [[ "$1" == gateway-base ]]; then echo "$GATEWAY_BASE_CMD"; else server_cmd "$1"; fi
 }
 
 # Starts server NAME pinned to SERVER_CPU, output to LOGFILE, and waits until READY PORT succeeds
 # (port_open for TCP, udp_bound for UDP). Sets SERVER_PID.
 start_server() {   # name port logfile ready
     local name="$1" port="$2" logf="$3" ready="$4" cmd
-    cmd="$(server_cmd "$name")"
+    cmd="$(server_cmd_of "$name")"
     # A leftover process on the port would silently be benchmarked instead.
     "$ready" "$port" && die "port $port is already in use before starting $name"
     log "starting $name on CPU $SERVER_CPU: $cmd"
@@ -126,17 +151,20 @@ end_run() {   # rc output-file keys (e.g. "server=node mode=max")
 }
 
 # ---------- results file ----------
-# Creates RESULTS=bench/out/<kind>-<timestamp>.txt with the machine, versions and settings.
+# Creates RESULTS=bench/out/<kind>-<timestamp>.txt (or appends to RESULTS_FILE) with the machine, versions
+# and settings.
 open_results() {   # kind settings-line
     local stamp; stamp="$(date +%Y%m%d-%H%M%S)"
-    RESULTS="$OUT/$1-$stamp.txt"
+    RESULTS="${RESULTS_FILE:-$OUT/$1-$stamp.txt}"
+    [[ -n "${RESULTS_FILE:-}" ]] || : >"$RESULTS"
     {
         echo "# $1 bench $stamp"
         echo "# host: $(uname -srm), cpus: $(nproc), commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)"
         echo "# node: $(node --version 2>/dev/null || echo n/a), dotnet: $(dotnet --version 2>/dev/null || echo n/a)"
         echo "# $2 server_cpu=$SERVER_CPU client_cpu=$CLIENT_CPU repeat=$REPEAT"
         if [[ " $SERVERS " == *" gateway "* ]]; then echo "# gateway_cmd: $GATEWAY_CMD"; fi
-    } >"$RESULTS"
+        if [[ " $SERVERS " == *" gateway-base "* ]]; then echo "# gateway_base_cmd: $GATEWAY_BASE_CMD"; fi
+    } >>"$RESULTS"
 }
 
 # Splits a load generator's output: human lines go to stderr and, prefixed with "# LABEL: ", to the results
@@ -196,11 +224,15 @@ measure_retrying() {   # run_fn args...
 servers_for_rep() { if (($1 % 2)); then echo "$SERVERS"; else printf '%s\n' $SERVERS | tac | tr '\n' ' '; fi; }
 
 # ---------- report cells ----------
+# median of the numbers on stdin, one a line (n/a if none)
+median_of() {
+    sort -g | awk 'NF{v[++n]=$1} END{
+        if (n == 0) print "n/a"; else if (n % 2) print v[(n+1)/2]; else printf "%.10g\n", (v[n/2]+v[n/2+1])/2 }'
+}
 # median of the samples stored in associative array $1 under key $2 (n/a if none)
 median() {
     local -n samples="$1"
-    printf '%s\n' ${samples[$2]:-} | sort -g | awk 'NF{v[++n]=$1} END{
-        if (n == 0) print "n/a"; else if (n % 2) print v[(n+1)/2]; else printf "%.10g\n", (v[n/2]+v[n/2+1])/2 }'
+    printf '%s\n' ${samples[$2]:-} | median_of
 }
 # "median (min-max)" of those samples, rounded; just the median when there is one sample
 range_cell() {
@@ -212,21 +244,26 @@ range_cell() {
 ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN{ if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a/b; else print "n/a" }'
 }
-# Median of the per-repetition ratios a/b, "median (min-max)": array $1 holds one figure per
-# "server|case|rep" key; $2 and $3 are the servers, $4 the case. n/a when no repetition measured both.
+# The per-repetition ratios a/b, one a line: array $1 holds one figure per "server|case|rep" key; $2 and
+# $3 are the servers, $4 the case. Only repetitions that measured both give a ratio.
 # Pairing within a repetition cancels the machine's slow drift, which medians taken apart do not.
-paired_ratio() {
+paired_ratios() {
     local -n per_rep="$1"
-    local rep a b ratios=""
+    local rep a b
     for ((rep = 1; rep <= REPEAT; rep++)); do
         a="${per_rep[$2|$4|$rep]:-}"; b="${per_rep[$3|$4|$rep]:-}"
-        [[ -n "$a" && -n "$b" ]] && ratios+="$(awk -v a="$a" -v b="$b" 'BEGIN{ if (b > 0) printf "%.4f", a/b }') "
+        if [[ -n "$a" && -n "$b" ]]; then awk -v a="$a" -v b="$b" 'BEGIN{ if (b > 0) printf "%.4f\n", a/b }'; fi
     done
-    printf '%s\n' $ratios | sort -g | awk 'NF{v[++n]=$1} END{
+}
+# "median (min-max)" of the ratios on stdin, one a line; just the median when there is one, n/a when none.
+ratio_cell() {
+    sort -g | awk 'NF{v[++n]=$1} END{
         if (n == 0) { print "n/a"; exit }
         m = (n % 2) ? v[(n+1)/2] : (v[n/2]+v[n/2+1])/2
         if (n > 1) printf "%.2f (%.2f-%.2f)\n", m, v[1], v[n]; else printf "%.2f\n", m }'
 }
+# Median of the per-repetition ratios a/b (arguments as paired_ratios), "median (min-max)".
+paired_ratio() { paired_ratios "$@" | ratio_cell; }
 # Warns about every key of array $1 (CPU % of other processes) whose median is above OTHER_MAX_PCT.
 warn_disturbed() {
     local -n other="$1"

@@ -16,6 +16,8 @@
 # Env (defaults):
 #   DURATION=10 WARMUP=5 DRAIN=1  measured / warm-up / drain seconds per run
 #   SIZE=64 SOCKETS=32 LOAD_PCT=80
+#   MODES="max load"          runs per server; "max" alone skips the paced run (load needs max: its rate
+#                             is a share of the max just measured)
 #   SERVERS="gateway node"    subset/order of servers
 #   SERVER_CPU=0 CLIENT_CPU=1 CPUs for taskset
 #   GATEWAY_CMD               command line that starts the gateway (run from the repo root);
@@ -32,6 +34,7 @@ DRAIN="${DRAIN:-1}"
 SIZE="${SIZE:-64}"
 SOCKETS="${SOCKETS:-32}"
 LOAD_PCT="${LOAD_PCT:-80}"
+MODES="${MODES:-max load}"
 SERVERS="${SERVERS:-gateway node}"
 GATEWAY_PORT="${GATEWAY_PORT:-9003}"
 NODE_PORT="${NODE_PORT:-9103}"
@@ -39,6 +42,8 @@ source "$(dirname "$0")/lib.sh"
 
 check_servers gateway node
 [[ "$LOAD_PCT" =~ ^[0-9]+$ && "$LOAD_PCT" -gt 0 ]] || die "LOAD_PCT must be a positive integer"
+read -ra modes <<<"$MODES"
+[[ "${modes[*]}" =~ ^max( load)?$ ]] || die "MODES must be \"max load\" or \"max\" (got \"$MODES\")"
 mkdir -p "$OUT"
 
 # ---------- build ----------
@@ -103,6 +108,7 @@ for ((rep = 1; rep <= REPEAT; rep++)); do
         measure_retrying run_one "$server" max 0
         store "$server" max "$rep"
     done
+    [[ " $MODES " == *" load "* ]] || continue
     for server in $order; do
         max="${REPRECV[$server|max|$rep]:-0}"
         if awk -v m="$max" 'BEGIN{exit !(m >= 100)}'; then
@@ -121,7 +127,7 @@ done
     echo
     echo "| server | run | target/s | sent/s | echoed/s | loss % | p50 (us) | p99 (us) | server CPU % | softirq on server CPU % | loadgen CPU % |"
     echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    for mode in max load; do
+    for mode in $MODES; do
         for server in $SERVERS; do
             k="$server|$mode"
             label="$([[ $mode == max ]] && echo "max (unlimited)" || echo "${LOAD_PCT}% of own max")"
@@ -136,9 +142,11 @@ done
     echo "| metric | gateway/node |"
     echo "|---|---:|"
     echo "| max echoed datagrams/s | $(paired_ratio REPRECV gateway node max) |"
-    echo "| echoed/s at ${LOAD_PCT}% of own max | $(paired_ratio REPRECV gateway node load) |"
-    echo "| p99 at ${LOAD_PCT}% of own max | $(paired_ratio REPP99 gateway node load) |"
-    echo "| loss % at ${LOAD_PCT}% of own max (gateway, node) | $(median LOSS "gateway|load"), $(median LOSS "node|load") |"
+    if [[ " $MODES " == *" load "* ]]; then
+        echo "| echoed/s at ${LOAD_PCT}% of own max | $(paired_ratio REPRECV gateway node load) |"
+        echo "| p99 at ${LOAD_PCT}% of own max | $(paired_ratio REPP99 gateway node load) |"
+        echo "| loss % at ${LOAD_PCT}% of own max (gateway, node) | $(median LOSS "gateway|load"), $(median LOSS "node|load") |"
+    fi
     echo
     warn_disturbed OTHER
 } | tee -a "$RESULTS"
