@@ -1,7 +1,9 @@
 using System.Net.Sockets;
 using Gateway.Configuration;
 using Gateway.Observability;
+using Gateway.Connections;
 using Gateway.Tcp;
+using Gateway.WebSockets;
 using Microsoft.AspNetCore.Connections;
 
 namespace Gateway;
@@ -28,7 +30,8 @@ public static class GatewayApplication
             .AddGatewayConnections()
             .AddTcpEndpoints()
             .AddUdpEndpoints()
-            .AddHttpHost();
+            .AddHttpHost()
+            .AddWebSocketEndpoint();
         configure?.Invoke(builder);
 
         WebApplication app;
@@ -42,6 +45,7 @@ public static class GatewayApplication
         }
 
         app.MapHttpHost();
+        app.MapWebSocketEndpoint();
         return app;
     }
 
@@ -63,13 +67,15 @@ public static class GatewayApplication
         LogEndpoints(app);
     }
 
+    /// <summary>One line per endpoint of every capability, once all are bound: where it listens and what it does.</summary>
     private static void LogEndpoints(WebApplication app)
     {
-        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Tcp");
-        foreach (var endpoint in app.Services.GetRequiredService<TcpEndpointCatalog>().Endpoints)
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway");
+        foreach (var endpoint in app.Services.GetRequiredService<EndpointDirectory>().Endpoints)
         {
-            TcpLog.EndpointListening(logger, endpoint.Name, endpoint.BoundEndPoint?.ToString() ?? "?",
-                endpoint.Options.Framing.Kind.ToString(), endpoint.Options.Publish ?? "(none)", string.Join(", ", endpoint.Options.Subscribe));
+            var topics = $"publish {endpoint.Publish ?? "(none)"}, subscribe [{string.Join(", ", endpoint.Subscribe)}]";
+            ConnectionLog.EndpointListening(logger, endpoint.Name, endpoint.BoundEndPoint?.ToString() ?? "(not bound)", endpoint.Protocol,
+                endpoint.Details.Length > 0 ? $"{endpoint.Details}, {topics}" : topics);
         }
     }
 

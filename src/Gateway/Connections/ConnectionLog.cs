@@ -1,6 +1,6 @@
 namespace Gateway.Connections;
 
-/// <summary>Log lines of connection sessions, the same for every protocol; event ids from <see cref="LogEventIds.Connections"/>.</summary>
+/// <summary>Log lines of connection sessions and endpoints, the same for every protocol; event ids from <see cref="LogEventIds.Connections"/>.</summary>
 internal static partial class ConnectionLog
 {
     [LoggerMessage(EventId = LogEventIds.Connections, EventName = "ConnectionOpened", Level = LogLevel.Information,
@@ -11,4 +11,8 @@ internal static partial class ConnectionLog
         Message = "Connection {ConnectionId} ({Protocol}) on {Endpoint} from {Remote} as {Identity} closed after {DurationMs} ms ({CloseReason}); in {BytesIn} bytes {FramesIn} messages, out {BytesOut} bytes {FramesOut} messages")]
     public static partial void Closed(ILogger logger, string connectionId, string protocol, string endpoint, string remote, string identity, long durationMs,
         string closeReason, long bytesIn, long framesIn, long bytesOut, long framesOut);
+
+    [LoggerMessage(EventId = LogEventIds.Connections + 2, EventName = "EndpointListening", Level = LogLevel.Information,
+        Message = "Endpoint {Endpoint} listening on {Address} ({Protocol}): {Summary}")]
+    public static partial void EndpointListening(ILogger logger, string endpoint, string address, string protocol, string summary);
 }

@@ -11,6 +11,7 @@ internal static class ConnectionsServiceCollectionExtensions
     {
         services.TryAddSingleton<ConnectionRegistry>();
         services.TryAddSingleton<ConnectionSessions>();
+        services.TryAddSingleton<EndpointDirectory>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddHostedService<ConnectionHeartbeat>();
         services.AddHostedService<ShutdownDrain>();

@@ -1,7 +1,5 @@
 using Gateway.Connections;
 using Gateway.Security;
-using Gateway.Tcp;
-using Gateway.Udp;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Gateway.Http;
@@ -25,7 +23,10 @@ internal static class AdminApi
     /// <summary>One endpoint as the admin API lists it.</summary>
     /// <param name="Connections">Live connections; for UDP, the peers currently tracked.</param>
     /// <param name="Tls">Whether the endpoint speaks TLS.</param>
-    /// <param name="FailedTlsHandshakes">TLS handshakes that failed since start (plaintext, untrusted client certificates, timeouts); null without TLS.</param>
+    /// <param name="FailedTlsHandshakes">
+    /// TLS handshakes that failed since start (plaintext, untrusted client certificates, timeouts); null without TLS, and
+    /// for <c>wss</c>, whose port's handshakes <c>https</c> counts.
+    /// </param>
     /// <param name="DeniedPublishes">Messages refused since start because their sender may not publish to their topic.</param>
     public sealed record EndpointInfo(string Name, string Protocol, string? Address, string? Publish, IReadOnlyList<string> Subscribe, int Connections,
         bool Tls = false, long? FailedTlsHandshakes = null, long DeniedPublishes = 0);
@@ -35,35 +36,13 @@ internal static class AdminApi
         string Id, string Endpoint, string Protocol, string RemoteAddress, string? Identity, DateTimeOffset ConnectedAt,
         long BytesIn, long BytesOut, long MessagesIn, long MessagesOut);
 
-    private static Ok<List<EndpointInfo>> ListEndpoints(TcpEndpointCatalog tcp, UdpEndpointCatalog udp, HttpHostListener http, ConnectionRegistry registry,
-        PermissionPolicy permissions)
+    private static Ok<List<EndpointInfo>> ListEndpoints(EndpointDirectory directory, ConnectionRegistry registry, PermissionPolicy permissions)
     {
-        var endpoints = new List<EndpointInfo>();
-        // The HTTP host is two endpoints per port: requests with event streams, and WebSocket.
-        foreach (var (name, protocol) in HttpHost.Endpoints(secure: http.Tls is not null))
-        {
-            var secure = name is HttpHost.SecureName or HttpHost.SecureWebSocketName;
-            var webSocket = name is HttpHost.WebSocketName or HttpHost.SecureWebSocketName;
-            endpoints.Add(new EndpointInfo(name, protocol, (secure ? http.SecureEndPoint : http.BoundEndPoint)?.ToString(),
-                webSocket ? "(/ws?publish=)" : "(POST /api/topics/{topic})", [webSocket ? "(/ws?subscribe=)" : "(GET /api/topics/{filter}/events)"],
-                registry.All.Count(connection => connection.Endpoint == name), secure, secure ? http.Tls!.FailedHandshakes : null,
-                permissions.DeniedPublishes(name)));
-        }
-
-        foreach (var endpoint in tcp.Endpoints)
-        {
-            endpoints.Add(new EndpointInfo(endpoint.Name, endpoint.Protocol, endpoint.BoundEndPoint?.ToString(),
-                endpoint.Options.Publish, endpoint.Options.Subscribe, endpoint.ActiveConnections, endpoint.Tls is not null, endpoint.Tls?.FailedHandshakes,
-                permissions.DeniedPublishes(endpoint.Name)));
-        }
-
-        foreach (var endpoint in udp.Endpoints)
-        {
-            endpoints.Add(new EndpointInfo(endpoint.Name, UdpEndpoint.Protocol, endpoint.BoundEndPoint?.ToString(),
-                endpoint.Options.Publish, endpoint.Options.Subscribe, endpoint.Peers.Count, DeniedPublishes: permissions.DeniedPublishes(endpoint.Name)));
-        }
-
-        return TypedResults.Ok(endpoints);
+        var activity = registry.Snapshot();
+        return TypedResults.Ok(directory.Endpoints
+            .Select(endpoint => new EndpointInfo(endpoint.Name, endpoint.Protocol, endpoint.BoundEndPoint?.ToString(), endpoint.Publish, endpoint.Subscribe,
+                activity.GetValueOrDefault(endpoint.Name).OpenConnections, endpoint.Tls, endpoint.FailedTlsHandshakes, permissions.DeniedPublishes(endpoint.Name)))
+            .ToList());
     }
 
     private static Ok<List<ConnectionInfo>> ListConnections(ConnectionRegistry registry) =>

@@ -1,23 +1,63 @@
+using System.Net;
+using Gateway.Connections;
+using Gateway.Security;
+
 namespace Gateway.Http;
 
 /// <summary>
-/// The HTTP host's endpoint names, as the admin API lists them, log lines and message sources give them, and
-/// denied publishes are counted by: one for requests and one for WebSocket, on each of the plaintext and HTTPS ports.
+/// The HTTP host's endpoint names, as the admin API lists them, log lines and message sources give them, and denied
+/// publishes are counted by: requests (the API and event streams) on the plaintext port and on the HTTPS port.
+/// WebSocket has its own two on the same ports (<see cref="WebSockets.WebSocketEndpoint"/>).
 /// </summary>
 internal static class HttpHost
 {
     public const string Name = "http";
     public const string SecureName = "https";
-    public const string WebSocketName = "ws";
-    public const string SecureWebSocketName = "wss";
 
     /// <summary>The endpoint of an API request or event stream.</summary>
     public static string EndpointOf(HttpRequest request) => request.IsHttps ? SecureName : Name;
+}
 
-    /// <summary>The host's endpoints with their protocols: requests and WebSocket, and their HTTPS twins when <paramref name="secure"/>.</summary>
-    public static IEnumerable<(string Name, string Protocol)> Endpoints(bool secure) =>
-        secure ? [(Name, "http"), (WebSocketName, "ws"), (SecureName, "https"), (SecureWebSocketName, "wss")] : [(Name, "http"), (WebSocketName, "ws")];
+/// <summary>The HTTP host's request endpoints: <c>http</c>, and <c>https</c> when the HTTPS port has a certificate.</summary>
+internal sealed class HttpEndpointCatalog(HttpHostListener listener) : IEndpointCatalog
+{
+    // The HTTPS port's failed handshakes are counted here: a handshake fails before any request says what it is for.
+    public IEnumerable<IEndpointDescription> Endpoints { get; } =
+        listener.Describe(HttpHost.Name, HttpHost.SecureName, "(POST /api/topics/{topic})", "(GET /api/topics/{filter}/events)", countsHandshakes: true);
+}
 
-    /// <summary>The endpoint of a WebSocket.</summary>
-    public static string WebSocketEndpointOf(HttpRequest request) => request.IsHttps ? SecureWebSocketName : WebSocketName;
+/// <summary>
+/// An endpoint that lives on one of the HTTP host's ports. Its traffic is its connections' (event streams, WebSockets)
+/// and its requests' (publishes), which the registry counts.
+/// </summary>
+/// <param name="countsHandshakes">
+/// Whether this endpoint reports the port's failed TLS handshakes: a handshake fails before any request says whether it
+/// is an API call or a WebSocket, so one endpoint of the port counts them.
+/// </param>
+internal sealed class HttpHostEndpoint(string name, string protocol, Func<EndPoint?> boundEndPoint, string publish, string subscribe,
+    EndpointTls? tls = null, bool countsHandshakes = false) : IEndpointDescription
+{
+    public string Name => name;
+
+    public string Protocol => protocol;
+
+    public EndPoint? BoundEndPoint => boundEndPoint();
+
+    public string? Publish => publish;
+
+    public IReadOnlyList<string> Subscribe { get; } = [subscribe];
+
+    public string Details => "";
+
+    public bool Tls => tls is not null;
+
+    public long? FailedTlsHandshakes => countsHandshakes ? tls?.FailedHandshakes : null;
+
+    public long? FramingErrors => null;
+
+    public string TrafficUnit => "frame";
+
+    public EndpointTraffic? Traffic => null;
+
+    public IEnumerable<(string Reason, long Count)> Drops => [];
 }

@@ -1,16 +1,16 @@
 using Gateway.Configuration;
+using Gateway.Connections;
 using Gateway.Http;
 using Gateway.Http.Sse;
 using Gateway.Observability;
 using Gateway.Security;
 using Gateway.Transport;
-using Gateway.WebSockets;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
-/// <summary>The shared HTTP host: its listener, liveness and readiness, the topics API (publish and server-sent events), the admin API and the OpenAPI document.</summary>
+/// <summary>The shared HTTP host: its listener, liveness and readiness, the topics API (publish and server-sent events), the admin API, the demo page and the OpenAPI document. WebSocket shares its ports and registers itself (<see cref="WebSocketServiceCollectionExtensions"/>).</summary>
 internal static class HttpHostExtensions
 {
     public static IServiceCollection AddHttpHost(this IServiceCollection services)
@@ -20,6 +20,7 @@ internal static class HttpHostExtensions
         services.AddOpenApi();
         services.TryAddSingleton<TopicHistory>();
         services.TryAddSingleton<HttpAccess>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IEndpointCatalog, HttpEndpointCatalog>());
         services.TryAddSingleton(provider =>
         {
             var https = provider.GetRequiredService<IOptions<GatewayOptions>>().Value.Https;
@@ -53,7 +54,6 @@ internal static class HttpHostExtensions
         app.MapOpenApi();
         app.MapTopicsApi();
         app.MapAdminApi();
-        app.MapWebSocketEndpoint();
         app.MapDemoPage();
         return app;
     }

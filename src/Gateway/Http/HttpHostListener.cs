@@ -1,4 +1,5 @@
 using System.Net;
+using Gateway.Connections;
 using Gateway.Security;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
@@ -20,6 +21,20 @@ internal sealed class HttpHostListener(EndpointTls? tls) : IDisposable
     public EndPoint? BoundEndPoint => Listeners.Count > 0 ? Listeners[0].EndPoint : null;
 
     public EndPoint? SecureEndPoint => SecureListeners.Count > 0 ? SecureListeners[0].EndPoint : null;
+
+    /// <summary>
+    /// The descriptions of an endpoint that lives on the host's ports: <paramref name="name"/> on the plaintext port, and
+    /// <paramref name="secureName"/> on the HTTPS port when it has a certificate; each is also its protocol's name.
+    /// </summary>
+    /// <param name="countsHandshakes">Whether the secure one reports the HTTPS port's failed handshakes (one endpoint of the port does).</param>
+    public IEndpointDescription[] Describe(string name, string secureName, string publish, string subscribe, bool countsHandshakes) =>
+        Tls is { } tls
+            ?
+            [
+                new HttpHostEndpoint(name, name, () => BoundEndPoint, publish, subscribe),
+                new HttpHostEndpoint(secureName, secureName, () => SecureEndPoint, publish, subscribe, tls, countsHandshakes),
+            ]
+            : [new HttpHostEndpoint(name, name, () => BoundEndPoint, publish, subscribe)];
 
     public void Dispose() => Tls?.Dispose();
 }

@@ -2,11 +2,8 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Gateway.Configuration;
 using Gateway.Connections;
-using Gateway.Http;
 using Gateway.Messaging;
 using Gateway.Security;
-using Gateway.Tcp;
-using Gateway.Udp;
 
 namespace Gateway.Observability;
 
@@ -32,40 +29,41 @@ internal sealed class GatewayMetrics
 
     private readonly ConnectionRegistry _registry;
     private readonly MessageCounters _messages;
-    private readonly TcpEndpointCatalog _tcp;
-    private readonly UdpEndpointCatalog _udp;
-    private readonly HttpHostListener _http;
+    private readonly IReadOnlyList<IEndpointDescription> _endpoints;
     private readonly PermissionPolicy _permissions;
 
     // Every endpoint, by name, with its protocol: fixed at start, so each measurement's tags are made once.
     private readonly Dictionary<string, string> _protocols = new(StringComparer.Ordinal);
 
-    public GatewayMetrics(IMeterFactory meters, IOptions<GatewayOptions> options, ConnectionRegistry registry, IMessageBus bus, TcpEndpointCatalog tcp,
-        UdpEndpointCatalog udp, HttpHostListener http, PermissionPolicy permissions)
+    public GatewayMetrics(IMeterFactory meters, IOptions<GatewayOptions> options, ConnectionRegistry registry, IMessageBus bus, EndpointDirectory directory,
+        PermissionPolicy permissions)
     {
         _registry = registry;
         _messages = bus.Counters;
-        _tcp = tcp;
-        _udp = udp;
-        _http = http;
+        _endpoints = directory.Endpoints;
         _permissions = permissions;
-        foreach (var (name, protocol) in HttpHost.Endpoints(secure: http.Tls is not null))
-            _protocols[name] = protocol;
-        foreach (var endpoint in tcp.Endpoints)
+        foreach (var endpoint in _endpoints)
             _protocols[endpoint.Name] = endpoint.Protocol;
-        foreach (var endpoint in udp.Endpoints)
-            _protocols[endpoint.Name] = UdpEndpoint.Protocol;
 
         var meter = meters.Create(MeterName);
         meter.CreateObservableUpDownCounter("gateway.connections", ObserveConnections, "{connection}",
             "Open connections; for UDP, the peers currently tracked.");
         meter.CreateObservableCounter("gateway.io", ObserveBytes, "By",
             "Bytes received and sent: frame payloads and framing for TCP, message payloads for WebSocket, server-sent events and HTTP publishes, datagrams for UDP.");
-        meter.CreateObservableCounter("gateway.frames", ObserveFrames, "{frame}",
-            "Frames received and sent on stream endpoints: TCP frames, WebSocket messages, server-sent events, HTTP publish bodies.");
-        meter.CreateObservableCounter("gateway.datagrams", ObserveDatagrams, "{datagram}", "Datagrams received and sent on UDP endpoints.");
-        meter.CreateObservableCounter("gateway.datagrams.dropped", ObserveDroppedDatagrams, "{datagram}",
-            "Datagrams dropped by a UDP endpoint, by reason: oversize, truncated, rate_limited, unroutable (inbound), unsendable (outbound).");
+        // One counter per unit the endpoints count their traffic in (TCP frames, WebSocket messages, server-sent events and
+        // HTTP publish bodies are frames; UDP's are datagrams), and of those dropped where an endpoint drops its own.
+        foreach (var unit in _endpoints.Select(endpoint => endpoint.TrafficUnit).Distinct())
+        {
+            meter.CreateObservableCounter($"gateway.{unit}s", () => ObserveUnits(unit), $"{{{unit}}}", $"{Capitalized(unit)}s received and sent.");
+            if (_endpoints.Any(endpoint => endpoint.TrafficUnit == unit && endpoint.Drops.Any()))
+            {
+                meter.CreateObservableCounter($"gateway.{unit}s.dropped", () => ObserveDroppedUnits(unit), $"{{{unit}}}",
+                    $"{Capitalized(unit)}s an endpoint dropped on the way in or out, by reason: "
+                    + string.Join(", ", _endpoints.Where(endpoint => endpoint.TrafficUnit == unit).SelectMany(endpoint => endpoint.Drops).Select(drop => drop.Reason).Distinct())
+                    + ".");
+            }
+        }
+
         meter.CreateObservableCounter("gateway.messages.published", ObserveMessages(counters => counters.Published), "{message}", "Messages published, by the endpoint they entered by.");
         meter.CreateObservableCounter("gateway.messages.unrouted", ObserveMessages(counters => counters.Unrouted), "{message}",
             "Published messages that matched no subscriber, by the endpoint they entered by.");
@@ -93,6 +91,8 @@ internal sealed class GatewayMetrics
         }
     }
 
+    private static string Capitalized(string word) => char.ToUpperInvariant(word[0]) + word[1..];
+
     private static TagList Tags(string endpoint, string protocol) => new() { { EndpointTag, endpoint }, { ProtocolTag, protocol } };
 
     private TagList Tags(string endpoint) => Tags(endpoint, _protocols.GetValueOrDefault(endpoint, "unknown"));
@@ -106,28 +106,36 @@ internal sealed class GatewayMetrics
     private IEnumerable<Measurement<long>> ObserveConnections()
     {
         var activity = _registry.Snapshot();
-        foreach (var endpoint in _protocols.Keys)
-            yield return new(activity.GetValueOrDefault(endpoint).OpenConnections, Tags(endpoint));
+        foreach (var endpoint in _endpoints)
+            yield return new(activity.GetValueOrDefault(endpoint.Name).OpenConnections, Tags(endpoint.Name));
+    }
+
+    /// <summary>
+    /// Each endpoint's traffic: what it counts itself, or else what its connections (and requests) carried, which the
+    /// registry sums; both only grow, as a counter must.
+    /// </summary>
+    private IEnumerable<(IEndpointDescription Endpoint, EndpointTraffic Traffic)> Traffic()
+    {
+        var activity = _registry.Snapshot();
+        foreach (var endpoint in _endpoints)
+        {
+            if (endpoint.Traffic is { } own)
+            {
+                yield return (endpoint, own);
+                continue;
+            }
+
+            var connections = activity.GetValueOrDefault(endpoint.Name);
+            yield return (endpoint, new EndpointTraffic(connections.BytesIn, connections.BytesOut, connections.FramesIn, connections.FramesOut));
+        }
     }
 
     private IEnumerable<Measurement<long>> ObserveBytes() =>
-        StreamTraffic(activity => (activity.BytesIn, activity.BytesOut))
-            .Concat(_udp.Endpoints.SelectMany(endpoint => BothDirections(endpoint.Name, endpoint.Counters.BytesIn, endpoint.Counters.BytesOut)));
+        Traffic().SelectMany(pair => BothDirections(pair.Endpoint.Name, pair.Traffic.BytesIn, pair.Traffic.BytesOut));
 
-    private IEnumerable<Measurement<long>> ObserveFrames() => StreamTraffic(activity => (activity.FramesIn, activity.FramesOut));
-
-    private IEnumerable<Measurement<long>> ObserveDatagrams() =>
-        _udp.Endpoints.SelectMany(endpoint => BothDirections(endpoint.Name, endpoint.Counters.DatagramsIn, endpoint.Counters.DatagramsOut));
-
-    /// <summary>Traffic of the endpoints whose connections count it (UDP peers' is the endpoint's own, counted whole).</summary>
-    private IEnumerable<Measurement<long>> StreamTraffic(Func<EndpointActivity, (long Received, long Transmitted)> traffic) =>
-        _registry.Snapshot()
-            .Where(pair => _protocols.GetValueOrDefault(pair.Key) != UdpEndpoint.Protocol)
-            .SelectMany(pair =>
-            {
-                var (received, transmitted) = traffic(pair.Value);
-                return BothDirections(pair.Key, received, transmitted);
-            });
+    private IEnumerable<Measurement<long>> ObserveUnits(string unit) =>
+        Traffic().Where(pair => pair.Endpoint.TrafficUnit == unit)
+            .SelectMany(pair => BothDirections(pair.Endpoint.Name, pair.Traffic.UnitsIn, pair.Traffic.UnitsOut));
 
     private IEnumerable<Measurement<long>> BothDirections(string endpoint, long received, long transmitted)
     {
@@ -135,16 +143,13 @@ internal sealed class GatewayMetrics
         yield return new(transmitted, With(Tags(endpoint), DirectionTag, "transmit"));
     }
 
-    private IEnumerable<Measurement<long>> ObserveDroppedDatagrams()
+    private IEnumerable<Measurement<long>> ObserveDroppedUnits(string unit)
     {
-        foreach (var endpoint in _udp.Endpoints)
+        foreach (var endpoint in _endpoints)
         {
-            var counters = endpoint.Counters;
-            yield return new(counters.DroppedOversize, With(Tags(endpoint.Name), ReasonTag, "oversize"));
-            yield return new(counters.DroppedTruncated, With(Tags(endpoint.Name), ReasonTag, "truncated"));
-            yield return new(counters.DroppedRateLimited, With(Tags(endpoint.Name), ReasonTag, "rate_limited"));
-            yield return new(counters.DroppedUnroutable, With(Tags(endpoint.Name), ReasonTag, "unroutable"));
-            yield return new(counters.DroppedUnsendable, With(Tags(endpoint.Name), ReasonTag, "unsendable"));
+            if (endpoint.TrafficUnit != unit) continue;
+            foreach (var (reason, count) in endpoint.Drops)
+                yield return new(count, With(Tags(endpoint.Name), ReasonTag, reason));
         }
     }
 
@@ -167,27 +172,23 @@ internal sealed class GatewayMetrics
 
     private IEnumerable<Measurement<long>> ObserveFramingErrors()
     {
-        foreach (var endpoint in _tcp.Endpoints)
-            yield return new(endpoint.FramingErrors, Tags(endpoint.Name));
+        foreach (var endpoint in _endpoints)
+        {
+            if (endpoint.FramingErrors is { } errors) yield return new(errors, Tags(endpoint.Name));
+        }
     }
 
     private IEnumerable<Measurement<long>> ObserveTlsFailures()
     {
-        foreach (var endpoint in _tcp.Endpoints)
+        foreach (var endpoint in _endpoints)
         {
-            if (endpoint.Tls is { } tls) yield return new(tls.FailedHandshakes, Tags(endpoint.Name));
-        }
-
-        if (_http.Tls is { } https)
-        {
-            // The HTTPS port's handshakes happen before a request says whether it is an API call or a WebSocket.
-            yield return new(https.FailedHandshakes, Tags(HttpHost.SecureName));
+            if (endpoint.FailedTlsHandshakes is { } failed) yield return new(failed, Tags(endpoint.Name));
         }
     }
 
     private IEnumerable<Measurement<long>> ObserveDenials()
     {
-        foreach (var endpoint in _protocols.Keys)
-            yield return new(_permissions.DeniedPublishes(endpoint), Tags(endpoint));
+        foreach (var endpoint in _endpoints)
+            yield return new(_permissions.DeniedPublishes(endpoint.Name), Tags(endpoint.Name));
     }
 }

@@ -1,6 +1,4 @@
-using Gateway.Http;
-using Gateway.Tcp;
-using Gateway.Udp;
+using Gateway.Connections;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Gateway.Observability;
@@ -10,8 +8,7 @@ namespace Gateway.Observability;
 /// each TCP, Unix socket and UDP endpoint) is bound, and the gateway is not shutting down. The data lists where each
 /// listens, so a failing probe says which one is missing.
 /// </summary>
-internal sealed class ListenersReadyCheck(
-    TcpEndpointCatalog tcp, UdpEndpointCatalog udp, HttpHostListener http, IHostApplicationLifetime lifetime) : IHealthCheck
+internal sealed class ListenersReadyCheck(EndpointDirectory directory, IHostApplicationLifetime lifetime) : IHealthCheck
 {
     public const string Name = "listeners";
 
@@ -24,14 +21,8 @@ internal sealed class ListenersReadyCheck(
         if (!lifetime.ApplicationStarted.IsCancellationRequested)
             return Task.FromResult(HealthCheckResult.Unhealthy("Starting: the listeners are not bound yet."));
 
-        var listeners = new Dictionary<string, object>(StringComparer.Ordinal)
-        {
-            [HttpHost.Name] = Describe(http.BoundEndPoint),
-        };
-        if (http.Tls is not null) listeners[HttpHost.SecureName] = Describe(http.SecureEndPoint);
-        foreach (var endpoint in tcp.Endpoints)
-            listeners[endpoint.Name] = Describe(endpoint.BoundEndPoint);
-        foreach (var endpoint in udp.Endpoints)
+        var listeners = new Dictionary<string, object>(StringComparer.Ordinal);
+        foreach (var endpoint in directory.Endpoints)
             listeners[endpoint.Name] = Describe(endpoint.BoundEndPoint);
 
         var unbound = listeners.Where(pair => pair.Value is Unbound).Select(pair => pair.Key).ToList();

@@ -8,7 +8,7 @@ using Gateway.Security;
 namespace Gateway.Tcp;
 
 /// <summary>A configured TCP or Unix socket endpoint, ready to serve: its codec and templates built once at start.</summary>
-internal sealed class FramedEndpoint
+internal sealed class FramedEndpoint : IEndpointDescription
 {
     private int _activeConnections;
     private long _framingErrors;
@@ -60,4 +60,22 @@ internal sealed class FramedEndpoint
     public long FramingErrors => Volatile.Read(ref _framingErrors);
 
     public void OnFramingError() => Interlocked.Increment(ref _framingErrors);
+
+    string? IEndpointDescription.Publish => Options.Publish;
+
+    IReadOnlyList<string> IEndpointDescription.Subscribe => Options.Subscribe;
+
+    string IEndpointDescription.Details => $"{Options.Framing.Kind} framing";
+
+    bool IEndpointDescription.Tls => Tls is not null;
+
+    long? IEndpointDescription.FailedTlsHandshakes => Tls?.FailedHandshakes;
+
+    long? IEndpointDescription.FramingErrors => FramingErrors;
+
+    string IEndpointDescription.TrafficUnit => "frame";
+
+    EndpointTraffic? IEndpointDescription.Traffic => null;
+
+    IEnumerable<(string Reason, long Count)> IEndpointDescription.Drops => [];
 }

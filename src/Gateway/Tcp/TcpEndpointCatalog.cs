@@ -1,17 +1,20 @@
 using Gateway.Configuration;
+using Gateway.Connections;
 using Gateway.Security;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Tcp;
 
 /// <summary>The enabled framed endpoints, built once from the validated configuration.</summary>
-internal sealed class TcpEndpointCatalog(IOptions<GatewayOptions> options, ILoggerFactory loggers) : IDisposable
+internal sealed class TcpEndpointCatalog(IOptions<GatewayOptions> options, ILoggerFactory loggers) : IEndpointCatalog, IDisposable
 {
     public IReadOnlyList<FramedEndpoint> Endpoints { get; } =
         [.. options.Value.Endpoints
             .Where(pair => pair.Value is { Enabled: true, Protocol: EndpointProtocol.Tcp })
             .Select(pair => new FramedEndpoint(pair.Key, pair.Value,
                 pair.Value.Tls is { } tls ? new EndpointTls(pair.Key, tls, loggers.CreateLogger("Gateway.Security")) : null))];
+
+    IEnumerable<IEndpointDescription> IEndpointCatalog.Endpoints => Endpoints;
 
     public FramedEndpoint? Find(string name) =>
         Endpoints.FirstOrDefault(endpoint => string.Equals(endpoint.Name, name, StringComparison.OrdinalIgnoreCase));

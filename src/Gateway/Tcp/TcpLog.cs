@@ -21,11 +21,7 @@ internal static partial class TcpLog
         Message = "Connection {ConnectionId} on {Endpoint} faulted")]
     public static partial void ConnectionFault(ILogger logger, string connectionId, string endpoint, Exception exception);
 
-    [LoggerMessage(EventId = LogEventIds.Tcp + 4, EventName = "EndpointListening", Level = LogLevel.Information,
-        Message = "Endpoint {Endpoint} listening on {Address} ({Framing} framing, publish {Publish}, subscribe [{Subscribe}])")]
-    public static partial void EndpointListening(ILogger logger, string endpoint, string address, string framing, string publish, string subscribe);
-
-    [LoggerMessage(EventId = LogEventIds.Tcp + 5, EventName = "StaleUnixSocketRemoved", Level = LogLevel.Information,
+    [LoggerMessage(EventId = LogEventIds.Tcp + 4, EventName = "StaleUnixSocketRemoved", Level = LogLevel.Information,
         Message = "Removed stale Unix socket file {Path} left by an earlier process, for endpoint {Endpoint}")]
     public static partial void StaleUnixSocketRemoved(ILogger logger, string path, string endpoint);
 }

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Gateway.Configuration;
+using Gateway.Connections;
 using Gateway.Tcp;
 using Gateway.Transport;
 using Microsoft.AspNetCore.Connections;
@@ -14,6 +15,7 @@ internal static class TcpServiceCollectionExtensions
     public static IServiceCollection AddTcpEndpoints(this IServiceCollection services)
     {
         services.TryAddSingleton<TcpEndpointCatalog>();
+        services.AddSingleton<IEndpointCatalog>(static provider => provider.GetRequiredService<TcpEndpointCatalog>());
 
         services.AddOptions<KestrelServerOptions>()
             .Configure<TcpEndpointCatalog, IOptions<GatewayOptions>, IServiceProvider>((kestrel, catalog, gateway, services) =>

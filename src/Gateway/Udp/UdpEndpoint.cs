@@ -5,7 +5,7 @@ using Gateway.Connections;
 namespace Gateway.Udp;
 
 /// <summary>A configured UDP endpoint: its templates and target parsed once at start, then its bound address, peers and counters.</summary>
-internal sealed class UdpEndpoint
+internal sealed class UdpEndpoint : IEndpointDescription
 {
     public UdpEndpoint(string name, EndpointOptions options, string defaultAddress)
     {
@@ -18,7 +18,7 @@ internal sealed class UdpEndpoint
     }
 
     /// <summary>The protocol name the admin API, connections and metrics give UDP endpoints.</summary>
-    public const string Protocol = "udp";
+    public const string ProtocolName = "udp";
 
     public string Name { get; }
 
@@ -39,4 +39,34 @@ internal sealed class UdpEndpoint
 
     /// <summary>Where the socket is bound; after start this holds the real port when 0 was configured.</summary>
     public IPEndPoint? BoundEndPoint { get; internal set; }
+
+    string IEndpointDescription.Protocol => ProtocolName;
+
+    EndPoint? IEndpointDescription.BoundEndPoint => BoundEndPoint;
+
+    string? IEndpointDescription.Publish => Options.Publish;
+
+    IReadOnlyList<string> IEndpointDescription.Subscribe => Options.Subscribe;
+
+    string IEndpointDescription.Details => $"deliveries to {Target?.ToString() ?? "recent peers"}";
+
+    bool IEndpointDescription.Tls => false;
+
+    long? IEndpointDescription.FailedTlsHandshakes => null;
+
+    long? IEndpointDescription.FramingErrors => null;
+
+    string IEndpointDescription.TrafficUnit => "datagram";
+
+    /// <summary>Every datagram read, dropped or not, and every datagram sent, to a peer or to the target.</summary>
+    EndpointTraffic? IEndpointDescription.Traffic => new(Counters.BytesIn, Counters.BytesOut, Counters.DatagramsIn, Counters.DatagramsOut);
+
+    IEnumerable<(string Reason, long Count)> IEndpointDescription.Drops =>
+    [
+        ("oversize", Counters.DroppedOversize),
+        ("truncated", Counters.DroppedTruncated),
+        ("rate_limited", Counters.DroppedRateLimited),
+        ("unroutable", Counters.DroppedUnroutable),
+        ("unsendable", Counters.DroppedUnsendable),
+    ];
 }

@@ -100,8 +100,6 @@ internal sealed class UdpListener : IDatagramReceiver, IDisposable
         Endpoint.BoundEndPoint = (IPEndPoint)socket.LocalEndPoint!;
         if (Endpoint.Target is { } target) SubscribeTarget(socket, target);
 
-        UdpLog.EndpointListening(_logger, Endpoint.Name, Endpoint.BoundEndPoint.ToString(), Endpoint.Options.Publish ?? "(none)",
-            string.Join(", ", Endpoint.Options.Subscribe), Endpoint.Target?.ToString() ?? "recent peers");
     }
 
     /// <summary>Receives until <paramref name="stopping"/> fires, then forgets every peer, lets queued deliveries go out, and closes.</summary>

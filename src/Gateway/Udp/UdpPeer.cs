@@ -34,7 +34,7 @@ internal sealed class UdpPeer : IConnectionControl
         // With a target, the endpoint subscribes once for all its deliveries; its peers only publish.
         if (endpoint.Target is not null) subscribe = [];
         Session = sessions.Create(
-            new SessionStart(endpoint.Name, UdpEndpoint.Protocol, id, remoteAddress, Identity: null, publish, subscribe,
+            new SessionStart(endpoint.Name, UdpEndpoint.ProtocolName, id, remoteAddress, Identity: null, publish, subscribe,
                 subscribe.Length > 0 ? endpoint.Options.Outbox : null, endpoint.Options.Udp.PeerIdleTimeout),
             this, logger);
 

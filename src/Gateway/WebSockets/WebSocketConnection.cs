@@ -46,7 +46,7 @@ internal sealed class WebSocketConnection : IConnectionControl
         _bus = bus;
         _options = options;
         _logger = logger;
-        var endpoint = HttpHost.WebSocketEndpointOf(context.Request);
+        var endpoint = WebSocketEndpoint.EndpointOf(context.Request);
         Session = sessions.Create(
             new SessionStart(endpoint, endpoint, "ws-" + context.TraceIdentifier, $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}",
                 HttpCaller.Of(context).Identity, publishTopic, filters, options.Outbox),

@@ -19,6 +19,15 @@ internal static class WebSocketEndpoint
 {
     public const string Path = "/ws";
 
+    /// <summary>The endpoint of WebSockets on the HTTP host's plaintext port.</summary>
+    public const string Name = "ws";
+
+    /// <summary>The endpoint of WebSockets on the HTTPS port.</summary>
+    public const string SecureName = "wss";
+
+    /// <summary>The endpoint of a WebSocket request.</summary>
+    public static string EndpointOf(HttpRequest request) => request.IsHttps ? SecureName : Name;
+
     public static void MapWebSocketEndpoint(this WebApplication app)
     {
         // Before the WebSocket middleware, which takes the upgrade feature it finds when the request arrives.

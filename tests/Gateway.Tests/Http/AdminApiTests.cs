@@ -75,6 +75,25 @@ public sealed class AdminApiTests
 
         var lines = Assert.Single(endpoints!, e => e.GetProperty("name").GetString() == "lines");
         Assert.Equal($"127.0.0.1:{gateway.EndPointOf("lines").Port}", lines.GetProperty("address").GetString());
-        Assert.Contains(endpoints!, e => e.GetProperty("name").GetString() == "http");
+        // Every capability describes its own endpoints: the HTTP host's requests and WebSocket share its port.
+        var requests = Assert.Single(endpoints!, e => e.GetProperty("name").GetString() == "http");
+        var ws = Assert.Single(endpoints!, e => e.GetProperty("name").GetString() == "ws");
+        Assert.Equal(gateway.HttpAddress.Authority, requests.GetProperty("address").GetString());
+        Assert.Equal(gateway.HttpAddress.Authority, ws.GetProperty("address").GetString());
+        Assert.Equal("ws", ws.GetProperty("protocol").GetString());
+        Assert.Equal("(/ws?subscribe=)", ws.GetProperty("subscribe")[0].GetString());
+    }
+
+    [Fact]
+    public async Task Every_endpoint_is_announced_once_at_start_with_where_it_listens()
+    {
+        await using var gateway = await TestGateway.StartAsync(s_settings);
+
+        var announced = gateway.Logs.Lines.Where(line => line.EventId.Name == "EndpointListening").Select(line => line.Message).ToList();
+
+        Assert.Contains(announced, line => line.StartsWith($"Endpoint lines listening on 127.0.0.1:{gateway.EndPointOf("lines").Port} (tcp): Line framing,", StringComparison.Ordinal));
+        Assert.Contains(announced, line => line.StartsWith($"Endpoint http listening on {gateway.HttpAddress.Authority} (http): publish (POST /api/topics/{{topic}})", StringComparison.Ordinal));
+        Assert.Contains(announced, line => line.StartsWith($"Endpoint ws listening on {gateway.HttpAddress.Authority} (ws): publish (/ws?publish=)", StringComparison.Ordinal));
+        Assert.Equal(announced.Count, announced.Distinct().Count());
     }
 }

@@ -37,13 +37,13 @@ public sealed class LoggingTests
         await gateway.WaitForOutputAsync(output => output.Contains("Application started", StringComparison.Ordinal), s_timeout);
 
         await ConnectAndCloseAsync(echoPort);
-        await gateway.WaitForOutputAsync(output => output.Contains("UDP endpoint", StringComparison.Ordinal), s_timeout);
+        await gateway.WaitForOutputAsync(output => output.Contains("\"Endpoint\":\"udp\"", StringComparison.Ordinal), s_timeout);
         await Task.Delay(500);
 
         var events = gateway.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonDocument.Parse(line).RootElement).ToList();
         Assert.All(events, e => Assert.True(e.TryGetProperty("Timestamp", out _) && e.TryGetProperty("Level", out _) && e.TryGetProperty("RenderedMessage", out _)));
         var categories = events.Select(e => e.GetProperty("Properties").GetProperty("SourceContext").GetString()).ToHashSet();
-        Assert.Contains("Gateway.Udp", categories);
+        Assert.Contains("Gateway", categories);
         // Gateway.Tcp logs its endpoints and connections at Information, which the override silences.
         Assert.DoesNotContain("Gateway.Tcp", categories);
     }

@@ -177,7 +177,7 @@ public abstract class UdpEchoTests(TransportKind transport)
 
         await gateway.DisposeAsync();
 
-        Assert.Contains(logs.Lines, line => line.EventId.Name == "UdpEndpointListening" && line.Message.Contains(bound, StringComparison.Ordinal));
+        Assert.Contains(logs.Lines, line => line.EventId.Name == "EndpointListening" && line.Message.Contains(bound, StringComparison.Ordinal));
         Assert.Contains(logs.Lines, line => line.EventId.Name == "ConnectionClosed" && line.Message.Contains("server shutting down", StringComparison.Ordinal));
         var closed = Assert.Single(logs.Lines, line => line.EventId.Name == "UdpEndpointClosed");
         Assert.Contains("in 1 datagrams 4 bytes, out 1 datagrams 4 bytes", closed.Message, StringComparison.Ordinal);
