@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Gateway.Configuration;
 using Serilog;
+using Serilog.Extensions.Logging;
 using Serilog.Formatting.Json;
 using ILogger = Microsoft.Extensions.Logging.ILogger;
 
@@ -13,6 +14,12 @@ namespace Gateway.Observability;
 /// namespace (<c>Serilog:MinimumLevel:Override</c>, also from environment variables such as
 /// <c>Serilog__MinimumLevel__Override__Gateway.Tcp=Debug</c>) and may add sinks. Also one line per HTTP request.
 /// </summary>
+/// <remarks>
+/// Serilog is one provider of the framework's logger factory rather than the factory itself, which is what
+/// Serilog.AspNetCore's <c>services.AddSerilog</c> would make it: that factory ignores the framework's filters, and
+/// hands the other providers (the functional tests add one) only the events Serilog's own levels let through, with
+/// their messages rendered again in Serilog's way, strings in quotes.
+/// </remarks>
 internal static partial class GatewayLogging
 {
     private const string RequestCategory = "Gateway.Http.Requests";
@@ -20,18 +27,26 @@ internal static partial class GatewayLogging
 
     public static void AddGatewayLogging(this WebApplicationBuilder builder)
     {
-        // A value that is not a format is reported, naming the setting, by the options' validation at start.
-        _ = Enum.TryParse<LogFormat>(builder.Configuration[$"{GatewayOptions.SectionName}:{nameof(GatewayOptions.LogFormat)}"], ignoreCase: true, out var format);
-        var configuration = new LoggerConfiguration().ReadFrom.Configuration(builder.Configuration);
-        // The format is chosen here rather than in WriteTo, as configuration can add a setting but never remove one.
-        var serilog = (format == LogFormat.Json
-                ? configuration.WriteTo.Console(new JsonFormatter(renderMessage: true))
-                : configuration.WriteTo.Console(outputTemplate: TextTemplate, formatProvider: CultureInfo.InvariantCulture))
-            .CreateLogger();
         builder.Logging.ClearProviders();
         // Serilog's levels decide: the framework's own filter lets everything through to it.
         builder.Logging.SetMinimumLevel(LogLevel.Trace);
-        builder.Logging.AddSerilog(serilog, dispose: true);
+        builder.Logging.AddFilter<SerilogLoggerProvider>(category: null, LogLevel.Trace);
+        // Made when the container makes the first logger, from the configuration as it is then (a source added after this
+        // call counts), and disposed with the container, which flushes its sinks.
+        builder.Services.AddSingleton<ILoggerProvider>(services => new SerilogLoggerProvider(CreateLogger(services), dispose: true));
+    }
+
+    private static Serilog.Core.Logger CreateLogger(IServiceProvider services)
+    {
+        var configuration = services.GetRequiredService<IConfiguration>();
+        // A value that is not a format is reported, naming the setting, by the options' validation at start.
+        _ = Enum.TryParse<LogFormat>(configuration[$"{GatewayOptions.SectionName}:{nameof(GatewayOptions.LogFormat)}"], ignoreCase: true, out var format);
+        var serilog = new LoggerConfiguration().ReadFrom.Configuration(configuration);
+        // The format is chosen here rather than in WriteTo, as configuration can add a setting but never remove one.
+        return (format == LogFormat.Json
+                ? serilog.WriteTo.Console(new JsonFormatter(renderMessage: true))
+                : serilog.WriteTo.Console(outputTemplate: TextTemplate, formatProvider: CultureInfo.InvariantCulture))
+            .CreateLogger();
     }
 
     /// <summary>
