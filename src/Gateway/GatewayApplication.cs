@@ -25,7 +25,7 @@ public static class GatewayApplication
         builder.Services
             .AddGatewayOptions(builder.Configuration)
             .AddGatewayTransport(builder.Configuration)
-            .AddGatewayTelemetry()
+            .AddGatewayTelemetry(builder.Configuration, builder.Environment)
             .AddMessaging()
             .AddGatewayConnections()
             .AddTcpEndpoints()

@@ -17,4 +17,6 @@ catch (GatewayStartupException ex)
 }
 
 await app.WaitForShutdownAsync();
+// Disposing the container flushes what telemetry and logging still hold: OTLP's last metrics and spans among them.
+await app.DisposeAsync();
 return 0;

@@ -8,48 +8,61 @@ using OpenTelemetry.Trace;
 namespace Gateway.Observability;
 
 /// <summary>
-/// The OpenTelemetry providers, built by hand (the hosting package is not available) when the host starts and disposed
-/// when it stops, which also pushes what OTLP has not yet sent. Metrics always feed <c>/metrics</c>; with
-/// <c>Gateway:Telemetry:OtlpEndpoint</c> set they are also pushed, and spans are made and pushed.
+/// The OpenTelemetry providers, registered with OpenTelemetry.Extensions.Hosting: its hosted service, which runs before
+/// every other, builds them when the host starts, and the container disposes them after the host has stopped, which
+/// pushes what OTLP has not yet sent. Metrics always feed <c>/metrics</c>; with <c>Gateway:Telemetry:OtlpEndpoint</c>
+/// set they are also pushed, and spans are made and pushed.
 /// </summary>
-/// <remarks>Registered before the listeners, so it starts before any traffic and stops after the last of it.</remarks>
-internal sealed class GatewayTelemetry : IHostedService, IDisposable
+internal static class GatewayTelemetry
 {
     /// <summary>The built-in meters reported beside the gateway's own.</summary>
     private static readonly string[] s_meters =
         [GatewayMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "System.Runtime"];
 
-    private readonly MeterProvider _meterProvider;
-    private readonly TracerProvider? _tracerProvider;
+    // One set of OTLP options per signal: over HTTP each signal has its own path, so they cannot share an instance.
+    private const string OtlpMetrics = "Gateway.Metrics";
+    private const string OtlpTraces = "Gateway.Traces";
 
-    public GatewayTelemetry(IOptions<GatewayOptions> options, GatewayMetrics metrics, PrometheusMetricsExporter prometheus, IHostEnvironment environment)
+    private const string OtlpEndpointKey =
+        $"{GatewayOptions.SectionName}:{nameof(GatewayOptions.Telemetry)}:{nameof(TelemetryOptions.OtlpEndpoint)}";
+
+    public static void AddOpenTelemetry(IServiceCollection services, IConfiguration configuration, IHostEnvironment environment)
     {
-        _ = metrics; // constructed here, so its instruments exist before the first measurement
-        var telemetry = options.Value.Telemetry;
-        var resource = ResourceBuilder.CreateDefault().AddService(environment.ApplicationName, serviceInstanceId: Environment.MachineName);
+        // OpenTelemetry adds an exporter only while the services are registered, so whether to push is decided here; the
+        // address, protocol and interval come from the validated options when the providers are built.
+        var pushed = !string.IsNullOrEmpty(configuration[OtlpEndpointKey]);
 
-        var meterBuilder = Sdk.CreateMeterProviderBuilder().SetResourceBuilder(resource).AddMeter(s_meters).AddReader(prometheus.Reader);
-        if (telemetry.OtlpEndpoint is { } endpoint)
-        {
-            meterBuilder.AddOtlpExporter((exporter, reader) =>
+        var telemetry = services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService(environment.ApplicationName, serviceInstanceId: Environment.MachineName))
+            .WithMetrics(metrics =>
             {
-                Configure(exporter, endpoint, telemetry.OtlpProtocol, "v1/metrics");
-                reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = (int)telemetry.OtlpExportInterval.TotalMilliseconds;
+                metrics.AddMeter(s_meters)
+                    // Made with the provider, so the gateway's instruments are there from the first scrape on.
+                    .AddInstrumentation<GatewayMetrics>()
+                    .AddReader(provider => provider.GetRequiredService<PrometheusMetricsExporter>().Reader);
+                if (pushed) metrics.AddOtlpExporter(OtlpMetrics, configure: null);
             });
+        if (!pushed) return;
 
-            // ASP.NET Core's own source makes the request spans that a publish's span continues.
-            _tracerProvider = Sdk.CreateTracerProviderBuilder().SetResourceBuilder(resource)
-                .AddSource(MessageTracing.SourceName, "Microsoft.AspNetCore")
-                .AddOtlpExporter(exporter => Configure(exporter, endpoint, telemetry.OtlpProtocol, "v1/traces"))
-                .Build();
-        }
+        // ASP.NET Core's request spans, which a publish's span continues, with the instrumentation's HTTP attributes.
+        telemetry.WithTracing(tracing => tracing
+            .AddSource(MessageTracing.SourceName)
+            .AddAspNetCoreInstrumentation()
+            .AddOtlpExporter(OtlpTraces, configure: null));
 
-        _meterProvider = meterBuilder.Build();
+        services.AddOptions<OtlpExporterOptions>(OtlpMetrics)
+            .Configure<IOptions<GatewayOptions>>((exporter, options) => Configure(exporter, options.Value.Telemetry, "v1/metrics"));
+        services.AddOptions<OtlpExporterOptions>(OtlpTraces)
+            .Configure<IOptions<GatewayOptions>>((exporter, options) => Configure(exporter, options.Value.Telemetry, "v1/traces"));
+        services.AddOptions<MetricReaderOptions>(OtlpMetrics).Configure<IOptions<GatewayOptions>>((reader, options) =>
+            reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = (int)options.Value.Telemetry.OtlpExportInterval.TotalMilliseconds);
     }
 
-    private static void Configure(OtlpExporterOptions exporter, Uri endpoint, OtlpProtocol protocol, string signalPath)
+    private static void Configure(OtlpExporterOptions exporter, TelemetryOptions telemetry, string signalPath)
     {
-        if (protocol == OtlpProtocol.HttpProtobuf)
+        var endpoint = telemetry.OtlpEndpoint
+            ?? throw new InvalidOperationException($"{OtlpEndpointKey} is set but binds to no address.");
+        if (telemetry.OtlpProtocol == OtlpProtocol.HttpProtobuf)
         {
             // Over HTTP each signal has its own path under the collector's address; gRPC takes the address as it is.
             exporter.Protocol = OtlpExportProtocol.HttpProtobuf;
@@ -60,20 +73,5 @@ internal sealed class GatewayTelemetry : IHostedService, IDisposable
             exporter.Protocol = OtlpExportProtocol.Grpc;
             exporter.Endpoint = endpoint;
         }
-    }
-
-    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public Task StopAsync(CancellationToken cancellationToken)
-    {
-        Dispose();
-        return Task.CompletedTask;
-    }
-
-    /// <summary>Disposing a provider flushes it: the last interval's metrics and the open spans reach the collector.</summary>
-    public void Dispose()
-    {
-        _tracerProvider?.Dispose();
-        _meterProvider.Dispose();
     }
 }

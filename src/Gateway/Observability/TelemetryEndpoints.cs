@@ -5,14 +5,15 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// <summary>Metrics and traces: the <c>Gateway</c> meter, the OpenTelemetry providers, and <c>/metrics</c> for Prometheus.</summary>
 internal static class TelemetryEndpoints
 {
-    /// <summary>Call before the listeners are added, so the providers start before any traffic and stop after it.</summary>
-    public static IServiceCollection AddGatewayTelemetry(this IServiceCollection services)
+    /// <summary>
+    /// The providers start before any other hosted service, so before any traffic, and are disposed with the container,
+    /// after the last of it. <paramref name="configuration"/> tells whether OTLP is configured.
+    /// </summary>
+    public static IServiceCollection AddGatewayTelemetry(this IServiceCollection services, IConfiguration configuration, IHostEnvironment environment)
     {
         // An instance, not a type: the meter provider that reads through it disposes it, not the container.
         services.AddSingleton(new PrometheusMetricsExporter());
-        services.AddSingleton<GatewayMetrics>();
-        services.AddSingleton<GatewayTelemetry>();
-        services.AddHostedService(provider => provider.GetRequiredService<GatewayTelemetry>());
+        GatewayTelemetry.AddOpenTelemetry(services, configuration, environment);
         return services;
     }
 
