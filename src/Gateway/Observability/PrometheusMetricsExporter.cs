@@ -14,6 +14,11 @@ namespace Gateway.Observability;
 /// byte[] body = prometheus.Scrape();   // served as PrometheusMetricsExporter.ContentType
 /// </code>
 /// The provider owns the reader and, through it, this exporter: disposing the provider ends both.
+/// Written here rather than taken from OpenTelemetry.Exporter.Prometheus.AspNetCore (1.20.1-beta.1, the version the
+/// registry serves) because that exporter renders a meter's own tags as <c>otel_scope_*</c> labels
+/// (<c>otel_scope_gateway_endpoint</c>), while the gateway's per-endpoint meters carry <c>gateway.endpoint</c> and
+/// <c>gateway.protocol</c> as meter tags that must be ordinary labels (<c>gateway_endpoint="echo"</c>), as on every
+/// other series of that endpoint.
 /// </summary>
 [ExportModes(ExportModes.Pull)]
 internal sealed class PrometheusMetricsExporter : BaseExporter<Metric>, IPullMetricExporter
