@@ -127,7 +127,7 @@ internal sealed partial class InProcessMessageBus(ILogger<InProcessMessageBus> l
         return result;
     }
 
-    [LoggerMessage(EventId = 100, Level = LogLevel.Error, Message = "Subscriber of '{Filter}' threw while a message was delivered; the message was dropped for it.")]
+    [LoggerMessage(EventId = LogEventIds.Messaging, EventName = "SubscriberFault", Level = LogLevel.Error, Message = "Subscriber of '{Filter}' threw while a message was delivered; the message was dropped for it.")]
     private static partial void LogSubscriberFault(ILogger logger, string filter, Exception exception);
 
     private sealed class Subscription(InProcessMessageBus bus, TopicFilter filter, IMessageSubscriber subscriber) : IDisposable

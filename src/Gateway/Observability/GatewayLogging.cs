@@ -1,10 +1,8 @@
-using System.Diagnostics;
 using System.Globalization;
 using Gateway.Configuration;
 using Serilog;
 using Serilog.Extensions.Logging;
 using Serilog.Formatting.Json;
-using ILogger = Microsoft.Extensions.Logging.ILogger;
 
 namespace Gateway.Observability;
 
@@ -12,7 +10,7 @@ namespace Gateway.Observability;
 /// Logging through Serilog to the console, one line per event: readable text by default, JSON objects when
 /// <c>Gateway:LogFormat</c> is <c>Json</c> (the container sets it). The <c>Serilog</c> section sets the levels per
 /// namespace (<c>Serilog:MinimumLevel:Override</c>, also from environment variables such as
-/// <c>Serilog__MinimumLevel__Override__Gateway.Tcp=Debug</c>) and may add sinks. Also one line per HTTP request.
+/// <c>Serilog__MinimumLevel__Override__Gateway.Tcp=Debug</c>) and may add sinks.
 /// </summary>
 /// <remarks>
 /// Serilog is one provider of the framework's logger factory rather than the factory itself, which is what
@@ -20,9 +18,8 @@ namespace Gateway.Observability;
 /// hands the other providers (the functional tests add one) only the events Serilog's own levels let through, with
 /// their messages rendered again in Serilog's way, strings in quotes.
 /// </remarks>
-internal static partial class GatewayLogging
+internal static class GatewayLogging
 {
-    private const string RequestCategory = "Gateway.Http.Requests";
     private const string TextTemplate = "{Timestamp:HH:mm:ss.fff} {Level:u3} {SourceContext} {Message:lj}{NewLine}{Exception}";
 
     public static void AddGatewayLogging(this WebApplicationBuilder builder)
@@ -48,31 +45,4 @@ internal static partial class GatewayLogging
                 : serilog.WriteTo.Console(outputTemplate: TextTemplate, formatProvider: CultureInfo.InvariantCulture))
             .CreateLogger();
     }
-
-    /// <summary>
-    /// One line per HTTP request when it ends: method, path (never the query, which may carry an access token),
-    /// status and duration. A WebSocket or event stream's line comes when it closes.
-    /// </summary>
-    public static void UseRequestLogging(this WebApplication app)
-    {
-        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(RequestCategory);
-        app.Use(async (context, next) =>
-        {
-            var started = Stopwatch.GetTimestamp();
-            var status = StatusCodes.Status500InternalServerError;
-            try
-            {
-                await next(context);
-                status = context.Response.StatusCode;
-            }
-            finally
-            {
-                RequestCompleted(logger, context.Request.Method, context.Request.Path, status, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            }
-        });
-    }
-
-    [LoggerMessage(EventId = 600, EventName = "RequestCompleted", Level = LogLevel.Information,
-        Message = "HTTP {Method} {Path} responded {StatusCode} in {ElapsedMs:0.0} ms")]
-    private static partial void RequestCompleted(ILogger logger, string method, string path, int statusCode, double elapsedMs);
 }
