@@ -1,13 +1,15 @@
 using Gateway;
 using Gateway.Observability;
 
+if (GatewayCommandLine.TryAnswer(args, Console.Out) is { } answered)
+    return answered;
 if (args is [ReadinessProbe.Command, .. var probeArgs])
     return await ReadinessProbe.RunAsync(probeArgs);
 
 WebApplication app;
 try
 {
-    app = GatewayApplication.Build(args);
+    app = GatewayApplication.Build(GatewayCommandLine.ConfigurationArguments(args, Console.Error));
     await GatewayApplication.StartAsync(app);
 }
 catch (GatewayStartupException ex)
