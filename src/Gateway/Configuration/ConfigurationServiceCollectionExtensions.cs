@@ -8,9 +8,11 @@ internal static class ConfigurationServiceCollectionExtensions
 {
     public static IServiceCollection AddGatewayOptions(this IServiceCollection services, IConfiguration configuration)
     {
+        var section = configuration.GetSection(GatewayOptions.SectionName);
         services.AddOptions<GatewayOptions>()
-            .Bind(configuration.GetSection(GatewayOptions.SectionName), ConfigurationBinding.Strict)
+            .Configure(options => ConfigurationBinding.Bind(section, options))
             .ValidateOnStart();
+        services.TryAddSingleton<IOptionsChangeTokenSource<GatewayOptions>>(new ConfigurationChangeTokenSource<GatewayOptions>(section));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>());
         services.TryAddSingleton<Gateway.Security.PermissionPolicy>();
         return services;

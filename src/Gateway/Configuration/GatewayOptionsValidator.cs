@@ -22,8 +22,9 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
     {
         var errors = new List<string>();
         const string root = GatewayOptions.SectionName;
-        ReportUnbound<EndpointOptions>($"{root}:Endpoints", options.Endpoints.ContainsKey, errors);
-        ReportUnbound<PermissionOptions>($"{root}:Security:Permissions", options.Security.Permissions.ContainsKey, errors);
+        // Keys that are not settings and values that do not convert, which the binder left out (ConfigurationBinding).
+        foreach (var problem in SettingsShape.Check(configuration.GetSection(root), typeof(GatewayOptions)))
+            errors.Add(problem.Message);
 
         if (!ListenAddress.IsValid(options.DefaultAddress))
             errors.Add($"{root}:DefaultAddress '{options.DefaultAddress}' is not an IP address, 'localhost' or '*'.");
@@ -209,28 +210,6 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : IV
         }
 
         return clientIdUsedBy;
-    }
-
-    /// <summary>
-    /// The binder skips a dictionary entry it cannot convert (an unknown enum value, a misspelt key)
-    /// instead of failing, which would make a bad endpoint or permission entry silently vanish. Bind such
-    /// an entry again on its own to get the binder's message, which names the key.
-    /// </summary>
-    private void ReportUnbound<TEntry>(string dictionaryPath, Func<string, bool> isBound, List<string> errors)
-    {
-        foreach (var section in configuration.GetSection(dictionaryPath).GetChildren())
-        {
-            if (isBound(section.Key)) continue;
-            try
-            {
-                section.Get<TEntry>(ConfigurationBinding.Strict);
-                errors.Add($"{section.Path} could not be read.");
-            }
-            catch (InvalidOperationException ex)
-            {
-                errors.Add(ex.Message);
-            }
-        }
     }
 
     private static void ValidateSecurity(GatewayOptions options, string path, List<string> errors)

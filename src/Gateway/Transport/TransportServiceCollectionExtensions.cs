@@ -14,8 +14,9 @@ internal static class TransportServiceCollectionExtensions
 {
     public static IServiceCollection AddGatewayTransport(this IServiceCollection services, IConfiguration configuration)
     {
+        // Read before the options are bound: a value that is not a boolean is reported with the other settings at start.
         SocketEngine.UseInlineCompletions(
-            configuration.GetValue<bool?>($"{GatewayOptions.SectionName}:Transport:{nameof(TransportOptions.InlineCompletions)}") ?? true);
+            !bool.TryParse(configuration[$"{GatewayOptions.SectionName}:Transport:{nameof(TransportOptions.InlineCompletions)}"], out var inline) || inline);
 
         // Kestrel asks its transports in reverse order of registration whether they bind an address; this one binds
         // only EpollEndPoint, which TransportListeners uses when Gateway:Transport:Kind is Epoll.

@@ -53,6 +53,45 @@ public sealed class StartupValidationTests
     }
 
     [Fact]
+    public async Task Bad_keys_and_values_are_reported_with_the_validators_errors_one_line_each()
+    {
+        var failure = await Assert.ThrowsAsync<GatewayStartupException>(() => TestGateway.StartAsync(ValidEcho(
+            "Gateway:Endpoints:echo:Framing:Kind=Lenght",
+            "Gateway:Endpoints:echo:Prot=9001",
+            "Gateway:Htp:Port=1",
+            "Gateway:Endpoints:echo:Enabled=yes",
+            "Gateway:Endpoints:echo:MaxConnections=0")));
+
+        var lines = failure.Message.Split(Environment.NewLine).Select(line => line.Trim()).ToList();
+        Assert.Equal("Invalid configuration:", lines[0]);
+        Assert.Contains("Gateway:Endpoints:echo:Framing:Kind 'Lenght' is not one of: LengthField, Delimiter, Line, FixedLength", lines);
+        Assert.Contains("Gateway:Endpoints:echo:Prot is not a setting; did you mean Port?", lines);
+        Assert.Contains("Gateway:Htp is not a setting; did you mean Http?", lines);
+        Assert.Contains("Gateway:Endpoints:echo:Enabled 'yes' is not true or false", lines);
+        Assert.Contains(lines, line => line.StartsWith("Gateway:Endpoints:echo:MaxConnections must be positive", StringComparison.Ordinal));
+        Assert.Equal(6, lines.Count);
+    }
+
+    [Theory]
+    [InlineData("Gateway:Endpoints:echo:Port=abc", "Gateway:Endpoints:echo:Port 'abc' is not a whole number")]
+    [InlineData("Gateway:Endpoints:echo:Framing:Kind=Lenght", "Gateway:Endpoints:echo:Framing:Kind 'Lenght'")]
+    [InlineData("Gateway:Endpoints:echo:Publsh=typo", "Gateway:Endpoints:echo:Publsh is not a setting")]
+    [InlineData("Gateway:Htp:Port=1", "Gateway:Htp is not a setting")]
+    [InlineData("Gateway:Https:Port=abc", "Gateway:Https:Port 'abc'")]
+    [InlineData("Gateway:Security:Permissions:bob:Admin=yes", "Gateway:Security:Permissions:bob:Admin 'yes' is not true or false")]
+    [InlineData("Gateway:Transport:InlineCompletions=maybe", "Gateway:Transport:InlineCompletions 'maybe' is not true or false")]
+    public async Task Binder_failures_are_told_without_dotnet_wording_or_type_names(string setting, string expected)
+    {
+        var failure = await Assert.ThrowsAsync<GatewayStartupException>(() => TestGateway.StartAsync(ValidEcho(setting)));
+
+        Assert.Contains(expected, failure.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("ErrorOnUnknownConfiguration", failure.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("Gateway.Configuration.", failure.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("System.", failure.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("Int32", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Gateway_process_exits_non_zero_with_the_setting_on_stderr()
     {
         var environment = GatewayProcessEnvironment.OnFreePorts(out _);
