@@ -21,6 +21,7 @@ public static class GatewayApplication
             ContentRootPath = contentRoot ?? AppContext.BaseDirectory,
         });
         builder.AddGatewayLogging();
+        StartupLog.AddTo(builder);
 
         builder.Services
             .AddGatewayOptions(builder.Configuration)
@@ -57,7 +58,8 @@ public static class GatewayApplication
     {
         try
         {
-            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            using (StartupLog.Starting(app.Services))
+                await app.StartAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (Describe(ex, app.Services) is { } description)
         {
@@ -92,20 +94,7 @@ public static class GatewayApplication
         }
 
         if (services is null || FindAddressInUse(exception) is null) return null;
-        var options = services.GetRequiredService<IOptions<GatewayOptions>>().Value;
-        // Kestrel's message names the address it failed on, e.g. "http://127.0.0.1:9000: address already in use".
-        foreach (var endpoint in services.GetRequiredService<TcpEndpointCatalog>().Endpoints)
-        {
-            var (setting, value, marker) = endpoint.Options.UnixSocketPath is { } path
-                ? ("UnixSocketPath", path, path)
-                : ("Port", endpoint.Options.Port.ToString(), $":{endpoint.Options.Port}:");
-            if (exception.Message.Contains(marker!, StringComparison.Ordinal))
-                return $"{GatewayOptions.SectionName}:Endpoints:{endpoint.Name}:{setting} ({value}) is already in use: {exception.Message}";
-        }
-
-        if (options.Https.IsEnabled && exception.Message.Contains($":{options.Https.Port}:", StringComparison.Ordinal))
-            return $"{GatewayOptions.SectionName}:Https:Port ({options.Https.Port}) is already in use: {exception.Message}";
-        return $"{GatewayOptions.SectionName}:Http:Port ({options.Http.Port}) or another listener is already in use: {exception.Message}";
+        return PortConflicts.Describe(services.GetRequiredService<IOptions<GatewayOptions>>().Value);
     }
 
     private static Exception? FindAddressInUse(Exception? exception)

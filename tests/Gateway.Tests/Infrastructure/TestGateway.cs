@@ -36,10 +36,16 @@ internal sealed class TestGateway : IAsyncDisposable
     public static Task<TestGateway> StartAsync(TransportKind transport, params string[] settings) =>
         StartAsync([$"Gateway:Transport:Kind={transport}", .. settings]);
 
+    /// <summary>Starts a gateway with only the given settings, logging to <paramref name="logs"/>, which outlive a failed start.</summary>
+    public static Task<TestGateway> StartAsync(CapturedLogs logs, params string[] settings) =>
+        StartWithContentRootAsync(Directory.CreateTempSubdirectory("gateway-test-").FullName, settings, logs);
+
     /// <summary>Starts a gateway reading appsettings.json from <paramref name="contentRoot"/>, overridden by <paramref name="settings"/>.</summary>
-    public static async Task<TestGateway> StartWithContentRootAsync(string contentRoot, params string[] settings)
+    public static Task<TestGateway> StartWithContentRootAsync(string contentRoot, params string[] settings) =>
+        StartWithContentRootAsync(contentRoot, settings, new CapturedLogs());
+
+    private static async Task<TestGateway> StartWithContentRootAsync(string contentRoot, string[] settings, CapturedLogs logs)
     {
-        var logs = new CapturedLogs();
         var args = settings.Prepend("Gateway:Http:Port=0").Select(setting => "--" + setting).ToArray();
         var app = GatewayApplication.Build(args, contentRoot, builder =>
         {
