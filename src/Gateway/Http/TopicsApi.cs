@@ -49,6 +49,7 @@ internal static class TopicsApi
     private static async Task<Results<Ok<PublishResult>, ProblemHttpResult>> PublishAsync(
         string topic, HttpContext context, IMessageBus bus, ConnectionRegistry registry, HttpAccess access, IOptions<GatewayOptions> options)
     {
+        topic = LevelsOf(topic);
         if (!Topic.IsValid(topic, out var topicError))
             return TypedResults.Problem(topicError, statusCode: StatusCodes.Status400BadRequest, title: "Invalid topic");
         if (access.CheckPublish(context, topic, HttpHost.EndpointOf(context.Request)) is { } denied)
@@ -74,6 +75,13 @@ internal static class TopicsApi
         registry.AddReceived(endpoint, body.Length, frames: 1);
         return TypedResults.Ok(new PublishResult(message.Id, topic, subscribers));
     }
+
+    /// <summary>
+    /// The topic or filter of a URL path, with <c>%2F</c> as a level separator like <c>/</c>. Kestrel decodes every
+    /// escape in a path but that one, so <c>devices%2Fd1%2Fdown</c>, which clients that encode the whole topic send,
+    /// would otherwise be one level with "%2F" in its name.
+    /// </summary>
+    private static string LevelsOf(string path) => path.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
 
     private static ProblemHttpResult TooLarge(long? length, int limit) =>
         TypedResults.Problem(
@@ -110,7 +118,7 @@ internal static class TopicsApi
     {
         if (!filterAndEvents.EndsWith(EventsSuffix, StringComparison.Ordinal))
             return TypedResults.Problem("Stream a topic filter at /api/topics/{filter}/events.", statusCode: StatusCodes.Status404NotFound, title: "Not found");
-        var filterText = filterAndEvents[..^EventsSuffix.Length];
+        var filterText = LevelsOf(filterAndEvents[..^EventsSuffix.Length]);
         if (!TopicFilter.TryParse(filterText, out var filter, out var filterError))
             return TypedResults.Problem(filterError, statusCode: StatusCodes.Status400BadRequest, title: "Invalid topic filter");
         if (access.CheckSubscribe(context, filter) is { } denied)

@@ -55,6 +55,39 @@ public sealed class TopicsApiTests
     }
 
     [Theory]
+    [InlineData("/api/topics/commands%2Fdoor%2Fopen")]
+    [InlineData("/api/topics/commands%2fdoor/open")]
+    public async Task Encoded_slash_in_a_publish_url_separates_levels(string path)
+    {
+        await using var gateway = await TestGateway.StartAsync(s_settings);
+        await using var device = await FramedClient.ConnectAsync(gateway.EndPointOf("lines"));
+        await gateway.WaitForConnectionsAsync(1);
+        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
+
+        var response = await http.PostAsync(path, new StringContent("unlock", Encoding.UTF8, "text/plain"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("commands/door/open", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("topic").GetString());
+        Assert.Equal("unlock", await device.ReadLineAsync());
+    }
+
+    [Fact]
+    public async Task Encoded_slash_in_a_stream_url_separates_the_filters_levels()
+    {
+        await using var gateway = await TestGateway.StartAsync(s_settings);
+        await using var events = await SseClient.OpenAsync(gateway.HttpAddress, "/api/topics/devices%2F%2B%2Fdown/events");
+        await gateway.WaitForConnectionsAsync(1);
+        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
+
+        var response = await http.PostAsync("/api/topics/devices/d1/down", new StringContent("reboot", Encoding.UTF8, "text/plain"));
+
+        Assert.Equal(1, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("subscribers").GetInt32());
+        var (_, data) = await events.ReadEventAsync();
+        Assert.Equal("devices/d1/down", data.GetProperty("topic").GetString());
+        Assert.Equal("reboot", data.GetProperty("text").GetString());
+    }
+
+    [Theory]
     [InlineData("/api/topics/a/%23")]
     [InlineData("/api/topics/a/+/b")]
     public async Task Publishing_to_an_invalid_topic_is_a_400_problem(string path)
