@@ -28,6 +28,8 @@ internal static class WebSocketEndpoint
     /// <summary>The endpoint of a WebSocket request.</summary>
     public static string EndpointOf(HttpRequest request) => request.IsHttps ? SecureName : Name;
 
+    private static readonly string[] s_queryParameters = ["subscribe", "publish", "access_token"];
+
     public static void MapWebSocketEndpoint(this WebApplication app)
     {
         // Before the WebSocket middleware, which takes the upgrade feature it finds when the request arrives.
@@ -64,6 +66,13 @@ internal static class WebSocketEndpoint
         {
             await Refuse(context, logger, remote, StatusCodes.Status403Forbidden, "Origin not allowed",
                 $"Origin '{origin}' is not in Gateway:Http:WebSocket:AllowedOrigins.");
+            return;
+        }
+
+        if (context.Request.Query.Keys.FirstOrDefault(key => !s_queryParameters.Contains(key, StringComparer.OrdinalIgnoreCase)) is { } unknown)
+        {
+            await Refuse(context, logger, remote, StatusCodes.Status400BadRequest, "Unknown query parameter",
+                $"'{unknown}' is not a query parameter of {Path}; the known ones are {string.Join(", ", s_queryParameters)}.");
             return;
         }
 

@@ -165,6 +165,31 @@ public sealed class WebSocketTests
     }
 
     [Fact]
+    public async Task Unknown_query_parameter_is_a_400_problem_naming_the_known_ones()
+    {
+        await using var gateway = await TestGateway.StartAsync(s_settings);
+        using var socket = new ClientWebSocket();
+        socket.Options.CollectHttpResponseDetails = true;
+
+        await Assert.ThrowsAsync<WebSocketException>(() => socket.ConnectAsync(WsUri(gateway, "?topic=chat"), CancellationToken.None));
+
+        Assert.Equal(HttpStatusCode.BadRequest, socket.HttpStatusCode);
+        // The same upgrade request from HttpClient, which reads the problem document.
+        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/ws?subscribe=chat&topic=chat");
+        request.Headers.TryAddWithoutValidation("Connection", "Upgrade");
+        request.Headers.TryAddWithoutValidation("Upgrade", "websocket");
+        request.Headers.TryAddWithoutValidation("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
+        request.Headers.TryAddWithoutValidation("Sec-WebSocket-Version", "13");
+        using var response = await http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("Unknown query parameter", problem.GetProperty("title").GetString());
+        Assert.Equal("'topic' is not a query parameter of /ws; the known ones are subscribe, publish, access_token.", problem.GetProperty("detail").GetString());
+    }
+
+    [Fact]
     public async Task Admin_disconnect_closes_the_socket_with_1000_and_the_reason()
     {
         await using var gateway = await TestGateway.StartAsync(s_settings);
