@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 
 namespace Gateway.Messaging;
@@ -39,9 +40,17 @@ public static class MessagePayload
     }
 
     /// <summary>
+    /// Options for the JSON that carries messages (server-sent events, WebSocket envelopes): text keeps its non-ASCII
+    /// characters as UTF-8 (学习TCP, not \u5B66\u4E60TCP). The relaxed encoder does not escape HTML-sensitive
+    /// characters (&lt;, &gt;, &amp;, '), which is safe here: this JSON goes to event streams and sockets and is
+    /// never embedded in an HTML page; quotes, backslashes and control characters are escaped as always.
+    /// </summary>
+    public static readonly JsonWriterOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>
     /// Writes the message's fields into the JSON object being written: id, topic, contentType, timestamp,
     /// and the payload as "text" when <see cref="IsText"/>, else as "base64". Shared by the event streams
-    /// and the WebSocket envelopes, so both describe a message the same way.
+    /// and the WebSocket envelopes, so both describe a message the same way; their writers take <see cref="JsonOptions"/>.
     /// </summary>
     public static void WriteJsonFields(Utf8JsonWriter json, Message message)
     {

@@ -62,7 +62,7 @@ internal static class EnvelopeProtocol
 
     public static void WriteAck(string? id, IBufferWriter<byte> output)
     {
-        using var json = new Utf8JsonWriter(output);
+        using var json = new Utf8JsonWriter(output, MessagePayload.JsonOptions);
         json.WriteStartObject();
         json.WriteString("op", "ack");
         json.WriteString("id", id);
@@ -71,7 +71,7 @@ internal static class EnvelopeProtocol
 
     public static void WriteError(string? id, string code, string error, IBufferWriter<byte> output)
     {
-        using var json = new Utf8JsonWriter(output);
+        using var json = new Utf8JsonWriter(output, MessagePayload.JsonOptions);
         json.WriteStartObject();
         json.WriteString("op", "error");
         json.WriteString("id", id);
@@ -82,7 +82,7 @@ internal static class EnvelopeProtocol
 
     public static void WriteMessage(Message message, IBufferWriter<byte> output)
     {
-        using var json = new Utf8JsonWriter(output);
+        using var json = new Utf8JsonWriter(output, MessagePayload.JsonOptions);
         json.WriteStartObject();
         json.WriteString("op", "message");
         MessagePayload.WriteJsonFields(json, message);

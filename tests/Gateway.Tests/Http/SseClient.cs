@@ -18,6 +18,9 @@ internal sealed class SseClient : IAsyncDisposable
 
     public HttpResponseMessage Response => _response;
 
+    /// <summary>The data line of the event <see cref="ReadEventAsync"/> returned last, as the server wrote it.</summary>
+    public string? LastData { get; private set; }
+
     /// <param name="handler">For HTTPS: trusts the server's CA, perhaps presents a client certificate.</param>
     public static async Task<SseClient> OpenAsync(Uri baseAddress, string path, string? lastEventId = null, HttpMessageHandler? handler = null)
     {
@@ -40,7 +43,12 @@ internal sealed class SseClient : IAsyncDisposable
             var line = await _reader.ReadLineAsync(cts.Token) ?? throw new EndOfStreamException("The event stream ended.");
             if (line.Length == 0)
             {
-                if (data is not null) return (id!, JsonSerializer.Deserialize<JsonElement>(data));
+                if (data is not null)
+                {
+                    LastData = data;
+                    return (id!, JsonSerializer.Deserialize<JsonElement>(data));
+                }
+
                 continue;
             }
 

@@ -54,6 +54,23 @@ public sealed class TopicsApiTests
         Assert.Equal("a=1", data.GetProperty("text").GetString());
     }
 
+    [Fact]
+    public async Task Chinese_text_arrives_in_the_event_stream_as_utf8_not_as_escapes()
+    {
+        const string text = "学习Node.js网络编程 <b>&'";
+        await using var gateway = await TestGateway.StartAsync(s_settings);
+        await using var events = await SseClient.OpenAsync(gateway.HttpAddress, "/api/topics/notes/events");
+        await gateway.WaitForConnectionsAsync(1);
+        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
+
+        await http.PostAsync("/api/topics/notes", new StringContent(text, Encoding.UTF8, "text/plain"));
+
+        var (_, data) = await events.ReadEventAsync();
+        Assert.Equal(text, data.GetProperty("text").GetString());
+        Assert.Contains($"\"text\":\"{text}\"", events.LastData, StringComparison.Ordinal);
+        Assert.DoesNotContain("\\u", events.LastData, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("/api/topics/commands%2Fdoor%2Fopen")]
     [InlineData("/api/topics/commands%2fdoor/open")]

@@ -88,6 +88,23 @@ public sealed class WebSocketTests
         Assert.Equal(0, published.GetProperty("subscribers").GetInt32());
     }
 
+    [Fact]
+    public async Task Envelope_delivers_chinese_text_as_utf8_not_as_escapes()
+    {
+        await using var gateway = await TestGateway.StartAsync(s_settings);
+        using var socket = await ConnectAsync(gateway, subprotocol: "gateway.v1.json");
+        await SendTextAsync(socket, """{"op":"subscribe","filter":"notes/#","id":"s1"}""");
+        Assert.Equal("""{"op":"ack","id":"s1"}""", (await ReceiveAsync(socket)).Text);
+        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
+
+        await http.PostAsync("/api/topics/notes/tcp", new StringContent("学习TCP", Encoding.UTF8, "text/plain"));
+
+        var frame = (await ReceiveAsync(socket)).Text;
+        Assert.Contains("\"topic\":\"notes/tcp\"", frame, StringComparison.Ordinal);
+        Assert.Contains("\"text\":\"学习TCP\"", frame, StringComparison.Ordinal);
+        Assert.DoesNotContain("\\u", frame, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("""{"op":"subscribe","filter":"a/#/b","id":"e1"}""", "e1", "'#'")]
     [InlineData("""{"op":"publish","topic":"a/+","text":"x","id":"e2"}""", "e2", "wildcard")]

@@ -23,7 +23,7 @@ internal static class ServerSentEventFormatter
         WriteAscii(message.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), output);
         WriteAscii("\ndata: ", output);
 
-        using (var json = new Utf8JsonWriter(output))
+        using (var json = new Utf8JsonWriter(output, MessagePayload.JsonOptions))
         {
             json.WriteStartObject();
             MessagePayload.WriteJsonFields(json, message);
