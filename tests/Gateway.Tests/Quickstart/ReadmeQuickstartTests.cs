@@ -29,6 +29,29 @@ public sealed class ReadmeQuickstartTests : IAsyncLifetime
         return shell.StandardOutput;
     }
 
+    /// <summary>The README's line that starts with <paramref name="start"/>, as written there.</summary>
+    private static string ReadmeLine(string start) =>
+        Assert.Single(File.ReadAllLines(Path.Combine(RepositoryPaths.Root, "README.md")), line => line.StartsWith(start, StringComparison.Ordinal));
+
+    [Fact]
+    public async Task Readme_logging_override_with_a_dotted_category_runs_in_bash_and_silences_it()
+    {
+        const string run = "dotnet run --project src/Gateway -c Release";
+        var line = ReadmeLine("env 'Serilog__MinimumLevel__Override__Gateway.Tcp=Warning'");
+        Assert.Contains(run, line, StringComparison.Ordinal);
+        // The built gateway stands for `dotnet run`, which would build it again.
+        var script = "exec " + line[..line.IndexOf('#')].Replace(run, $"dotnet '{RepositoryPaths.GatewayDll}'", StringComparison.Ordinal);
+
+        await using var gateway = ProcessRunner.Start("bash", ["-c", script], GatewayProcessEnvironment.OnFreePorts(out _));
+        await gateway.WaitForOutputAsync(output => output.Contains("Application started", StringComparison.Ordinal), s_timeout);
+        await gateway.WaitForOutputAsync(output => output.Contains(" INF Gateway.Udp ", StringComparison.Ordinal), s_timeout);
+        await Task.Delay(500);
+
+        // Gateway.Tcp logs each endpoint it listens on at Information, which the override silences.
+        Assert.DoesNotContain(" Gateway.Tcp ", gateway.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal("", gateway.StandardError);
+    }
+
     [Fact]
     public async Task Nc_gets_a_length_prefixed_frame_echoed_and_the_connection_closed_after_its_FIN()
     {
