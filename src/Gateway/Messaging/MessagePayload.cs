@@ -41,9 +41,10 @@ public static class MessagePayload
 
     /// <summary>
     /// Options for the JSON that carries messages (server-sent events, WebSocket envelopes): text keeps its non-ASCII
-    /// characters as UTF-8 (学习TCP, not \u5B66\u4E60TCP). The relaxed encoder does not escape HTML-sensitive
-    /// characters (&lt;, &gt;, &amp;, '), which is safe here: this JSON goes to event streams and sockets and is
-    /// never embedded in an HTML page; quotes, backslashes and control characters are escaped as always.
+    /// characters as UTF-8 (学习TCP, not \u5B66\u4E60TCP; the encoder still escapes those beyond U+FFFF). The relaxed
+    /// encoder does not escape HTML-sensitive characters (&lt;, &gt;, &amp;, '), which is safe here: this JSON goes to
+    /// event streams and sockets and is never embedded in an HTML page; quotes, backslashes and control characters are
+    /// escaped as always.
     /// </summary>
     public static readonly JsonWriterOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 

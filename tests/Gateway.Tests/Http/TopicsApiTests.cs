@@ -69,6 +69,11 @@ public sealed class TopicsApiTests
         Assert.Equal(text, data.GetProperty("text").GetString());
         Assert.Contains($"\"text\":\"{text}\"", events.LastData, StringComparison.Ordinal);
         Assert.DoesNotContain("\\u", events.LastData, StringComparison.Ordinal);
+
+        // Beyond U+FFFF the encoder still escapes, as a surrogate pair (the README says so).
+        await http.PostAsync("/api/topics/notes", new StringContent("学习 😀", Encoding.UTF8, "text/plain"));
+        Assert.Equal("学习 😀", (await events.ReadEventAsync()).Data.GetProperty("text").GetString());
+        Assert.Contains("\"text\":\"学习 \\uD83D\\uDE00\"", events.LastData, StringComparison.Ordinal);
     }
 
     [Theory]
