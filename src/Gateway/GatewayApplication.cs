@@ -2,7 +2,6 @@ using System.Net.Sockets;
 using Gateway.Configuration;
 using Gateway.Observability;
 using Gateway.Connections;
-using Gateway.Tcp;
 using Gateway.WebSockets;
 using Microsoft.AspNetCore.Connections;
 
@@ -25,6 +24,7 @@ public static class GatewayApplication
 
         builder.Services
             .AddGatewayOptions(builder.Configuration)
+            .AddGatewaySecurity()
             .AddGatewayTransport(builder.Configuration)
             .AddGatewayTelemetry(builder.Configuration, builder.Environment)
             .AddMessaging()

@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
-/// <summary>Binds and validates the <c>Gateway</c> section, and makes its security settings ready for every protocol.</summary>
+/// <summary>Binds and validates the <c>Gateway</c> section; each capability adds the checks of its own part.</summary>
 internal static class ConfigurationServiceCollectionExtensions
 {
     public static IServiceCollection AddGatewayOptions(this IServiceCollection services, IConfiguration configuration)
@@ -13,8 +13,7 @@ internal static class ConfigurationServiceCollectionExtensions
             .Configure(options => ConfigurationBinding.Bind(section, options))
             .ValidateOnStart();
         services.TryAddSingleton<IOptionsChangeTokenSource<GatewayOptions>>(new ConfigurationChangeTokenSource<GatewayOptions>(section));
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>());
-        services.TryAddSingleton<Gateway.Security.PermissionPolicy>();
+        services.AddGatewayOptionsCheck<GatewayOptionsValidator>();
         return services;
     }
 }

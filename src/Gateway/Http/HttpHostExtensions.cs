@@ -15,6 +15,7 @@ internal static class HttpHostExtensions
 {
     public static IServiceCollection AddHttpHost(this IServiceCollection services)
     {
+        services.AddGatewayOptionsCheck<HttpOptionsValidator>();
         services.AddGatewayHealth();
         services.AddProblemDetails();
         services.AddOpenApi();

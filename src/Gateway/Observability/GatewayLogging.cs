@@ -1,6 +1,7 @@
 using System.Globalization;
 using Gateway.Configuration;
 using Serilog;
+using Serilog.Events;
 using Serilog.Extensions.Logging;
 using Serilog.Formatting.Json;
 
@@ -38,11 +39,21 @@ internal static class GatewayLogging
         var configuration = services.GetRequiredService<IConfiguration>();
         // A value that is not a format is reported, naming the setting, by the options' validation at start.
         _ = Enum.TryParse<LogFormat>(configuration[$"{GatewayOptions.SectionName}:{nameof(GatewayOptions.LogFormat)}"], ignoreCase: true, out var format);
-        var serilog = new LoggerConfiguration().ReadFrom.Configuration(configuration);
+        var serilog = new LoggerConfiguration().ReadFrom.Configuration(configuration).Filter.ByExcluding(IsHostAddressLine);
         // The format is chosen here rather than in WriteTo, as configuration can add a setting but never remove one.
         return (format == LogFormat.Json
                 ? serilog.WriteTo.Console(new JsonFormatter(renderMessage: true))
                 : serilog.WriteTo.Console(outputTemplate: TextTemplate, formatProvider: CultureInfo.InvariantCulture))
             .CreateLogger();
     }
+
+    /// <summary>
+    /// The web host's "Now listening on: http://127.0.0.1:9000" lines, one per Kestrel listener: they name every listener
+    /// as an HTTP address, the framed TCP endpoints' too. The gateway's own line per endpoint says where each listens and
+    /// what it speaks (ConnectionLog.EndpointListening), so these are left out.
+    /// </summary>
+    private static bool IsHostAddressLine(LogEvent logEvent) =>
+        logEvent.Properties.TryGetValue("EventId", out var eventId) && eventId is StructureValue { Properties: var properties }
+        && properties.Any(property => property is { Name: "Name", Value: ScalarValue { Value: "ListeningOnAddress" } })
+        && logEvent.Properties.TryGetValue("SourceContext", out var source) && source is ScalarValue { Value: "Microsoft.Hosting.Lifetime" };
 }

@@ -1,3 +1,4 @@
+using Gateway.Configuration;
 using Gateway.Observability;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -12,6 +13,7 @@ internal static class TelemetryEndpoints
     public static IServiceCollection AddGatewayTelemetry(this IServiceCollection services, IConfiguration configuration, IHostEnvironment environment)
     {
         // An instance, not a type: the meter provider that reads through it disposes it, not the container.
+        services.AddGatewayOptionsCheck<TelemetryOptionsValidator>();
         services.AddSingleton(new PrometheusMetricsExporter());
         GatewayTelemetry.AddOpenTelemetry(services, configuration, environment);
         return services;

@@ -14,6 +14,7 @@ internal static class TcpServiceCollectionExtensions
 {
     public static IServiceCollection AddTcpEndpoints(this IServiceCollection services)
     {
+        services.AddGatewayOptionsCheck<TcpEndpointsValidator>();
         services.TryAddSingleton<TcpEndpointCatalog>();
         services.AddSingleton<IEndpointCatalog>(static provider => provider.GetRequiredService<TcpEndpointCatalog>());
 

@@ -27,6 +27,7 @@ internal static class TransportServiceCollectionExtensions
         });
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionListenerFactory, EpollTransportFactory>());
 
+        services.AddGatewayOptionsCheck<TransportOptionsValidator>();
         services.AddOptions<SocketTransportOptions>()
             .Configure<IOptions<GatewayOptions>>((socket, gateway) =>
             {

@@ -1,3 +1,4 @@
+using Gateway.Configuration;
 using Gateway.Connections;
 using Gateway.Udp;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -9,6 +10,7 @@ internal static class UdpServiceCollectionExtensions
 {
     public static IServiceCollection AddUdpEndpoints(this IServiceCollection services)
     {
+        services.AddGatewayOptionsCheck<UdpEndpointsValidator>();
         services.TryAddSingleton<UdpEndpointCatalog>();
         services.AddSingleton<IEndpointCatalog>(static provider => provider.GetRequiredService<UdpEndpointCatalog>());
         services.AddHostedService<UdpEndpointService>();

@@ -25,6 +25,10 @@ public sealed class LoggingTests
         Assert.Matches(@"(?m)^\d\d:\d\d:\d\d\.\d{3} INF Gateway\.Tcp Connection \S+ \(tcp\) opened on echo from 127\.0\.0\.1:\d+ as anonymous$", gateway.StandardOutput);
         Assert.Matches(@"(?m)^\d\d:\d\d:\d\d\.\d{3} INF Gateway\.Http\.Requests HTTP POST /api/topics/news responded 401 in \d+\.\d ms$", gateway.StandardOutput);
         Assert.DoesNotContain("not-for-logs", gateway.StandardOutput, StringComparison.Ordinal);
+        // Each endpoint is announced once, with its protocol; the host's "Now listening on: http://..." lines, which name
+        // the raw TCP listeners as HTTP addresses too, are left out.
+        Assert.Contains($"INF Gateway Endpoint echo listening on 127.0.0.1:{echoPort} (tcp): LengthField framing", gateway.StandardOutput, StringComparison.Ordinal);
+        Assert.DoesNotContain("Now listening on", gateway.StandardOutput, StringComparison.Ordinal);
     }
 
     [Fact]

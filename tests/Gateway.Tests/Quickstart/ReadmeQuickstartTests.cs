@@ -43,13 +43,27 @@ public sealed class ReadmeQuickstartTests : IAsyncLifetime
         var script = "exec " + line[..line.IndexOf('#')].Replace(run, $"dotnet '{RepositoryPaths.GatewayDll}'", StringComparison.Ordinal);
 
         await using var gateway = ProcessRunner.Start("bash", ["-c", script], GatewayProcessEnvironment.OnFreePorts(out _));
-        await gateway.WaitForOutputAsync(output => output.Contains("Application started", StringComparison.Ordinal), s_timeout);
-        await gateway.WaitForOutputAsync(output => output.Contains(" INF Gateway.Udp ", StringComparison.Ordinal), s_timeout);
+        await gateway.WaitForOutputAsync(output => output.Contains("Endpoint udp listening", StringComparison.Ordinal), s_timeout);
+
+        // A TCP peer and a UDP peer each open a connection: each protocol logs its connections under its own category.
+        using (var tcp = new System.Net.Sockets.TcpClient())
+            await tcp.ConnectAsync(ListeningOn(gateway.StandardOutput, "echo"));
+        using (var udp = new Udp.UdpTestClient(ListeningOn(gateway.StandardOutput, "udp")))
+            await udp.SendAsync("hello");
+        await gateway.WaitForOutputAsync(output => output.Contains(" INF Gateway.Udp Connection ", StringComparison.Ordinal), s_timeout);
         await Task.Delay(500);
 
-        // Gateway.Tcp logs each endpoint it listens on at Information, which the override silences.
+        // The override silences Gateway.Tcp's Information lines, the TCP peer's open and close among them.
         Assert.DoesNotContain(" Gateway.Tcp ", gateway.StandardOutput, StringComparison.Ordinal);
         Assert.Equal("", gateway.StandardError);
+    }
+
+    /// <summary>Where the start-up line of <paramref name="endpoint"/> says it listens.</summary>
+    private static System.Net.IPEndPoint ListeningOn(string output, string endpoint)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(output, $@"Endpoint {endpoint} listening on (\S+) ");
+        Assert.True(match.Success, $"no start-up line for {endpoint}");
+        return System.Net.IPEndPoint.Parse(match.Groups[1].Value);
     }
 
     [Fact]

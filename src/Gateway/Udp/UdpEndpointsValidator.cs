@@ -1,0 +1,82 @@
+using System.Net;
+using Gateway.Configuration;
+using Gateway.Messaging;
+
+namespace Gateway.Udp;
+
+/// <summary>
+/// Checks every UDP endpoint under <c>Gateway:Endpoints</c>. UDP has no framing, connections or Unix sockets: only its
+/// own <c>Udp</c> section and the shared settings apply.
+/// </summary>
+internal sealed class UdpEndpointsValidator : GatewayOptionsCheck
+{
+    // Linux's floor for a socket buffer is about 2 KiB; below 1 KiB a setting is surely a mistake of units.
+    private const int MinSocketBufferSize = 1024;
+
+    protected override void Check(GatewayOptions options, List<string> errors)
+    {
+        foreach (var (name, endpoint) in options.Endpoints)
+        {
+            if (endpoint.Protocol == EndpointProtocol.Udp) CheckEndpoint($"{Root}:Endpoints:{name}", endpoint, options.DefaultAddress, errors);
+        }
+    }
+
+    private static void CheckEndpoint(string path, EndpointOptions endpoint, string defaultAddress, List<string> errors)
+    {
+        if (endpoint.Port is { } port)
+            CheckPort(port, $"{path}:Port", errors);
+        else
+            errors.Add($"{path}:Port is required for a UDP endpoint (0 picks a free one).");
+        if (endpoint.UnixSocketPath is not null)
+            errors.Add($"{path}:UnixSocketPath is not supported by UDP endpoints; remove it.");
+        CheckAddress(endpoint.Address, $"{path}:Address", errors);
+        CheckTemplates(path, endpoint, errors);
+        CheckOutbox(endpoint.Outbox, path, errors);
+
+        var udp = endpoint.Udp;
+        var udpPath = $"{path}:Udp";
+        if (udp.MaxDatagramSize is < 1 or > UdpEndpointOptions.MaxPossibleDatagramSize)
+            errors.Add($"{udpPath}:MaxDatagramSize must be between 1 and {UdpEndpointOptions.MaxPossibleDatagramSize} (was {udp.MaxDatagramSize}).");
+        if (udp.PeerIdleTimeout <= TimeSpan.Zero)
+            errors.Add($"{udpPath}:PeerIdleTimeout must be positive (was {udp.PeerIdleTimeout}).");
+        if (udp.MaxPeers <= 0)
+            errors.Add($"{udpPath}:MaxPeers must be positive (was {udp.MaxPeers}).");
+        if (udp.ReceiveBufferSize < MinSocketBufferSize)
+            errors.Add($"{udpPath}:ReceiveBufferSize must be at least {MinSocketBufferSize} bytes (was {udp.ReceiveBufferSize}).");
+        if (udp.SendBufferSize < MinSocketBufferSize)
+            errors.Add($"{udpPath}:SendBufferSize must be at least {MinSocketBufferSize} bytes (was {udp.SendBufferSize}).");
+        if (udp.RateLimitPerSecond is <= 0)
+            errors.Add($"{udpPath}:RateLimitPerSecond must be positive (was {udp.RateLimitPerSecond}); leave it unset for no limit.");
+        if (udp.RateLimitBurst is { } burst)
+        {
+            if (udp.RateLimitPerSecond is null)
+                errors.Add($"{udpPath}:RateLimitBurst needs RateLimitPerSecond; set both or neither.");
+            else if (burst <= 0 || burst < udp.RateLimitPerSecond)
+                errors.Add($"{udpPath}:RateLimitBurst must be at least RateLimitPerSecond ({udp.RateLimitPerSecond}) (was {burst}).");
+        }
+
+        if (udp.Target is not null)
+            CheckTarget(path, endpoint, defaultAddress, errors);
+    }
+
+    private static void CheckTarget(string path, EndpointOptions endpoint, string defaultAddress, List<string> errors)
+    {
+        var udpPath = $"{path}:Udp";
+        if (!UdpTargetAddress.TryParse(endpoint.Udp.Target, out var target))
+        {
+            errors.Add($"{udpPath}:Target '{endpoint.Udp.Target}' is not host:port with an IPv4 address, [IPv6 address] or localhost, and a port from 1 to 65535.");
+            return;
+        }
+
+        if (endpoint.Outbox.Overflow == OverflowPolicy.Disconnect)
+            errors.Add($"{path}:Outbox:Overflow Disconnect does not apply to a Udp:Target, which cannot be disconnected; use DropOldest or DropNewest.");
+
+        // One socket sends to the target: its family must reach the target's (a dual-mode socket reaches both).
+        var address = endpoint.Address ?? defaultAddress;
+        if (!ListenAddress.IsValid(address)) return;
+        var bound = ListenAddress.ResolveSingle(address);
+        var reachable = bound.Equals(IPAddress.IPv6Any) || bound.AddressFamily == target.AddressFamily;
+        if (!reachable)
+            errors.Add($"{udpPath}:Target {target} cannot be reached from the endpoint's address {address} (another address family).");
+    }
+}
