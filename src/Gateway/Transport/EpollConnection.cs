@@ -383,7 +383,9 @@ internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion
         var sent = Math.Max(result, 0);
         _directBytes += sent;
         _directGate.Exit();
-        if (_sendDone) CloseIfDone();
+        // The send loop ended while the send was queued and left the closing to it. The ring may be another loop's (a
+        // fan-out runs on the publisher's loop), and only this connection's loop closes its socket.
+        if (_sendDone) _loop.Schedule(static state => ((EpollConnection)state!).CloseIfDone(), this);
         // A refused or failed send is 0: the caller writes the bytes through the pipe, whose send loop meets any failure again.
         completion.OnSent(sent);
     }

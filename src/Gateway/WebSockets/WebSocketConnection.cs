@@ -63,10 +63,11 @@ internal sealed class WebSocketConnection : IConnectionControl
     /// <summary>Runs the connection until it closes: opens the session, receives and sends, then ends the session.</summary>
     public async Task RunAsync()
     {
+        // Sending first, so a close asked for as soon as the session is listed waits for the send loop it must drain.
+        _sending = _sender.RunAsync();
         Session.Open();
         try
         {
-            _sending = _sender.RunAsync();
             await ReceiveLoopAsync().ConfigureAwait(false);
 
             Session.StopDeliveries();

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using Gateway.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Gateway.Tests.Http;
 
@@ -246,6 +247,31 @@ public sealed class TopicsApiTests
         do line = await reader.ReadLineAsync(cts.Token);
         while (line is not null && !line.StartsWith("data: ", StringComparison.Ordinal));
         Assert.Contains("\"text\":\"finally\"", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_event_stream_is_a_connection_with_an_open_and_a_close_line_like_any_other()
+    {
+        await using var gateway = await TestGateway.StartAsync(s_settings);
+        var registry = gateway.Services.GetRequiredService<Gateway.Connections.ConnectionRegistry>();
+
+        await using (var stream = await SseClient.OpenAsync(gateway.HttpAddress, "/api/topics/news/events"))
+        {
+            await gateway.WaitForConnectionsAsync(1);
+            using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
+            await http.PostAsync("/api/topics/news", new StringContent("extra"));
+            await stream.ReadEventAsync();
+            var session = Assert.Single(registry.All);
+            Assert.Equal("sse", session.Protocol);
+            Assert.Equal("http", session.Endpoint);
+        }
+
+        var opened = await gateway.Logs.WaitForAsync(line => line.EventId.Name == "ConnectionOpened");
+        Assert.Matches(@"^Connection sse-\S+ \(sse\) opened on http from 127\.0\.0\.1:\d+ as anonymous$", opened.Message);
+        var closed = await gateway.Logs.WaitForAsync(line => line.EventId.Name == "ConnectionClosed");
+        Assert.Contains("(client closed); in 0 bytes 0 messages, out 5 bytes 1 messages", closed.Message, StringComparison.Ordinal);
+        Assert.Equal("Gateway.Http.Sse", closed.Category);
+        await Eventually.TrueAsync(() => registry.Count == 0, "the stream left the registry");
     }
 
     [Fact]
