@@ -31,9 +31,7 @@ public static class DeliveryBatch
 
         // A woken writer runs inline and may publish or batch again on this thread: detach the list first.
         t_pending = null;
-        foreach (var outbox in pending)
-            outbox.Signal();
-
+        Outbox.SignalAll(pending);
         pending.Clear();
         t_pending ??= pending;
     }

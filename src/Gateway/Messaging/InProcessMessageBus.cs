@@ -34,8 +34,14 @@ internal sealed partial class InProcessMessageBus(ILogger<InProcessMessageBus> l
             var matched = 0;
             if (_exact.TryGetValue(topic, out var exact))
             {
-                foreach (var subscription in exact)
-                    Deliver(subscription, run, ref matched);
+                for (var i = 0; i < exact.Length; i++)
+                {
+                    // A fan-out reads each subscription and its subscriber once, and both are cold: each one's line is
+                    // asked for a few subscribers ahead, so the misses overlap instead of following one another.
+                    if (i + 4 < exact.Length) CacheHint.Prefetch(exact[i + 4]);
+                    if (i + 2 < exact.Length) CacheHint.Prefetch(exact[i + 2].Subscriber);
+                    Deliver(exact[i], run, ref matched);
+                }
             }
 
             foreach (var subscription in Volatile.Read(ref _wildcards))

@@ -214,6 +214,26 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
     /// </summary>
     public void WriteInPlaceOfWaking(IOutboxWriter writer) => _writer = writer;
 
+    /// <summary>Signals each of <paramref name="outboxes"/> in turn: the wake-ups a delivery batch deferred.</summary>
+    internal static void SignalAll(List<Outbox> outboxes)
+    {
+        for (var i = 0; i < outboxes.Count; i++)
+        {
+            // After a fan-out, each outbox's writer and the outbox's own lock and arrays are cold: their lines are asked
+            // for a few outboxes ahead, so the misses of 1,000 subscribers overlap instead of following one another.
+            if (i + 4 < outboxes.Count) CacheHint.Prefetch(outboxes[i + 4]._writer);
+            if (i + 2 < outboxes.Count)
+            {
+                var next = outboxes[i + 2];
+                CacheHint.Prefetch(next._lock);
+                CacheHint.Prefetch(next._taken);
+                CacheHint.Prefetch(next._ring);
+            }
+
+            outboxes[i].Signal();
+        }
+    }
+
     /// <summary>Resumes the waiting reader, or has the writer write in its place; called by <see cref="DeliveryBatch"/> exactly once per wait.</summary>
     internal void Signal()
     {

@@ -130,7 +130,7 @@ internal sealed unsafe class BatchedDatagramSocket : IDisposable
             var received = ReceiveMessages(_fd, _receiveHeaders, (uint)_receiveBatch, 0, null);
             if (received > 0)
             {
-                // One pass of this loop: WebSocket sends the batch causes go to the kernel together when it ends.
+                // One step of this loop: the WebSocket sends the batch causes go to the kernel together when it ends.
                 using (SendRing.Begin())
                 {
                     receiver.OnDatagrams(new DatagramBatch(this, received, from));

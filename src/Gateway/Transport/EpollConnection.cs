@@ -348,10 +348,10 @@ internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion
         return true;
     }
 
-    /// <summary>Queues the send on this thread's ring, which submits it when the pass that opened it ends.</summary>
+    /// <summary>Queues the send on this thread's ring, which submits it when the step that opened it ends.</summary>
     private bool TryQueueSend(SendRing ring, byte[] pinned, IDirectSendCompletion completion)
     {
-        // Only tried: another thread's pass may hold the gate while its own ring is queued, and waiting for it here
+        // Only tried: another thread's step may hold the gate while its own ring is queued, and waiting for it here
         // could wait for a thread that waits for this one. Held from here until the send has completed, so the
         // descriptor stays this connection's and nothing passes the queued bytes.
         if (!_directGate.TryEnter()) return false;

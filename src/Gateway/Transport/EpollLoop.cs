@@ -120,10 +120,7 @@ internal sealed unsafe class EpollLoop : IDisposable
                 throw new Win32Exception(Marshal.GetLastPInvokeError(), "epoll_wait failed");
             }
 
-            // One pass over the ready sockets: the sends its handlers queue (a WebSocket fan-out's, one per subscriber)
-            // go to the kernel together, in one system call, when it ends.
-            using (SendRing.Begin())
-                RunPass(events, count);
+            RunPass(events, count);
         }
 
         RunQueuedWork();
@@ -138,16 +135,21 @@ internal sealed unsafe class EpollLoop : IDisposable
         {
             var slot = events + (i * EpollInterop.EpollEventSize);
             var token = EpollInterop.ReadData(slot);
-            if (token == WakeToken)
+            // The sends the handling of one ready socket queues (a WebSocket fan-out's, one per subscriber) go to the
+            // kernel together, in one system call, as soon as that handling ends, not after the rest of the pass.
+            using (SendRing.Begin())
             {
-                RunQueuedWork();
-                slots = Volatile.Read(ref _slots);
-                continue;
-            }
+                if (token == WakeToken)
+                {
+                    RunQueuedWork();
+                    slots = Volatile.Read(ref _slots);
+                    continue;
+                }
 
-            var index = (int)(uint)token;
-            if ((uint)index < (uint)slots.Length && slots[index] is { } connection && connection.Token == token)
-                connection.OnEvents(EpollInterop.ReadEvents(slot));
+                var index = (int)(uint)token;
+                if ((uint)index < (uint)slots.Length && slots[index] is { } connection && connection.Token == token)
+                    connection.OnEvents(EpollInterop.ReadEvents(slot));
+            }
         }
     }
 

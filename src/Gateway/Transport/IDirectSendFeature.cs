@@ -24,11 +24,11 @@ internal interface IDirectSendFeature
     int TrySend(ReadOnlySpan<byte> data);
 
     /// <summary>
-    /// Sends <paramref name="pinned"/> with the other sends of this moment: on one of the transport's own threads, in the
-    /// middle of its pass over ready sockets, the send is queued and given to the kernel with every other one of the pass
-    /// in one system call when the pass ends; on any other thread it is sent now. True when it was taken:
+    /// Sends <paramref name="pinned"/> with the other sends of this moment: on one of the transport's own threads, while it
+    /// handles a ready socket (or a batch of datagrams), the send is queued and given to the kernel with every other one of
+    /// that handling in one system call when it ends; on any other thread it is sent now. True when it was taken:
     /// <paramref name="completion"/> then hears, exactly once and on the sending thread (before this returns, or when the
-    /// pass ends), how many bytes the socket took, and until then nothing else is sent on the connection. False, with
+    /// handling ends), how many bytes the socket took, and until then nothing else is sent on the connection. False, with
     /// nothing sent and the completion never called, under the conditions <see cref="TrySend"/> returns 0 for, or while
     /// another thread sends directly on the connection. The array must not move: allocate it pinned.
     /// </summary>

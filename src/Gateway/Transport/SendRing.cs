@@ -15,14 +15,14 @@ internal interface IQueuedSendCompletion
 }
 
 /// <summary>
-/// The direct sends of one pass of a transport thread (an epoll loop's pass over its ready sockets, a datagram socket's
+/// The direct sends of one step of a transport thread (an epoll loop's handling of one ready socket, a datagram socket's
 /// batch), queued while it runs and given to the kernel with one <c>io_uring_enter</c> when it ends, instead of one
-/// <c>send</c> system call per socket (io_uring(7)): a WebSocket fan-out that runs in the pass costs one system call for
-/// all its subscribers. On this machine's loopback that halves the server's time per delivery of a minimal C fan-out
+/// <c>send</c> system call per socket (io_uring(7)): a WebSocket fan-out that runs in it costs one system call for all its
+/// subscribers. On this machine's loopback that halves the server's time per delivery of a minimal C fan-out
 /// server (bench/README.md).
 /// </summary>
 /// <remarks>
-/// The transport's threads open the scope (<see cref="Begin"/>) around each pass; nothing outside the transport does.
+/// The transport's threads open the scope (<see cref="Begin"/>) around each step; nothing outside the transport does.
 /// One ring per thread, created the first time that thread queues a send in a scope, and kept for its life. Sends are queued
 /// with MSG_DONTWAIT, so the kernel tries each at once inside the call and reports what it could not send instead
 /// of waiting: every send has completed when <see cref="Scope.Dispose"/> returns. Where io_uring is unavailable

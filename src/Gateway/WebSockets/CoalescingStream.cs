@@ -76,6 +76,23 @@ internal sealed class CoalescingStream(Stream inner, IDirectSendFeature? direct 
     /// <summary>Takes the gate if no write holds it, for the writes below on this thread.</summary>
     public bool TryBeginWrite() => _gate.Wait(0);
 
+    /// <summary>Waits for the gate, for <see cref="WriteEntered"/>; <see cref="Exit"/> releases it.</summary>
+    public Task EnterAsync() => _gate.WaitAsync();
+
+    /// <summary>
+    /// Writes <paramref name="bytes"/> as <see cref="WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/> does (gathered
+    /// while held, else through), for a caller that holds the gate (<see cref="EnterAsync"/>) to decide under it whether to write.
+    /// </summary>
+    public ValueTask WriteEntered(ReadOnlyMemory<byte> bytes)
+    {
+        if (!Volatile.Read(ref _holding)) return WriteThroughAsync(bytes, CancellationToken.None);
+        _held.Write(bytes.Span);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Releases the gate taken by <see cref="EnterAsync"/>.</summary>
+    public void Exit() => _gate.Release();
+
     /// <summary>Adds to what <see cref="WriteGathered"/> writes; the caller holds the gate.</summary>
     public void Gather(ReadOnlySpan<byte> bytes) => _held.Write(bytes);
 

@@ -20,27 +20,29 @@ namespace Gateway.WebSockets;
 /// on its own too: pongs, keep-alive pings and the close frame.</para>
 /// <para><b>The locks, in the order they are taken; none is held while a later one is waited for.</b></para>
 /// <list type="number">
-/// <item><description><b>The outbox's lock</b> (<see cref="Outbox"/>): guards its queue only. It is never held while anything
-/// else is called: a publish queues under it, and wakes the reader or calls the writer after releasing it.</description></item>
-/// <item><description><b>The send lock</b> (<see cref="WebSocketSender.SendLock"/>): one WebSocket message at a time, and
-/// nothing after our close frame, whose send takes it too; held from a frame's write until the write has completed, which for
-/// a batched direct send is when <see cref="OnSent"/> runs. The delivering thread only tries it (<c>Wait(0)</c>) and wakes the
-/// send loop when it is taken; the send loop waits for it asynchronously.</description></item>
+/// <item><description><b>The outbox's lock</b> (<see cref="Messaging.Outbox"/>): guards its queue only. It is never held while
+/// anything else is called: a publish queues under it, and wakes the reader or calls the writer after releasing it. The
+/// outbox also decides who writes: the writer runs only while the send loop waits, so the two never take messages at
+/// once, and the queue's order is the sockets'.</description></item>
 /// <item><description><b>The stream's gate</b> (<see cref="CoalescingStream"/>): one write at a time to the connection, ours and
-/// the framework's own, so a pong never cuts into a frame. Taken after the send lock (the framework's writes take it alone);
-/// the delivering thread only tries it.</description></item>
+/// the framework's own, so a pong never cuts into a frame; held from a frame's write until the write has completed, which
+/// for a batched direct send is when <see cref="OnSent"/> runs. Nothing follows our close frame: <see cref="CloseOutputAsync"/>
+/// marks the sender closing before the framework writes the close frame, under the same gate, and every frame is written
+/// only if, under the gate, the sender is not closing. The delivering thread only tries the gate (<c>Wait(0)</c>) and
+/// wakes the send loop when it is taken; the send loop waits for it asynchronously.</description></item>
 /// <item><description><b>The transport's direct-send gate</b> (inside <see cref="IDirectSendFeature"/>): a direct send never
 /// overtakes bytes still in the connection's pipe, and the socket is not closed while a batched send holds its descriptor.
 /// Inside the transport; the delivering thread only tries it.</description></item>
 /// </list>
-/// <para>A write holds the send lock and the gate together from its start until it has completed, and releases both at
-/// once (<see cref="EndWrite"/>): while it is under way, a delivery that finds them taken wakes the send loop, which waits
-/// for them and then writes in order.</para>
+/// <para>While a write holds the gate, a delivery that finds it taken wakes the send loop, which waits for it and then writes
+/// in order. (<see cref="FrameworkSender"/>, which sends through the framework's WebSocket, adds a send lock of its own above
+/// the gate: one framework message at a time.)</para>
 /// </remarks>
 internal sealed class EncodedFrameSender : WebSocketSender, IOutboxWriter, IDirectSendCompletion
 {
     private readonly CoalescingStream _stream;
-    private byte[]? _handedFrame; // a frame handed to the transport's direct send: both locks are held until OnSent
+    private byte[]? _handedFrame; // a frame handed to the transport's direct send: the gate is held until OnSent
+    private volatile bool _closing; // set before our close frame is written; read under the gate
 
     public EncodedFrameSender(WebSocket socket, CoalescingStream stream, ConnectionSession session, ILogger logger)
         : base(socket, session, logger)
@@ -81,12 +83,11 @@ internal sealed class EncodedFrameSender : WebSocketSender, IOutboxWriter, IDire
     /// </summary>
     private async Task<bool> SendFrameAsync(byte[] frame)
     {
-        await SendLock.WaitAsync().ConfigureAwait(false);
+        await _stream.EnterAsync().ConfigureAwait(false);
         try
         {
-            // Nothing may follow our close frame, or go out before the handshake's answer.
-            if (Socket.State != WebSocketState.Open) return false;
-            await _stream.WriteAsync(frame).ConfigureAwait(false);
+            if (!MayWrite) return false;
+            await _stream.WriteEntered(frame).ConfigureAwait(false);
             return true;
         }
         catch (Exception ex) when (IsTransportFault(ex))
@@ -95,29 +96,32 @@ internal sealed class EncodedFrameSender : WebSocketSender, IOutboxWriter, IDire
         }
         finally
         {
-            SendLock.Release();
+            _stream.Exit();
         }
+    }
+
+    /// <summary>Read under the gate: nothing may follow our close frame, or go out before the handshake's answer.</summary>
+    private bool MayWrite => !_closing && Socket.State == WebSocketState.Open;
+
+    public override Task CloseOutputAsync(WebSocketCloseStatus status, string reason)
+    {
+        // Before the framework writes the close frame, which takes the gate: a frame that takes it later is not written.
+        _closing = true;
+        return SendCloseFrameAsync(status, reason);
     }
 
     /// <summary>
     /// Writes the frames of what the outbox holds on the delivering thread, while the send loop waits: one frame is handed
     /// to the transport's direct send, several are gathered into one write. False, to wake the send loop, when another
-    /// write is under way or the socket is no longer open.
+    /// write holds the gate or the socket is closing.
     /// </summary>
     public bool TryWriteNow()
     {
-        if (!SendLock.Wait(0)) return false;
-        if (!_stream.TryBeginWrite())
-        {
-            SendLock.Release();
-            return false;
-        }
-
-        var release = true; // the locks, unless a write still under way holds them
+        if (!_stream.TryBeginWrite()) return false;
+        var release = true; // the gate, unless a write still under way holds it
         try
         {
-            // Nothing may follow our close frame, or go out before the handshake's answer.
-            if (Socket.State != WebSocketState.Open) return false;
+            if (!MayWrite) return false;
             if (!Outbox.TryRead(out var message)) return true;
             var frame = WebSocketFrame.Of(message);
             CountSent(message);
@@ -184,7 +188,7 @@ internal sealed class EncodedFrameSender : WebSocketSender, IOutboxWriter, IDire
         }
     }
 
-    /// <summary>True when a write completed at once; otherwise <see cref="FinishWriteAsync"/> ends it, holding the locks until then.</summary>
+    /// <summary>True when a write completed at once; otherwise <see cref="FinishWriteAsync"/> ends it, holding the gate until then.</summary>
     private bool CompletedNow(ValueTask write)
     {
         if (write.IsCompletedSuccessfully)
@@ -197,7 +201,7 @@ internal sealed class EncodedFrameSender : WebSocketSender, IOutboxWriter, IDire
         return false;
     }
 
-    /// <summary>Waits for the part of a write that went through Kestrel, then releases the locks.</summary>
+    /// <summary>Waits for the part of a write that went through Kestrel, then releases the gate.</summary>
     private async Task FinishWriteAsync(ValueTask write)
     {
         try
@@ -214,10 +218,6 @@ internal sealed class EncodedFrameSender : WebSocketSender, IOutboxWriter, IDire
         }
     }
 
-    /// <summary>Releases the gate, then the send lock, which a write took together.</summary>
-    private void EndWrite()
-    {
-        _stream.EndWrite();
-        SendLock.Release();
-    }
+    /// <summary>Forgets what an in-place write gathered and releases the gate.</summary>
+    private void EndWrite() => _stream.EndWrite();
 }

@@ -10,7 +10,7 @@ namespace Gateway.WebSockets;
 /// The inbound adapter of envelope mode: runs the client's commands (<see cref="EnvelopeProtocol"/>) against its session,
 /// subscribing, unsubscribing and publishing within its permissions, and answers each with an ack or an error.
 /// </summary>
-internal sealed class EnvelopeCommands(ConnectionSession session, IMessageBus bus, WebSocketSender sender)
+internal sealed class EnvelopeCommands(ConnectionSession session, IMessageBus bus, FrameworkSender sender)
 {
     public Task HandleAsync(WebSocketMessageType type, ReadOnlyMemory<byte> payload)
     {

@@ -9,9 +9,16 @@ namespace Gateway.WebSockets;
 /// Sends each message through the framework's WebSocket: as a JSON envelope in envelope mode, else as one text or binary
 /// message by its content type. A batch waiting in the outbox is gathered by the stream under the WebSocket into one write.
 /// </summary>
+/// <remarks>
+/// The send lock keeps one message at a time going to the framework's WebSocket (the send loop's, the envelope commands'
+/// acknowledgements) and none after our close frame, whose send takes it too and after which the socket no longer
+/// reads as open.
+/// </remarks>
 internal sealed class FrameworkSender(WebSocket socket, CoalescingStream? stream, bool envelope, ConnectionSession session, ILogger logger)
     : WebSocketSender(socket, session, logger)
 {
+    private readonly SemaphoreSlim _sendLock = new(1, 1);
+
     public override async Task RunAsync()
     {
         var json = new ArrayBufferWriter<byte>(1024);
@@ -50,5 +57,39 @@ internal sealed class FrameworkSender(WebSocket socket, CoalescingStream? stream
         }
 
         return true;
+    }
+
+    /// <summary>Sends one whole message through the framework's WebSocket; false once the socket can no longer send.</summary>
+    public async Task<bool> SendAsync(ReadOnlyMemory<byte> payload, WebSocketMessageType type)
+    {
+        await _sendLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (Socket.State != WebSocketState.Open) return false;
+            await Socket.SendAsync(payload, type, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex) when (ex is WebSocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            WebSocketLog.Fault(Logger, Session.Id, ex);
+            return false;
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
+    }
+
+    public override async Task CloseOutputAsync(WebSocketCloseStatus status, string reason)
+    {
+        await _sendLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            await SendCloseFrameAsync(status, reason).ConfigureAwait(false);
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
     }
 }

@@ -52,7 +52,8 @@ internal sealed class WebSocketConnection : IConnectionControl
                 HttpCaller.Of(context).Identity, publishTopic, filters, options.Outbox),
             this, logger);
         _sender = WebSocketSender.Create(socket, stream, envelope, Session, logger);
-        if (envelope) _commands = new EnvelopeCommands(Session, bus, _sender);
+        // Envelope mode always sends through the framework's WebSocket, which its acknowledgements share.
+        if (envelope) _commands = new EnvelopeCommands(Session, bus, (FrameworkSender)_sender);
     }
 
     public ConnectionSession Session { get; }

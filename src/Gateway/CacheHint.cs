@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics.X86;
 
-namespace Gateway.Transport;
+namespace Gateway;
 
 /// <summary>
 /// Asks the processor to start loading an object's first cache line now, ahead of its use: a fan-out reads each of
