@@ -18,6 +18,15 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : Ga
         if (options.Shutdown.DrainTimeout <= TimeSpan.Zero)
             errors.Add($"{Root}:Shutdown:DrainTimeout must be positive (was {options.Shutdown.DrainTimeout}).");
 
+        CheckLocalhostWithFreePort($"{Root}:Http", options.Http.Address ?? options.DefaultAddress, options.Http.Port, errors);
+        if (options.Https.IsEnabled)
+            CheckLocalhostWithFreePort($"{Root}:Https", options.Https.Address ?? options.DefaultAddress, options.Https.Port, errors);
+        foreach (var (name, endpoint) in options.Endpoints)
+        {
+            if (endpoint is { Enabled: true, Protocol: EndpointProtocol.Tcp, Port: { } port })
+                CheckLocalhostWithFreePort($"{Root}:Endpoints:{name}", endpoint.Address ?? options.DefaultAddress, port, errors);
+        }
+
         // A TCP and a UDP listener may share a port number: they are different protocols' ports.
         var ports = new Dictionary<(EndpointProtocol, int), string>();
         if (options.Http.Port > 0) ports[(EndpointProtocol.Tcp, options.Http.Port)] = $"{Root}:Http";
@@ -29,5 +38,16 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : Ga
             if (endpoint.Enabled && endpoint.Port is > 0 and var port && !ports.TryAdd((endpoint.Protocol, port), path))
                 errors.Add($"{path}:Port {port} is also used by {ports[(endpoint.Protocol, port)]}.");
         }
+    }
+
+    /// <summary>
+    /// A TCP listener on "localhost" is two sockets, IPv4's loopback and IPv6's, and a port the system picks (0) cannot be
+    /// the same for both: Kestrel refuses it with an exception at bind time; this names the setting before anything binds.
+    /// (A UDP endpoint binds one socket, IPv4's loopback, so port 0 there is fine.)
+    /// </summary>
+    private static void CheckLocalhostWithFreePort(string path, string address, int port, List<string> errors)
+    {
+        if (port == 0 && address == ListenAddress.Localhost)
+            errors.Add($"{path}:Port 0 (a free port) cannot be used with the address 'localhost', which listens on IPv4 and IPv6 loopback: set {path}:Address or {Root}:DefaultAddress to 127.0.0.1 or ::1, or pick a port.");
     }
 }

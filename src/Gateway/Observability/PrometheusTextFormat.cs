@@ -12,9 +12,9 @@ namespace Gateway.Observability;
 /// specification's "Prometheus and OpenMetrics Compatibility" section asks
 /// (https://opentelemetry.io/docs/specs/otel/compatibility/prometheus_and_openmetrics/):
 /// <code>
-/// # HELP gateway_received_bytes_total Bytes received from clients.
-/// # TYPE gateway_received_bytes_total counter
-/// gateway_received_bytes_total{otel_scope_name="Gateway",endpoint="echo"} 42
+/// # HELP gateway_io_bytes_total Bytes received and sent: ...
+/// # TYPE gateway_io_bytes_total counter
+/// gateway_io_bytes_total{otel_scope_name="Gateway",gateway_endpoint="echo",gateway_protocol="tcp",network_io_direction="receive"} 42
 /// # TYPE kestrel_connection_duration_seconds histogram
 /// kestrel_connection_duration_seconds_bucket{otel_scope_name="Microsoft.AspNetCore.Server.Kestrel",le="0.01"} 3
 /// kestrel_connection_duration_seconds_bucket{otel_scope_name="Microsoft.AspNetCore.Server.Kestrel",le="+Inf"} 4

@@ -25,6 +25,8 @@ public sealed class StartupValidationTests
     [InlineData("Gateway:Endpoints:echo:IdleTimeout=-00:00:01", "Gateway:Endpoints:echo:IdleTimeout")]
     [InlineData("Gateway:Endpoints:echo:UnixSocketPath=/tmp/both.sock", "Gateway:Endpoints:echo must set exactly one of Port and UnixSocketPath")]
     [InlineData("Gateway:Endpoints:echo:Address=not-an-address", "Gateway:Endpoints:echo:Address")]
+    [InlineData("Gateway:Endpoints:echo:Address=localhost", "Gateway:Endpoints:echo:Port 0 (a free port) cannot be used with the address 'localhost'")]
+    [InlineData("Gateway:DefaultAddress=localhost", "Gateway:Http:Port 0 (a free port) cannot be used with the address 'localhost'")]
     [InlineData("Gateway:Endpoints:echo:Framing:Kind=Carrier-Pigeon", "Gateway:Endpoints:echo:Framing:Kind")]
     [InlineData("Gateway:Endpoints:echo:Publsh=typo", "Publsh")]
     [InlineData("Gateway:Htp:Port=1", "Htp")]
