@@ -6,7 +6,9 @@ using Gateway.Http.Sse;
 using Gateway.Messaging;
 using Gateway.Observability;
 using Gateway.Protocols.Topics;
+using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Net.Http.Headers;
 
 namespace Gateway.Http;
@@ -46,8 +48,9 @@ internal static class TopicsApi
     /// <param name="Subscribers">How many local subscribers matched.</param>
     public sealed record PublishResult(long Id, string Topic, int Subscribers);
 
-    private static async Task<Results<Ok<PublishResult>, ProblemHttpResult>> PublishAsync(
-        string topic, HttpContext context, IMessageBus bus, ConnectionRegistry registry, HttpAccess access, IOptions<GatewayOptions> options)
+    private static async Task<Results<FileContentHttpResult, ProblemHttpResult>> PublishAsync(
+        string topic, HttpContext context, IMessageBus bus, ConnectionRegistry registry, HttpAccess access, IOptions<GatewayOptions> options,
+        IOptions<JsonOptions> json)
     {
         topic = LevelsOf(topic);
         if (!Topic.IsValid(topic, out var topicError))
@@ -73,8 +76,15 @@ internal static class TopicsApi
         var subscribers = bus.Publish(message);
         activity?.SetTag("gateway.subscribers", subscribers);
         registry.AddReceived(endpoint, body.Length, frames: 1);
-        return TypedResults.Ok(new PublishResult(message.Id, topic, subscribers));
+        return InOneWrite(new PublishResult(message.Id, topic, subscribers), json.Value.SerializerOptions);
     }
+
+    /// <summary>
+    /// The answer serialized up front and sent with its length, in one write with the headers: the framework's JSON result
+    /// streams it chunked, and its terminating chunk is a second, 5-byte write that costs a system call and a segment.
+    /// </summary>
+    private static FileContentHttpResult InOneWrite(PublishResult result, JsonSerializerOptions json) =>
+        TypedResults.Bytes(JsonSerializer.SerializeToUtf8Bytes(result, json), "application/json; charset=utf-8");
 
     /// <summary>
     /// The topic or filter of a URL path, with <c>%2F</c> as a level separator like <c>/</c>. Kestrel decodes every

@@ -47,6 +47,9 @@ internal sealed class EpollTransportFactory(EpollTransportOptions options, IMemo
     internal EpollConnection Accept(Socket socket)
     {
         socket.Blocking = false; // the loops' reads and sends must return EAGAIN, never wait
+        // As Kestrel's socket transport does by default: a response written in two parts (an HTTP answer's body and its
+        // chunk terminator) must not wait for the peer's delayed ACK. A framed endpoint sets its own NoDelay after this.
+        if (socket.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6) socket.NoDelay = true;
         var loops = _loops!;
         var loop = loops[(uint)Interlocked.Increment(ref _nextLoop) % (uint)loops.Length];
         var connection = new EpollConnection(socket, loop, _pool!, options);

@@ -39,6 +39,24 @@ public sealed class TopicsApiTests
     }
 
     [Fact]
+    public async Task A_publish_answer_carries_its_length_instead_of_being_chunked()
+    {
+        await using var gateway = await TestGateway.StartAsync(s_settings);
+        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
+
+        var response = await http.PostAsync("/api/topics/lengths", new StringContent("64 bytes or so"));
+
+        var body = await response.Content.ReadAsByteArrayAsync();
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.NotEqual(true, response.Headers.TransferEncodingChunked);
+        Assert.Equal(body.Length, response.Content.Headers.ContentLength);
+        Assert.Equal("application/json; charset=utf-8", response.Content.Headers.ContentType?.ToString());
+        var result = JsonDocument.Parse(body).RootElement;
+        Assert.Equal("lengths", result.GetProperty("topic").GetString());
+        Assert.Equal(0, result.GetProperty("subscribers").GetInt32());
+    }
+
+    [Fact]
     public async Task Any_content_type_is_published_and_an_event_stream_counts_as_one_subscriber()
     {
         await using var gateway = await TestGateway.StartAsync(s_settings);

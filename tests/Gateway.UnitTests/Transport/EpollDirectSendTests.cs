@@ -228,9 +228,4 @@ public sealed class EpollDirectSendTests : IAsyncLifetime
     }
 
     private static byte[] Concat(params byte[][] parts) => parts.SelectMany(part => part).ToArray();
-
-    private sealed class SharedPoolFactory : IMemoryPoolFactory<byte>
-    {
-        public MemoryPool<byte> Create(MemoryPoolOptions? options = null) => MemoryPool<byte>.Shared;
-    }
 }
