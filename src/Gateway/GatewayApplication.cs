@@ -40,7 +40,7 @@ public static class GatewayApplication
         {
             app = builder.Build();
         }
-        catch (Exception ex) when (Describe(ex, services: null) is { } description)
+        catch (Exception ex) when (Describe(ex, builder.Configuration, services: null) is { } description)
         {
             throw new GatewayStartupException(description, ex);
         }
@@ -61,7 +61,7 @@ public static class GatewayApplication
             using (StartupLog.Starting(app.Services))
                 await app.StartAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (Describe(ex, app.Services) is { } description)
+        catch (Exception ex) when (Describe(ex, app.Configuration, app.Services) is { } description)
         {
             throw new GatewayStartupException(description, ex);
         }
@@ -81,12 +81,15 @@ public static class GatewayApplication
         }
     }
 
-    private static string? Describe(Exception exception, IServiceProvider? services)
+    private static string? Describe(Exception exception, IConfiguration configuration, IServiceProvider? services)
     {
         switch (exception)
         {
             case OptionsValidationException validation:
-                return "Invalid configuration:" + Environment.NewLine + "  " + string.Join(Environment.NewLine + "  ", validation.Failures);
+                return InvalidConfiguration(validation.Failures);
+            case InvalidOperationException when GatewayLogging.FindInvalidFrameworkLevels(configuration) is { Count: > 0 } levels:
+                // The framework's logger factory reads Logging's levels first, and throws naming the value but not the key.
+                return InvalidConfiguration(levels);
             case InvalidOperationException { TargetSite.DeclaringType: var thrower } when thrower == typeof(ConfigurationBinder):
                 // The binder's own message names the key: "Failed to convert configuration value at
                 // 'Gateway:Endpoints:echo:Port'", or "... properties were not found on ... GatewayOptions: 'Htp'".
@@ -96,6 +99,9 @@ public static class GatewayApplication
         if (services is null || FindAddressInUse(exception) is null) return null;
         return PortConflicts.Describe(services.GetRequiredService<IOptions<GatewayOptions>>().Value);
     }
+
+    private static string InvalidConfiguration(IEnumerable<string> errors) =>
+        "Invalid configuration:" + Environment.NewLine + "  " + string.Join(Environment.NewLine + "  ", errors);
 
     private static Exception? FindAddressInUse(Exception? exception)
     {

@@ -11,7 +11,8 @@ namespace Gateway.Observability;
 /// Logging through Serilog to the console, one line per event: readable text by default, JSON objects when
 /// <c>Gateway:LogFormat</c> is <c>Json</c> (the container sets it). The <c>Serilog</c> section sets the levels per
 /// namespace (<c>Serilog:MinimumLevel:Override</c>, also from environment variables such as
-/// <c>Serilog__MinimumLevel__Override__Gateway.Tcp=Debug</c>) and may add sinks.
+/// <c>Serilog__MinimumLevel__Override__Gateway.Tcp=Debug</c>) and may add sinks; the framework's
+/// <c>Logging:LogLevel</c> settings count too, and win where both name a category (<see cref="ApplyFrameworkLevels"/>).
 /// </summary>
 /// <remarks>
 /// Serilog is one provider of the framework's logger factory rather than the factory itself, which is what
@@ -40,11 +41,48 @@ internal static class GatewayLogging
         // A value that is not a format is reported, naming the setting, by the options' validation at start.
         _ = Enum.TryParse<LogFormat>(configuration[$"{GatewayOptions.SectionName}:{nameof(GatewayOptions.LogFormat)}"], ignoreCase: true, out var format);
         var serilog = new LoggerConfiguration().ReadFrom.Configuration(configuration).Filter.ByExcluding(IsHostAddressLine);
+        ApplyFrameworkLevels(serilog, configuration.GetSection("Logging:LogLevel"));
         // The format is chosen here rather than in WriteTo, as configuration can add a setting but never remove one.
         return (format == LogFormat.Json
                 ? serilog.WriteTo.Console(new JsonFormatter(renderMessage: true))
                 : serilog.WriteTo.Console(outputTemplate: TextTemplate, formatProvider: CultureInfo.InvariantCulture))
             .CreateLogger();
+    }
+
+    /// <summary>
+    /// The framework's level settings (<c>Logging:LogLevel:Default</c> and <c>Logging:LogLevel:{category}</c>), which an
+    /// ASP.NET Core user sets first, as Serilog's minimum levels: Serilog decides alone (the framework's filter lets
+    /// everything through to it), so without this they would change nothing. Applied after the <c>Serilog</c> section,
+    /// so a category both name takes Logging's level; a category's level covers the categories under it in both.
+    /// </summary>
+    private static void ApplyFrameworkLevels(LoggerConfiguration serilog, IConfigurationSection levels)
+    {
+        foreach (var setting in levels.GetChildren())
+        {
+            // A value that is not a level stops the start (FindInvalidFrameworkLevels names it): the framework's reading throws.
+            if (!Enum.TryParse<LogLevel>(setting.Value, ignoreCase: true, out var level)) continue;
+            var serilogLevel = level == LogLevel.None ? LevelAlias.Off : LevelConvert.ToSerilogLevel(level);
+            if (setting.Key.Equals("Default", StringComparison.OrdinalIgnoreCase)) serilog.MinimumLevel.Is(serilogLevel);
+            else serilog.MinimumLevel.Override(setting.Key, serilogLevel);
+        }
+    }
+
+    /// <summary>
+    /// Every framework level setting (<c>Logging:LogLevel:{category}</c>, or a provider's <c>Logging:{provider}:LogLevel:{category}</c>)
+    /// whose value is not a level, one line each naming it: the framework throws at the first, naming only the value.
+    /// </summary>
+    public static List<string> FindInvalidFrameworkLevels(IConfiguration configuration) =>
+        configuration.GetSection("Logging").AsEnumerable()
+            .Where(setting => setting.Value is not null && IsLevelSetting(setting.Key)
+                && !Enum.TryParse<LogLevel>(setting.Value, ignoreCase: true, out _))
+            .OrderBy(setting => setting.Key, StringComparer.Ordinal)
+            .Select(setting => $"{setting.Key} '{setting.Value}' is not one of: {string.Join(", ", Enum.GetNames<LogLevel>())}")
+            .ToList();
+
+    private static bool IsLevelSetting(string key)
+    {
+        var path = key.Split(ConfigurationPath.KeyDelimiter);
+        return path.Length >= 3 && path[^2].Equals("LogLevel", StringComparison.OrdinalIgnoreCase);
     }
 
     /// <summary>

@@ -26,6 +26,7 @@ public sealed class StartupValidationTests
     [InlineData("Gateway:Endpoints:echo:UnixSocketPath=/tmp/both.sock", "Gateway:Endpoints:echo must set exactly one of Port and UnixSocketPath")]
     [InlineData("Gateway:Endpoints:echo:Address=not-an-address", "Gateway:Endpoints:echo:Address")]
     [InlineData("Gateway:Endpoints:echo:Address=localhost", "Gateway:Endpoints:echo:Port 0 (a free port) cannot be used with the address 'localhost'")]
+    [InlineData("Logging:LogLevel:Gateway.Tcp=Loud", "Logging:LogLevel:Gateway.Tcp 'Loud' is not one of: Trace, Debug, Information, Warning, Error, Critical, None")]
     [InlineData("Gateway:DefaultAddress=localhost", "Gateway:Http:Port 0 (a free port) cannot be used with the address 'localhost'")]
     [InlineData("Gateway:Endpoints:echo:Framing:Kind=Carrier-Pigeon", "Gateway:Endpoints:echo:Framing:Kind")]
     [InlineData("Gateway:Endpoints:echo:Publsh=typo", "Publsh")]

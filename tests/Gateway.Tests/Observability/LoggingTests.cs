@@ -52,6 +52,28 @@ public sealed class LoggingTests
         Assert.DoesNotContain("Gateway.Tcp", categories);
     }
 
+    [Fact]
+    public async Task The_frameworks_logging_levels_reach_serilog_and_win_over_its_section()
+    {
+        var (environment, httpPort, echoPort) = Environment();
+        // appsettings.json's Serilog section sets Default to Information; Logging's Default wins over it, and a category
+        // of its own lets that category's Information lines through again.
+        environment["Logging__LogLevel__Default"] = "Warning";
+        environment["Logging__LogLevel__Gateway.Tcp"] = "Information";
+        await using var gateway = ProcessRunner.Start("dotnet", [RepositoryPaths.GatewayDll], environment);
+        await gateway.WaitForOutputAsync(output => output.Contains("Application started", StringComparison.Ordinal), s_timeout);
+
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}") };
+        await http.PostAsync("/api/topics/news", new StringContent("hi"));
+        await ConnectAndCloseAsync(echoPort);
+        await gateway.WaitForOutputAsync(output => output.Contains("closed after", StringComparison.Ordinal), s_timeout);
+        await Task.Delay(500);
+
+        Assert.Contains("INF Gateway.Tcp Connection", gateway.StandardOutput, StringComparison.Ordinal);
+        Assert.DoesNotContain("HTTP POST", gateway.StandardOutput, StringComparison.Ordinal); // Gateway.Http.Requests, Information
+        Assert.DoesNotContain("Endpoint echo listening", gateway.StandardOutput, StringComparison.Ordinal); // Gateway, Information
+    }
+
     /// <summary>The default endpoints on free ports (echo on a known one), an API key so a request can be refused.</summary>
     private static (Dictionary<string, string> Environment, int HttpPort, int EchoPort) Environment()
     {
