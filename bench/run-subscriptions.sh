@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Subscriptions benchmark: what unrelated wildcard subscriptions cost a publish. Pipelined TCP echo (as in
+# run-tcp-echo.sh) with 0, then WILDCARDS unrelated wildcard subscriptions present, held by one WebSocket in
+# envelope mode (bench/loadgen/ws-subscribe.js: "bench/<i>/+" and "+/bench<i>/#", none matching an echo topic).
+#
+# For every server and count: start the server pinned to SERVER_CPU, subscribe, run bench/out/loadgen pinned to
+# CLIENT_CPU, stop both. Within a repetition the counts run in turn for each server, in an order that alternates
+# between repetitions; the report gives each count's frames/s against the same server's 0 in that repetition
+# (>= 1 means the subscriptions cost nothing). SERVERS="gateway-base gateway" with GATEWAY_BASE_CMD measures an
+# older build beside this one.
+#
+# Usage: bash bench/run-subscriptions.sh
+# Env (defaults):
+#   WILDCARDS="0 10000 40000"   subscription counts (0 is the baseline and is always run)
+#   DURATION=10 WARMUP=2 SIZE=64 CONNECTIONS=50 INFLIGHT=16   the echo load, as run-tcp-echo.sh's pipelined case
+#   SERVERS="gateway"           gateway and/or gateway-base
+#   GATEWAY_PORT=9000 HTTP_PORT=8080 SERVER_CPU=0 CLIENT_CPU=1 REPEAT=1 (and lib.sh's)
+set -euo pipefail
+
+WILDCARDS="${WILDCARDS:-0 10000 40000}"
+DURATION="${DURATION:-10}"
+WARMUP="${WARMUP:-2}"
+SIZE="${SIZE:-64}"
+CONNECTIONS="${CONNECTIONS:-50}"
+INFLIGHT="${INFLIGHT:-16}"
+SERVERS="${SERVERS:-gateway}"
+GATEWAY_PORT="${GATEWAY_PORT:-9000}"
+HTTP_PORT="${HTTP_PORT:-8080}"
+source "$(dirname "$0")/lib.sh"
+
+check_servers gateway
+[[ " $WILDCARDS " == *" 0 "* ]] || WILDCARDS="0 $WILDCARDS"
+mkdir -p "$OUT"
+log "building the load generator into $OUT"
+make -s -C "$BENCH_DIR/loadgen" OUT="$OUT" "$OUT/loadgen" >&2
+command -v node >/dev/null || die "node not found"
+[[ -d "$BENCH_DIR/node_modules/ws" ]] || (cd "$BENCH_DIR" && npm ci --no-audit --no-fund --loglevel=error >&2)
+prepare_gateway
+
+SERVER_ENV=("Gateway__Endpoints__echo__Port=$GATEWAY_PORT" "Gateway__Http__Port=$HTTP_PORT")
+server_cmd() { echo "$GATEWAY_CMD"; }
+
+open_results subscriptions "duration=${DURATION}s warmup=${WARMUP}s size=$SIZE connections=$CONNECTIONS inflight=$INFLIGHT wildcards=\"$WILDCARDS\""
+
+SUBSCRIBER_PID=""
+stop_subscriber() {
+    [[ -n "$SUBSCRIBER_PID" ]] || return 0
+    kill "$SUBSCRIBER_PID" 2>/dev/null || true
+    wait "$SUBSCRIBER_PID" 2>/dev/null || true
+    SUBSCRIBER_PID=""
+}
+trap 'stop_subscriber; bench_cleanup' EXIT
+
+# One measurement; leaves frames/s, p99 and the server's CPU % in RUN (empty if it failed) and RUN_OTHER.
+run_one() {   # server wildcards
+    local server="$1" count="$2" lg_out lg_rc t0 t1 busy0 busy1 srv0 srv1 srv_pct busy_pct lg_pct deadline
+    begin_run "$server" "$GATEWAY_PORT" "$OUT/server-$server.log" port_open
+    if ((count > 0)); then
+        node "$BENCH_DIR/loadgen/ws-subscribe.js" "ws://127.0.0.1:$HTTP_PORT/ws" "$count" >"$OUT/subscriber.log" 2>&1 &
+        SUBSCRIBER_PID=$!
+        deadline=$((SECONDS + 120))
+        until grep -q '^subscribed' "$OUT/subscriber.log"; do
+            kill -0 "$SUBSCRIBER_PID" 2>/dev/null || { cat "$OUT/subscriber.log" >&2; die "the subscriber failed"; }
+            ((SECONDS < deadline)) || die "$count subscriptions took over 120 s"
+            sleep 0.2
+        done
+        sleep 1   # let the acknowledgements' work settle before measuring
+    fi
+    log "$server / $count wildcard subscriptions: pipelined echo, $CONNECTIONS conns x $INFLIGHT in flight, ${SIZE}B, warmup ${WARMUP}s + ${DURATION}s"
+    lg_out="$OUT/loadgen-last.txt"
+    timeout --kill-after=5 "$((WARMUP + DURATION + 30))" taskset -c "$CLIENT_CPU" "$OUT/loadgen" --host 127.0.0.1 \
+        --port "$GATEWAY_PORT" --connections "$CONNECTIONS" --inflight "$INFLIGHT" --size "$SIZE" \
+        --duration "$DURATION" --warmup "$WARMUP" >"$lg_out" &
+    LOADGEN_PID=$!
+    sleep "$WARMUP"
+    t0=$(date +%s%N); busy0=$(machine_ticks); srv0=$(proc_ticks "$SERVER_PID")
+    lg_rc=0; wait "$LOADGEN_PID" || lg_rc=$?
+    LOADGEN_PID=""
+    t1=$(date +%s%N); busy1=$(machine_ticks); srv1=$(proc_ticks "$SERVER_PID")
+    read -r srv_pct busy_pct < <(awk -v a="$srv0" -v b="$srv1" -v c="$busy0" -v d="$busy1" -v t="$(( (t1 - t0) / 1000 ))" \
+        -v hz="$CLK_TCK" 'BEGIN{ s=t/1e6; printf "%.0f %.0f\n", 100*(b-a)/hz/s, 100*(d-c)/hz/s }')
+    stop_subscriber
+    end_run "$lg_rc" "$lg_out" "server=$server wildcards=$count"
+    if [[ -n "$line" ]]; then
+        lg_pct="$(field loadgen_cpu_pct)"
+        RUN_OTHER=$(( busy_pct - srv_pct - lg_pct )); ((RUN_OTHER > 0)) || RUN_OTHER=0
+        echo "RESULT server=$server wildcards=$count ${line#RESULT } server_cpu_pct=$srv_pct other_cpu_pct=$RUN_OTHER" >>"$RESULTS"
+        RUN=("$(field frames_per_s)" "$(field p99_us)" "$srv_pct")
+        log "server cpu ${srv_pct}%, loadgen cpu ${lg_pct}%, other processes ${RUN_OTHER}%"
+        [[ "$(field errors)" == "0" ]] || FAILED=1
+    fi
+    sleep 1
+}
+
+counts_for_rep() { if (($1 % 2)); then echo "$WILDCARDS"; else printf '%s\n' $WILDCARDS | tac | tr '\n' ' '; fi; }
+
+FAILED=0
+declare -A FPS P99 OTHER REPFPS REPP99
+for ((rep = 1; rep <= REPEAT; rep++)); do
+    ((REPEAT == 1)) || log "repetition $rep/$REPEAT"
+    for server in $(servers_for_rep "$rep"); do
+        for count in $(counts_for_rep "$rep"); do
+            measure_retrying run_one "$server" "$count"
+            if ((${#RUN[@]})); then
+                k="$server|$count"
+                FPS[$k]+="${RUN[0]} "; P99[$k]+="${RUN[1]} "; OTHER[$k]+="$RUN_OTHER "
+                REPFPS[$k|$rep]="${RUN[0]}"; REPP99[$k|$rep]="${RUN[1]}"
+            fi
+        done
+    done
+done
+
+# ---------- report ----------
+{
+    echo
+    echo "Pipelined TCP echo (${CONNECTIONS} x ${INFLIGHT} in flight, ${SIZE} B) with unrelated wildcard subscriptions present, ${DURATION} s measured after ${WARMUP} s warmup; server on CPU ${SERVER_CPU}, loadgen on CPU ${CLIENT_CPU}; median of ${REPEAT} run(s)"
+    echo
+    echo "| server | wildcard subscriptions | frames/s | p99 (us) | frames/s vs none | p99 vs none |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    for server in $SERVERS; do
+        for count in $WILDCARDS; do
+            # Per repetition: this count against the same server's run without subscriptions (paired_ratio keys).
+            declare -A PAIR_FPS=() PAIR_P99=()
+            for ((rep = 1; rep <= REPEAT; rep++)); do
+                PAIR_FPS[with|c|$rep]="${REPFPS[$server|$count|$rep]:-}"; PAIR_FPS[none|c|$rep]="${REPFPS[$server|0|$rep]:-}"
+                PAIR_P99[with|c|$rep]="${REPP99[$server|0|$rep]:-}"; PAIR_P99[none|c|$rep]="${REPP99[$server|$count|$rep]:-}"
+            done
+            echo "| $server | $count | $(range_cell FPS "$server|$count") | $(median P99 "$server|$count") | $(paired_ratio PAIR_FPS with none c) | $(paired_ratio PAIR_P99 with none c) |"
+            unset PAIR_FPS PAIR_P99
+        done
+    done
+    echo
+    echo "vs none: median over repetitions of the ratio to the same server without subscriptions in the same repetition;"
+    echo "frames/s: with/none, p99: none/with, so 1 means the subscriptions cost nothing."
+    echo
+    warn_disturbed OTHER
+} | tee -a "$RESULTS"
+log "raw results: $RESULTS"
+exit "$FAILED"
