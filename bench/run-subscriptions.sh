@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Subscriptions benchmark: what unrelated wildcard subscriptions cost a publish. Pipelined TCP echo (as in
-# run-tcp-echo.sh) with 0, then WILDCARDS unrelated wildcard subscriptions present, held by one WebSocket in
-# envelope mode (bench/loadgen/ws-subscribe.js: "bench/<i>/+" and "+/bench<i>/#", none matching an echo topic).
+# Subscriptions benchmark, two parts:
+# 1. What unrelated wildcard subscriptions cost a publish: pipelined TCP echo (as in run-tcp-echo.sh) with 0, then
+#    WILDCARDS unrelated wildcard subscriptions present, held by one WebSocket in envelope mode
+#    (bench/loadgen/ws-subscribe.js: "bench/<i>/+" and "+/bench<i>/#", none matching an echo topic).
+# 2. What a shared topic costs a subscribe: CLIENTS TCP clients connect (bench/loadgen/connect-many.js) to an
+#    endpoint whose connections all subscribe to one topic ("shared"), and to one where each subscribes to a topic
+#    of its own ("apart"); the time until the gateway reports them all open, and the gateway's CPU seconds in it.
 #
 # For every server and count: start the server pinned to SERVER_CPU, subscribe, run bench/out/loadgen pinned to
 # CLIENT_CPU, stop both. Within a repetition the counts run in turn for each server, in an order that alternates
@@ -13,6 +17,9 @@
 # Env (defaults):
 #   WILDCARDS="0 10000 40000"   subscription counts (0 is the baseline and is always run)
 #   DURATION=10 WARMUP=2 SIZE=64 CONNECTIONS=50 INFLIGHT=16   the echo load, as run-tcp-echo.sh's pipelined case
+#   CLIENTS=19000               clients per connect run (0: skip part 2); each is a socket of the gateway, whose
+#                               open-file limit must hold them (ulimit -n)
+#   PARTS="wildcards connect"   which parts to run
 #   SERVERS="gateway"           gateway and/or gateway-base
 #   GATEWAY_PORT=9000 HTTP_PORT=8080 SERVER_CPU=0 CLIENT_CPU=1 REPEAT=1 (and lib.sh's)
 set -euo pipefail
@@ -24,6 +31,10 @@ SIZE="${SIZE:-64}"
 CONNECTIONS="${CONNECTIONS:-50}"
 INFLIGHT="${INFLIGHT:-16}"
 SERVERS="${SERVERS:-gateway}"
+CLIENTS="${CLIENTS:-19000}"
+PARTS="${PARTS:-wildcards connect}"
+SHARED_PORT="${SHARED_PORT:-9010}"
+APART_PORT="${APART_PORT:-9011}"
 GATEWAY_PORT="${GATEWAY_PORT:-9000}"
 HTTP_PORT="${HTTP_PORT:-8080}"
 source "$(dirname "$0")/lib.sh"
@@ -38,6 +49,14 @@ command -v node >/dev/null || die "node not found"
 prepare_gateway
 
 SERVER_ENV=("Gateway__Endpoints__echo__Port=$GATEWAY_PORT" "Gateway__Http__Port=$HTTP_PORT")
+# Part 2's endpoints: line-framed, room for every client, every connection subscribed to one topic or to its own.
+for endpoint in shared apart; do
+    port_var="${endpoint^^}_PORT"
+    SERVER_ENV+=("Gateway__Endpoints__${endpoint}__Port=${!port_var}" "Gateway__Endpoints__${endpoint}__Framing__Kind=Line"
+                 "Gateway__Endpoints__${endpoint}__MaxConnections=$((CLIENTS + 100))"
+                 "Gateway__Endpoints__${endpoint}__Publish=bench/up/{connectionId}")
+done
+SERVER_ENV+=("Gateway__Endpoints__shared__Subscribe__0=bench/shared" "Gateway__Endpoints__apart__Subscribe__0=bench/apart/{connectionId}")
 server_cmd() { echo "$GATEWAY_CMD"; }
 
 open_results subscriptions "duration=${DURATION}s warmup=${WARMUP}s size=$SIZE connections=$CONNECTIONS inflight=$INFLIGHT wildcards=\"$WILDCARDS\""
@@ -92,26 +111,71 @@ run_one() {   # server wildcards
     sleep 1
 }
 
+CONNECT_RUN=0
+# One connect run; leaves the seconds until the gateway listed every client and its CPU seconds meanwhile in RUN.
+connect_one() {   # server endpoint
+    local server="$1" endpoint="$2" port_var="${2^^}_PORT" port t0 t1 srv0 srv1 open deadline local_address
+    port="${!port_var}"
+    begin_run "$server" "$port" "$OUT/server-$server.log" port_open
+    # A loopback address of its own per run: the previous run's closed connections hold their ports in TIME_WAIT.
+    CONNECT_RUN=$((CONNECT_RUN + 1)); local_address="127.0.$((CONNECT_RUN / 250)).$((CONNECT_RUN % 250 + 2))"
+    log "$server / $CLIENTS clients connecting to $endpoint ($( [[ $endpoint == shared ]] && echo 'one topic for all' || echo 'a topic each'))"
+    t0=$(date +%s%N); srv0=$(proc_ticks "$SERVER_PID")
+    taskset -c "$CLIENT_CPU" node "$BENCH_DIR/loadgen/connect-many.js" 127.0.0.1 "$port" "$CLIENTS" 200 "$local_address" \
+        >"$OUT/connect-last.txt" 2>&1 &
+    SUBSCRIBER_PID=$!
+    deadline=$((SECONDS + 300)); open=0
+    while ((open < CLIENTS)); do
+        kill -0 "$SUBSCRIBER_PID" 2>/dev/null || { cat "$OUT/connect-last.txt" >&2; die "the connecting clients failed"; }
+        ((SECONDS < deadline)) || die "$CLIENTS clients were not all open after 300 s ($open were)"
+        sleep 0.1
+        # curl and grep rather than a JSON parser's start-up ten times a second, which would take CPU from the run.
+        open=$(curl -s "http://127.0.0.1:$HTTP_PORT/api/endpoints" | awk -v RS='[{]"name":' -v name="\"$endpoint\"" \
+            'index($0, name) == 1 && match($0, /"connections":[0-9]+/) { print substr($0, RSTART + 14, RLENGTH - 14) }')
+        open=${open:-0}
+    done
+    t1=$(date +%s%N); srv1=$(proc_ticks "$SERVER_PID")
+    stop_subscriber
+    stop_server
+    RUN=("$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", (b-a)/1e9}')" "$(awk -v a="$srv0" -v b="$srv1" -v hz="$CLK_TCK" 'BEGIN{printf "%.2f", (b-a)/hz}')")
+    RUN_OTHER=0
+    echo "RESULT server=$server endpoint=$endpoint clients=$CLIENTS seconds=${RUN[0]} server_cpu_s=${RUN[1]}" >>"$RESULTS"
+    log "all $CLIENTS open after ${RUN[0]} s, gateway cpu ${RUN[1]} s"
+    sleep 2
+}
+
 counts_for_rep() { if (($1 % 2)); then echo "$WILDCARDS"; else printf '%s\n' $WILDCARDS | tac | tr '\n' ' '; fi; }
 
 FAILED=0
-declare -A FPS P99 OTHER REPFPS REPP99
+declare -A FPS P99 OTHER REPFPS REPP99 CONNECT_S CONNECT_CPU REPCONNECT_S REPCONNECT_CPU
 for ((rep = 1; rep <= REPEAT; rep++)); do
     ((REPEAT == 1)) || log "repetition $rep/$REPEAT"
     for server in $(servers_for_rep "$rep"); do
-        for count in $(counts_for_rep "$rep"); do
-            measure_retrying run_one "$server" "$count"
-            if ((${#RUN[@]})); then
-                k="$server|$count"
-                FPS[$k]+="${RUN[0]} "; P99[$k]+="${RUN[1]} "; OTHER[$k]+="$RUN_OTHER "
-                REPFPS[$k|$rep]="${RUN[0]}"; REPP99[$k|$rep]="${RUN[1]}"
-            fi
-        done
+        if [[ " $PARTS " == *" wildcards "* ]]; then
+            for count in $(counts_for_rep "$rep"); do
+                measure_retrying run_one "$server" "$count"
+                if ((${#RUN[@]})); then
+                    k="$server|$count"
+                    FPS[$k]+="${RUN[0]} "; P99[$k]+="${RUN[1]} "; OTHER[$k]+="$RUN_OTHER "
+                    REPFPS[$k|$rep]="${RUN[0]}"; REPP99[$k|$rep]="${RUN[1]}"
+                fi
+            done
+        fi
+        if [[ " $PARTS " == *" connect "* ]] && ((CLIENTS > 0)); then
+            endpoints="shared apart"; ((rep % 2)) || endpoints="apart shared"
+            for endpoint in $endpoints; do
+                connect_one "$server" "$endpoint"
+                k="$server|$endpoint"
+                CONNECT_S[$k]+="${RUN[0]} "; CONNECT_CPU[$k]+="${RUN[1]} "
+                REPCONNECT_S[$k|c|$rep]="${RUN[0]}"; REPCONNECT_CPU[$k|c|$rep]="${RUN[1]}"
+            done
+        fi
     done
 done
 
 # ---------- report ----------
 {
+    if [[ " $PARTS " == *" wildcards "* ]]; then
     echo
     echo "Pipelined TCP echo (${CONNECTIONS} x ${INFLIGHT} in flight, ${SIZE} B) with unrelated wildcard subscriptions present, ${DURATION} s measured after ${WARMUP} s warmup; server on CPU ${SERVER_CPU}, loadgen on CPU ${CLIENT_CPU}; median of ${REPEAT} run(s)"
     echo
@@ -132,7 +196,22 @@ done
     echo
     echo "vs none: median over repetitions of the ratio to the same server without subscriptions in the same repetition;"
     echo "frames/s: with/none, p99: none/with, so 1 means the subscriptions cost nothing."
+    fi
     echo
+    if [[ " $PARTS " == *" connect "* ]] && ((CLIENTS > 0)); then
+        echo "$CLIENTS clients connecting (200 at a time), until the gateway lists them all open: one topic shared by all (shared) or one each (apart)"
+        echo
+        echo "| server | endpoint | seconds | gateway CPU seconds | shared/apart seconds | shared/apart CPU |"
+        echo "|---|---|---:|---:|---:|---:|"
+        for server in $SERVERS; do
+            for endpoint in shared apart; do
+                ratios="| |"
+                [[ $endpoint == shared ]] && ratios="| $(paired_ratio REPCONNECT_S "$server|shared" "$server|apart" c) | $(paired_ratio REPCONNECT_CPU "$server|shared" "$server|apart" c) |"
+                echo "| $server | $endpoint | $(median CONNECT_S "$server|$endpoint") | $(median CONNECT_CPU "$server|$endpoint") $ratios"
+            done
+        done
+        echo
+    fi
     warn_disturbed OTHER
 } | tee -a "$RESULTS"
 log "raw results: $RESULTS"
