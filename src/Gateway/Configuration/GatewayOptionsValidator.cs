@@ -18,36 +18,31 @@ internal sealed class GatewayOptionsValidator(IConfiguration configuration) : Ga
         if (options.Shutdown.DrainTimeout <= TimeSpan.Zero)
             errors.Add($"{Root}:Shutdown:DrainTimeout must be positive (was {options.Shutdown.DrainTimeout}).");
 
-        CheckLocalhostWithFreePort($"{Root}:Http", options.Http.Address ?? options.DefaultAddress, options.Http.Port, errors);
-        if (options.Https.IsEnabled)
-            CheckLocalhostWithFreePort($"{Root}:Https", options.Https.Address ?? options.DefaultAddress, options.Https.Port, errors);
-        foreach (var (name, endpoint) in options.Endpoints)
-        {
-            if (endpoint is { Enabled: true, Protocol: EndpointProtocol.Tcp, Port: { } port })
-                CheckLocalhostWithFreePort($"{Root}:Endpoints:{name}", endpoint.Address ?? options.DefaultAddress, port, errors);
-        }
-
-        // A TCP and a UDP listener may share a port number: they are different protocols' ports.
+        // Each listener once: its port against those before it, and a free port asked for on "localhost".
         var ports = new Dictionary<(EndpointProtocol, int), string>();
-        if (options.Http.Port > 0) ports[(EndpointProtocol.Tcp, options.Http.Port)] = $"{Root}:Http";
-        if (options.Https is { IsEnabled: true, Port: > 0 } && !ports.TryAdd((EndpointProtocol.Tcp, options.Https.Port), $"{Root}:Https"))
-            errors.Add($"{Root}:Https:Port {options.Https.Port} is also used by {Root}:Http.");
+        CheckListener(options, $"{Root}:Http", EndpointProtocol.Tcp, options.Http.Address, options.Http.Port, ports, errors);
+        if (options.Https.IsEnabled)
+            CheckListener(options, $"{Root}:Https", EndpointProtocol.Tcp, options.Https.Address, options.Https.Port, ports, errors);
         foreach (var (name, endpoint) in options.Endpoints)
         {
-            var path = $"{Root}:Endpoints:{name}";
-            if (endpoint.Enabled && endpoint.Port is > 0 and var port && !ports.TryAdd((endpoint.Protocol, port), path))
-                errors.Add($"{path}:Port {port} is also used by {ports[(endpoint.Protocol, port)]}.");
+            if (endpoint is { Enabled: true, Port: { } port })
+                CheckListener(options, $"{Root}:Endpoints:{name}", endpoint.Protocol, endpoint.Address, port, ports, errors);
         }
     }
 
     /// <summary>
-    /// A TCP listener on "localhost" is two sockets, IPv4's loopback and IPv6's, and a port the system picks (0) cannot be
-    /// the same for both: Kestrel refuses it with an exception at bind time; this names the setting before anything binds.
-    /// (A UDP endpoint binds one socket, IPv4's loopback, so port 0 there is fine.)
+    /// A port used by an earlier listener of the same protocol (a TCP and a UDP listener may share a number: they are
+    /// different protocols' ports), and port 0 on "localhost" for TCP: a TCP listener there is two sockets, IPv4's
+    /// loopback and IPv6's, and a port the system picks cannot be the same for both; Kestrel refuses it with an
+    /// exception at bind time, this names the setting before anything binds. (A UDP endpoint binds one socket, IPv4's
+    /// loopback, so port 0 there is fine.)
     /// </summary>
-    private static void CheckLocalhostWithFreePort(string path, string address, int port, List<string> errors)
+    private static void CheckListener(GatewayOptions options, string path, EndpointProtocol protocol, string? address, int port,
+        Dictionary<(EndpointProtocol, int), string> ports, List<string> errors)
     {
-        if (port == 0 && address == ListenAddress.Localhost)
+        if (port == 0 && protocol == EndpointProtocol.Tcp && (address ?? options.DefaultAddress) == ListenAddress.Localhost)
             errors.Add($"{path}:Port 0 (a free port) cannot be used with the address 'localhost', which listens on IPv4 and IPv6 loopback: set {path}:Address or {Root}:DefaultAddress to 127.0.0.1 or ::1, or pick a port.");
+        if (port > 0 && !ports.TryAdd((protocol, port), path))
+            errors.Add($"{path}:Port {port} is also used by {ports[(protocol, port)]}.");
     }
 }

@@ -62,10 +62,7 @@ internal sealed class CoalescingStream(Stream inner, IDirectSendFeature? direct 
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            // Read under the gate: a write that saw "not holding" may still be passing through when Hold
-            // is called, which is fine, as the gate keeps it whole and ahead of what is gathered.
-            if (Volatile.Read(ref _holding)) _held.Write(buffer.Span);
-            else await WriteThroughAsync(buffer, cancellationToken).ConfigureAwait(false);
+            await WriteEntered(buffer, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -80,12 +77,14 @@ internal sealed class CoalescingStream(Stream inner, IDirectSendFeature? direct 
     public Task EnterAsync() => _gate.WaitAsync();
 
     /// <summary>
-    /// Writes <paramref name="bytes"/> as <see cref="WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/> does (gathered
-    /// while held, else through), for a caller that holds the gate (<see cref="EnterAsync"/>) to decide under it whether to write.
+    /// Writes <paramref name="bytes"/>, gathered while held, else through; the caller holds the gate (<see cref="WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/>,
+    /// or one that took it with <see cref="EnterAsync"/> to decide under it whether to write).
     /// </summary>
-    public ValueTask WriteEntered(ReadOnlyMemory<byte> bytes)
+    public ValueTask WriteEntered(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken = default)
     {
-        if (!Volatile.Read(ref _holding)) return WriteThroughAsync(bytes, CancellationToken.None);
+        // Read under the gate: a write that saw "not holding" may still be passing through when Hold
+        // is called, which is fine, as the gate keeps it whole and ahead of what is gathered.
+        if (!Volatile.Read(ref _holding)) return WriteThroughAsync(bytes, cancellationToken);
         _held.Write(bytes.Span);
         return ValueTask.CompletedTask;
     }

@@ -69,7 +69,7 @@ internal sealed class FrameworkSender(WebSocket socket, CoalescingStream? stream
             await Socket.SendAsync(payload, type, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
             return true;
         }
-        catch (Exception ex) when (ex is WebSocketException or ObjectDisposedException or OperationCanceledException)
+        catch (Exception ex) when (IsSocketGone(ex))
         {
             WebSocketLog.Fault(Logger, Session.Id, ex);
             return false;

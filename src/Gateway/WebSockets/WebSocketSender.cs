@@ -51,7 +51,7 @@ internal abstract class WebSocketSender(WebSocket socket, ConnectionSession sess
             if (Socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
                 await Socket.CloseOutputAsync(status, reason, CancellationToken.None).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is WebSocketException or ObjectDisposedException or OperationCanceledException)
+        catch (Exception ex) when (IsSocketGone(ex))
         {
             WebSocketLog.Fault(Logger, Session.Id, ex);
         }
@@ -76,6 +76,9 @@ internal abstract class WebSocketSender(WebSocket socket, ConnectionSession sess
             return OnTransportLost(ex);
         }
     }
+
+    /// <summary>What the framework's WebSocket throws for a send or close on a socket that is gone: logged, not thrown on.</summary>
+    protected static bool IsSocketGone(Exception ex) => ex is WebSocketException or ObjectDisposedException or OperationCanceledException;
 
     protected static bool IsTransportFault(Exception ex) =>
         ex is IOException or ObjectDisposedException or OperationCanceledException or InvalidOperationException;
