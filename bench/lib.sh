@@ -130,6 +130,17 @@ start_server() {   # name port logfile ready
     done
 }
 
+# Waits until FILE has a line starting with PREFIX, while process PID lives, for at most SECONDS; dies naming WHAT
+# (with FILE's content when the process ended) otherwise.
+wait_for_line() {   # file prefix pid seconds what
+    local deadline=$((SECONDS + $4))
+    until grep -q "^$2" "$1"; do
+        kill -0 "$3" 2>/dev/null || { cat "$1" >&2; die "$5 failed"; }
+        ((SECONDS < deadline)) || die "$5: no '$2' line after $4 s"
+        sleep 0.2
+    done
+}
+
 # The start of one measurement: clears RUN and RUN_OTHER, waits for a quiet machine, starts the server.
 begin_run() {   # server port logfile ready (as start_server)
     RUN=(); RUN_OTHER=0

@@ -72,17 +72,12 @@ trap 'stop_subscriber; bench_cleanup' EXIT
 
 # One measurement; leaves frames/s, p99 and the server's CPU % in RUN (empty if it failed) and RUN_OTHER.
 run_one() {   # server wildcards
-    local server="$1" count="$2" lg_out lg_rc t0 t1 busy0 busy1 srv0 srv1 srv_pct busy_pct lg_pct deadline
+    local server="$1" count="$2" lg_out lg_rc t0 t1 busy0 busy1 srv0 srv1 srv_pct busy_pct lg_pct
     begin_run "$server" "$GATEWAY_PORT" "$OUT/server-$server.log" port_open
     if ((count > 0)); then
         node "$BENCH_DIR/loadgen/ws-subscribe.js" "ws://127.0.0.1:$HTTP_PORT/ws" "$count" >"$OUT/subscriber.log" 2>&1 &
         SUBSCRIBER_PID=$!
-        deadline=$((SECONDS + 120))
-        until grep -q '^subscribed' "$OUT/subscriber.log"; do
-            kill -0 "$SUBSCRIBER_PID" 2>/dev/null || { cat "$OUT/subscriber.log" >&2; die "the subscriber failed"; }
-            ((SECONDS < deadline)) || die "$count subscriptions took over 120 s"
-            sleep 0.2
-        done
+        wait_for_line "$OUT/subscriber.log" subscribed "$SUBSCRIBER_PID" 120 "the subscriber of $count wildcards"
         sleep 1   # let the acknowledgements' work settle before measuring
     fi
     log "$server / $count wildcard subscriptions: pipelined echo, $CONNECTIONS conns x $INFLIGHT in flight, ${SIZE}B, warmup ${WARMUP}s + ${DURATION}s"
@@ -121,7 +116,7 @@ connect_one() {   # server endpoint
     CONNECT_RUN=$((CONNECT_RUN + 1)); local_address="127.0.$((CONNECT_RUN / 250)).$((CONNECT_RUN % 250 + 2))"
     log "$server / $CLIENTS clients connecting to $endpoint ($( [[ $endpoint == shared ]] && echo 'one topic for all' || echo 'a topic each'))"
     t0=$(date +%s%N); srv0=$(proc_ticks "$SERVER_PID")
-    taskset -c "$CLIENT_CPU" node "$BENCH_DIR/loadgen/connect-many.js" 127.0.0.1 "$port" "$CLIENTS" 200 "$local_address" \
+    taskset -c "$CLIENT_CPU" node "$BENCH_DIR/loadgen/connect-many.js" "127.0.0.1:$port" "$CLIENTS" 200 "$local_address" \
         >"$OUT/connect-last.txt" 2>&1 &
     SUBSCRIBER_PID=$!
     deadline=$((SECONDS + 300)); open=0

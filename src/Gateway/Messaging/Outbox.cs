@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Threading.Tasks.Sources;
 using Gateway.Observability;
 
@@ -17,15 +18,25 @@ namespace Gateway.Messaging;
 /// inline on the publishing thread instead of hopping to the thread pool. With an <see cref="IOutboxWriter"/> the
 /// reader is not even resumed: the writer takes and writes the messages in its place, on that thread, and the reader
 /// is woken only for what the writer leaves.
+/// <para>An idle subscriber holds no arrays: the ring is rented from the pool when a message arrives, grows by doubling
+/// up to the capacity, and goes back once the reader has emptied it; the reader's batch array is rented and returned
+/// the same way. Thousands of idle connections then cost their objects, not their capacity.</para>
 /// </remarks>
 public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
 {
     /// <summary>Most messages the reader takes under one lock.</summary>
     public const int ReadBatchSize = 64;
 
+    // The smallest ring rented: the pool's smallest size.
+    private const int MinRingSize = 16;
+
+    private static ArrayPool<Message> Pool => ArrayPool<Message>.Shared;
+
     private readonly Lock _lock = new();
-    private readonly Message[] _ring;
-    private readonly Message[] _taken; // the reader's: moved out of the ring, not yet returned by TryRead
+    private readonly int _capacity;
+    private Message[] _ring = []; // rented while messages wait; empty when none do
+    private int _ringSize; // slots of _ring used as the ring: the array may be longer, the ring never exceeds the capacity
+    private Message[]? _taken; // the reader's: moved out of the ring, not yet returned by TryRead; rented while it reads
     private int _takenIndex;
     private int _takenCount;
     private readonly OverflowPolicy _policy;
@@ -44,8 +55,7 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
     public Outbox(OutboxOptions options, MessageCounters counters, Action? onOverflowDisconnect = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.Capacity);
-        _ring = new Message[options.Capacity];
-        _taken = new Message[Math.Min(options.Capacity, ReadBatchSize)];
+        _capacity = options.Capacity;
         _policy = options.Overflow;
         _counters = counters;
         _onOverflowDisconnect = onOverflowDisconnect;
@@ -59,6 +69,12 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
     public int Count
     {
         get { lock (_lock) return _count + Volatile.Read(ref _takenCount) - Volatile.Read(ref _takenIndex); }
+    }
+
+    /// <summary>Slots of the arrays it holds (ring and reader's batch): 0 while idle.</summary>
+    internal int RentedSlots
+    {
+        get { lock (_lock) return _ring.Length + (Volatile.Read(ref _taken)?.Length ?? 0); }
     }
 
     public DeliveryOutcome Deliver(Message message)
@@ -109,7 +125,8 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
     private DeliveryOutcome EnqueueLocked(Message message, ref bool wake)
     {
         if (_completed) return DeliveryOutcome.DroppedClosed;
-        if (_count == _ring.Length)
+        if (_count == _ringSize && _ringSize < _capacity) GrowRingLocked();
+        if (_count == _ringSize)
         {
             if (_policy == OverflowPolicy.DropNewest) return DeliveryOutcome.DroppedNewest;
             if (_policy == OverflowPolicy.Disconnect)
@@ -127,10 +144,36 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
         }
 
         var tail = _head + _count;
-        _ring[tail < _ring.Length ? tail : tail - _ring.Length] = message;
+        _ring[tail < _ringSize ? tail : tail - _ringSize] = message;
         _count++;
         TakeReaderWaiting(ref wake);
         return DeliveryOutcome.Accepted;
+    }
+
+    /// <summary>Moves the queued messages, oldest first, into a ring twice the size (at most the capacity).</summary>
+    private void GrowRingLocked()
+    {
+        var size = Math.Min(_capacity, Math.Max(MinRingSize, _ringSize * 2));
+        var ring = Pool.Rent(size);
+        for (var i = 0; i < _count; i++)
+        {
+            ring[i] = _ring[_head];
+            _ring[_head] = null!;
+            _head = Next(_head);
+        }
+
+        ReturnRingLocked();
+        _ring = ring;
+        _ringSize = Math.Min(ring.Length, _capacity);
+    }
+
+    /// <summary>Gives the (empty) ring back to the pool.</summary>
+    private void ReturnRingLocked()
+    {
+        if (_ring.Length > 0) Pool.Return(_ring);
+        _ring = [];
+        _ringSize = 0;
+        _head = 0;
     }
 
     private void TakeReaderWaiting(ref bool wake)
@@ -148,8 +191,9 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
             return false;
         }
 
-        message = _taken[_takenIndex];
-        _taken[_takenIndex++] = null!;
+        var taken = _taken!;
+        message = taken[_takenIndex];
+        taken[_takenIndex++] = null!;
         if (_takenAtTicks != 0) _counters.RecordDeliveryLatency((_takenAtTicks - message.Timestamp.UtcTicks) / (double)TimeSpan.TicksPerSecond);
         if (message.PublishActivity is { } published) MessageTracing.Delivered(published, message, _counters.Endpoint);
         return true;
@@ -161,22 +205,33 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
         _takenAtTicks = _counters.MeasuresDeliveryLatency ? DateTime.UtcNow.Ticks : 0;
         lock (_lock)
         {
-            var taken = Math.Min(_count, _taken.Length);
+            _takenIndex = 0;
+            _takenCount = 0;
+            if (_count == 0)
+            {
+                // Nothing waits: an idle reader holds no array.
+                if (_taken is { } idle) Pool.Return(idle);
+                _taken = null;
+                return false;
+            }
+
+            var batch = _taken ??= Pool.Rent(Math.Min(_capacity, ReadBatchSize));
+            var taken = Math.Min(_count, Math.Min(batch.Length, ReadBatchSize));
             for (var i = 0; i < taken; i++)
             {
-                _taken[i] = _ring[_head];
+                batch[i] = _ring[_head];
                 _ring[_head] = null!;
                 _head = Next(_head);
             }
 
             _count -= taken;
-            _takenIndex = 0;
             _takenCount = taken;
-            return taken > 0;
+            if (_count == 0) ReturnRingLocked();
+            return true;
         }
     }
 
-    private int Next(int index) => index + 1 == _ring.Length ? 0 : index + 1;
+    private int Next(int index) => index + 1 == _ringSize ? 0 : index + 1;
 
     /// <summary>True when a message can be read; false once the outbox is completed and empty.</summary>
     public ValueTask<bool> WaitToReadAsync()

@@ -31,7 +31,7 @@ internal sealed class FramedConnection : IConnectionControl
     private readonly FramedEndpoint _endpoint;
     private readonly IMessageBus _bus;
     private readonly ILogger _logger;
-    private readonly Message[] _collected = new Message[MaxFramesPerPublish];
+    private Message[]? _collected; // rented for the frames of one read, returned once they are published: idle, it holds none
     private int _collectedCount;
 
     /// <exception cref="TopicException">A template renders an invalid topic for this connection.</exception>
@@ -182,18 +182,27 @@ internal sealed class FramedConnection : IConnectionControl
 
         // The one copy out of the pipe: the slice is invalid after AdvanceTo, the message outlives it.
         var payload = frame.IsEmpty ? [] : frame.ToArray();
-        _collected[_collectedCount++] = new Message(topic, payload, session.Source, receivedAt);
-        if (_collectedCount == _collected.Length) PublishCollected();
+        var collected = _collected ??= ArrayPool<Message>.Shared.Rent(MaxFramesPerPublish);
+        collected[_collectedCount++] = new Message(topic, payload, session.Source, receivedAt);
+        if (_collectedCount == MaxFramesPerPublish) PublishCollected();
     }
 
     /// <summary>Publishes the frames of one read together: one subscription lookup, one hand-over per subscriber.</summary>
     private void PublishCollected()
     {
-        if (_collectedCount == 0) return;
-        var collected = _collected.AsSpan(0, _collectedCount);
-        _bus.Publish(collected);
-        collected.Clear();
+        if (_collected is not { } array) return;
+        var collected = array.AsSpan(0, _collectedCount);
+        _collected = null;
         _collectedCount = 0;
+        try
+        {
+            _bus.Publish(collected);
+        }
+        finally
+        {
+            collected.Clear();
+            ArrayPool<Message>.Shared.Return(array);
+        }
     }
 
     private async Task WriteLoopAsync()

@@ -69,23 +69,21 @@ internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion
     // thread (the gate is reentrant): the send's completion closes it if it was done by then.
     private volatile IDirectSendCompletion? _queuedSend;
 
-    public EpollConnection(Socket socket, EpollLoop loop, MemoryPool<byte> pool, EpollTransportOptions options)
+    /// <param name="pipes">The transport's pipe settings, shared by its connections.</param>
+    public EpollConnection(Socket socket, EpollLoop loop, EpollPipeOptions pipes)
     {
         _socket = socket;
         _fd = (int)socket.SafeHandle.DangerousGetHandle();
         _loop = loop;
-        MemoryPool = pool;
+        MemoryPool = pipes.Input.Pool;
         ConnectionId = ConnectionIds.Next();
         LocalEndPoint = socket.LocalEndPoint;
         RemoteEndPoint = socket.RemoteEndPoint;
         ConnectionClosed = _closedTokenSource.Token;
         _writable.RunContinuationsAsynchronously = false;
 
-        var handlerScheduler = options.InlineScheduling ? PipeScheduler.Inline : PipeScheduler.ThreadPool;
-        var input = new Pipe(new PipeOptions(pool, readerScheduler: handlerScheduler, writerScheduler: PipeScheduler.Inline,
-            pauseWriterThreshold: options.MaxReadBufferSize, resumeWriterThreshold: options.MaxReadBufferSize / 2, useSynchronizationContext: false));
-        var output = new Pipe(new PipeOptions(pool, readerScheduler: handlerScheduler, writerScheduler: PipeScheduler.Inline,
-            pauseWriterThreshold: options.MaxWriteBufferSize, resumeWriterThreshold: options.MaxWriteBufferSize / 2, useSynchronizationContext: false));
+        var input = new Pipe(pipes.Input);
+        var output = new Pipe(pipes.Output);
         _receiveInto = input.Writer;
         _sendFrom = output.Reader;
         Transport = new DuplexPipe(input.Reader, output.Writer);
@@ -509,4 +507,19 @@ internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion
 
         public PipeWriter Output { get; } = output;
     }
+}
+
+/// <summary>The settings of an epoll connection's two pipes: made once per transport, as they are the same for every connection.</summary>
+internal sealed class EpollPipeOptions(MemoryPool<byte> pool, EpollTransportOptions options)
+{
+    /// <summary>Read from the socket by the loop, read by the handler.</summary>
+    public PipeOptions Input { get; } = new(pool, readerScheduler: HandlerScheduler(options), writerScheduler: PipeScheduler.Inline,
+        pauseWriterThreshold: options.MaxReadBufferSize, resumeWriterThreshold: options.MaxReadBufferSize / 2, useSynchronizationContext: false);
+
+    /// <summary>Written by the handler, sent by the connection's send loop.</summary>
+    public PipeOptions Output { get; } = new(pool, readerScheduler: HandlerScheduler(options), writerScheduler: PipeScheduler.Inline,
+        pauseWriterThreshold: options.MaxWriteBufferSize, resumeWriterThreshold: options.MaxWriteBufferSize / 2, useSynchronizationContext: false);
+
+    private static PipeScheduler HandlerScheduler(EpollTransportOptions options) =>
+        options.InlineScheduling ? PipeScheduler.Inline : PipeScheduler.ThreadPool;
 }

@@ -21,6 +21,7 @@ internal sealed class EpollTransportFactory(EpollTransportOptions options, IMemo
     private readonly Lock _startLock = new();
     private EpollLoop[]? _loops;
     private MemoryPool<byte>? _pool;
+    private EpollPipeOptions? _pipes;
     private int _nextLoop;
 
     public bool CanBind(EndPoint endpoint) => endpoint is EpollEndPoint;
@@ -52,7 +53,7 @@ internal sealed class EpollTransportFactory(EpollTransportOptions options, IMemo
         if (socket.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6) socket.NoDelay = true;
         var loops = _loops!;
         var loop = loops[(uint)Interlocked.Increment(ref _nextLoop) % (uint)loops.Length];
-        var connection = new EpollConnection(socket, loop, _pool!, options);
+        var connection = new EpollConnection(socket, loop, _pipes!);
         connection.Start();
         return connection;
     }
@@ -73,6 +74,7 @@ internal sealed class EpollTransportFactory(EpollTransportOptions options, IMemo
         {
             if (_loops is not null) return;
             _pool = pools.Create(new MemoryPoolOptions { Owner = "gateway-epoll" });
+            _pipes = new EpollPipeOptions(_pool, options);
             var loops = new EpollLoop[options.LoopCount];
             for (var i = 0; i < loops.Length; i++) loops[i] = new EpollLoop($"Gateway epoll loop {i}");
             _loops = loops;

@@ -22,7 +22,7 @@ namespace Gateway.WebSockets;
 internal sealed class CoalescingStream(Stream inner, IDirectSendFeature? direct = null) : Stream
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly ArrayBufferWriter<byte> _held = new(4096);
+    private readonly PooledBufferWriter _held = new(4096); // rented while writes are gathered, returned once they are out
     private bool _holding;
 
     /// <summary>True when writes are offered to the socket directly before going through Kestrel.</summary>
@@ -48,7 +48,7 @@ internal sealed class CoalescingStream(Stream inner, IDirectSendFeature? direct 
             }
             finally
             {
-                _held.ResetWrittenCount();
+                _held.Release();
             }
         }
         finally
@@ -114,7 +114,7 @@ internal sealed class CoalescingStream(Stream inner, IDirectSendFeature? direct 
     /// <summary>Forgets what was gathered and releases the gate.</summary>
     public void EndWrite()
     {
-        _held.ResetWrittenCount();
+        _held.Release();
         _gate.Release();
     }
 

@@ -21,13 +21,23 @@ internal sealed class FrameworkSender(WebSocket socket, CoalescingStream? stream
 
     public override async Task RunAsync()
     {
-        var json = new ArrayBufferWriter<byte>(1024);
+        var json = new PooledBufferWriter(1024);
         while (await Outbox.WaitToReadAsync().ConfigureAwait(false))
         {
             // Several messages waiting (a burst, or a subscriber that fell behind): one write for all of them.
             var holding = Outbox.Count > 1 ? stream : null;
             holding?.Hold();
-            var open = await SendQueuedAsync(json, holding).ConfigureAwait(false);
+            bool open;
+            try
+            {
+                open = await SendQueuedAsync(json, holding).ConfigureAwait(false);
+            }
+            finally
+            {
+                // Back to the pool before the next wait: an idle socket holds no buffer.
+                json.Release();
+            }
+
             // Released whatever happened: a close frame sent meanwhile may be among the gathered bytes.
             if (holding is not null) open = await ReleaseAsync(holding).ConfigureAwait(false) && open;
             if (!open) return;
@@ -35,7 +45,7 @@ internal sealed class FrameworkSender(WebSocket socket, CoalescingStream? stream
     }
 
     /// <summary>Sends what the outbox holds, up to <see cref="WebSocketSender.MaxHeldBytes"/> gathered; false once the socket can no longer send.</summary>
-    private async Task<bool> SendQueuedAsync(ArrayBufferWriter<byte> json, CoalescingStream? holding)
+    private async Task<bool> SendQueuedAsync(PooledBufferWriter json, CoalescingStream? holding)
     {
         while ((holding is null || holding.HeldBytes < MaxHeldBytes) && Outbox.TryRead(out var message))
         {

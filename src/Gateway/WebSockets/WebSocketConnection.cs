@@ -136,17 +136,25 @@ internal sealed class WebSocketConnection : IConnectionControl
 
     private async Task ReceiveLoopAsync()
     {
-        var message = new ArrayBufferWriter<byte>(4096);
+        var message = new PooledBufferWriter(4096);
         // While messages are already buffered, the receives complete at once and their publications form one
         // delivery batch: subscribers' writers wake once, at its end, with all of them queued. The batch ends
         // before any wait, as a batch must not span one.
         var batch = new OpenBatch();
+        // Between messages the receive only waits for the next frame's header, into no buffer of ours (a zero-byte
+        // receive), and the buffer goes back to the pool if it must wait: an idle socket holds none.
+        var betweenMessages = true;
         try
         {
             while (true)
             {
-                var receiving = _socket.ReceiveAsync(message.GetMemory(4096), CancellationToken.None);
-                if (!receiving.IsCompleted) batch.End();
+                var receiving = _socket.ReceiveAsync(betweenMessages ? Memory<byte>.Empty : message.GetMemory(4096), CancellationToken.None);
+                if (!receiving.IsCompleted)
+                {
+                    batch.End();
+                    if (betweenMessages) message.Release();
+                }
+
                 var result = await receiving.ConfigureAwait(false);
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
@@ -164,6 +172,7 @@ internal sealed class WebSocketConnection : IConnectionControl
                     return;
                 }
 
+                betweenMessages = result.EndOfMessage;
                 if (!result.EndOfMessage) continue;
 
                 Session.Traffic.FramesIn++;
@@ -191,6 +200,7 @@ internal sealed class WebSocketConnection : IConnectionControl
         finally
         {
             batch.End();
+            message.Release();
         }
     }
 

@@ -245,6 +245,49 @@ public sealed class WebSocketTests
     }
 
     [Fact]
+    public async Task Fragmented_empty_and_large_messages_arrive_whole_between_idle_waits()
+    {
+        // Between messages the gateway waits for data with a zero-byte receive and no buffer of its own: a message split
+        // into frames, an empty one and one larger than the pooled buffer must come through that wait unchanged.
+        await using var gateway = await TestGateway.StartAsync([.. s_settings, "Gateway:Http:WebSocket:MaxMessageBytes=100000"]);
+        using var socket = await ConnectAsync(gateway, "?publish=echo/t&subscribe=echo/t");
+        await gateway.WaitForConnectionsAsync(1);
+
+        await socket.SendAsync("hel"u8.ToArray(), WebSocketMessageType.Text, endOfMessage: false, CancellationToken.None);
+        await Task.Delay(100); // the second fragment arrives after the gateway has gone back to waiting
+        await socket.SendAsync("lo"u8.ToArray(), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+        Assert.Equal((WebSocketMessageType.Text, "hello"), await ReceiveWholeAsync(socket));
+
+        await socket.SendAsync(Array.Empty<byte>(), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+        Assert.Equal((WebSocketMessageType.Text, ""), await ReceiveWholeAsync(socket));
+
+        var large = Enumerable.Range(0, 50_000).Select(i => (byte)(i * 7)).ToArray();
+        await socket.SendAsync(large, WebSocketMessageType.Binary, endOfMessage: true, CancellationToken.None);
+        Assert.Equal((WebSocketMessageType.Binary, Convert.ToHexString(large)), await ReceiveWholeAsync(socket));
+
+        await SendTextAsync(socket, "after");
+        Assert.Equal((WebSocketMessageType.Text, "after"), await ReceiveWholeAsync(socket));
+    }
+
+    /// <summary>The next message, all its frames: text as it is, binary as hex.</summary>
+    private static async Task<(WebSocketMessageType Type, string Text)> ReceiveWholeAsync(ClientWebSocket socket)
+    {
+        using var cts = new CancellationTokenSource(s_timeout);
+        var message = new MemoryStream();
+        var buffer = new byte[8192];
+        WebSocketReceiveResult result;
+        do
+        {
+            result = await socket.ReceiveAsync(buffer, cts.Token);
+            message.Write(buffer, 0, result.Count);
+        }
+        while (!result.EndOfMessage);
+
+        var bytes = message.ToArray();
+        return (result.MessageType, result.MessageType == WebSocketMessageType.Binary ? Convert.ToHexString(bytes) : Encoding.UTF8.GetString(bytes));
+    }
+
+    [Fact]
     public async Task A_burst_arriving_in_one_write_reaches_every_subscriber_whole_and_in_order()
     {
         // 300 messages of 900 bytes in one TCP write: the gateway handles them as one batch, so each
