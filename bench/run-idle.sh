@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Idle connections: what each costs a server in memory and in connect CPU, and whether all still answer.
 #
-# For every server (gateway, node) and kind (tcp, ws): start the server pinned to SERVER_CPU, let it settle, read its
-# resident memory (VmRSS) and CPU time; open COUNT idle connections with bench/loadgen/connect-many.js pinned to
-# CLIENT_CPU (from several loopback addresses of the run's own); wait until the server has accepted them all (its open
-# descriptors) and SETTLE seconds more; read memory and CPU again. Then every connection sends one message and must
-# get it back ("check"), and the server is stopped.
+# For every server (gateway, node) and kind (tcp, ws): start the server pinned to SERVER_CPU; warm it up (WARMUP_COUNT
+# connections opened, each answering once, and closed); read its resident memory (VmRSS) and CPU time; open COUNT idle
+# connections with bench/loadgen/connect-many.js pinned to CLIENT_CPU (from several loopback addresses of the run's
+# own); wait until the server has accepted them all (its open sockets) and SETTLE seconds more; read memory and CPU
+# again. Then every connection sends one message and must get it back ("check"), and the server is stopped.
 #   tcp: the gateway's length-framed echo endpoint (each connection subscribed to its own topic) against
 #        bench/peers/node-echo.js (Node's net);
 #   ws:  the gateway's raw /ws endpoint, each socket subscribed to the topic it publishes to, against
@@ -20,12 +20,14 @@
 #                   server and one of the client, and neither may open more than `ulimit -n` allows
 #   WS_COUNT=10000  idle WebSockets
 #   SETTLE=3        seconds between the last accept and the second reading
+#   WARMUP_COUNT=2000  connections opened, checked and closed before the first reading (0: none)
 #   GATEWAY_PORT=9000 HTTP_PORT=8080 NODE_PORT=9100 NODE_WS_PORT=8180 SERVER_CPU=0 CLIENT_CPU=1 REPEAT=1 (and lib.sh's)
 set -euo pipefail
 
 KINDS="${KINDS:-tcp ws}"
 SERVERS="${SERVERS:-gateway node}"
 SETTLE="${SETTLE:-3}"
+WARMUP_COUNT="${WARMUP_COUNT:-2000}"
 WS_COUNT="${WS_COUNT:-10000}"
 GATEWAY_PORT="${GATEWAY_PORT:-9000}"
 HTTP_PORT="${HTTP_PORT:-8080}"
@@ -63,14 +65,14 @@ port_of() {   # server kind
 }
 count_of() { if [[ "$1" == tcp ]]; then echo "$TCP_COUNT"; else echo "$WS_COUNT"; fi; }
 
-open_results idle "kinds=\"$KINDS\" tcp_count=$TCP_COUNT ws_count=$WS_COUNT settle=${SETTLE}s fd_limit=$FD_LIMIT"
+open_results idle "kinds=\"$KINDS\" tcp_count=$TCP_COUNT ws_count=$WS_COUNT warmup_count=$WARMUP_COUNT settle=${SETTLE}s fd_limit=$FD_LIMIT"
 
 rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
-open_fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+open_sockets() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 -lname "socket:*" 2>/dev/null | wc -l; }   # its sockets
 
 CLIENT_PID=""
 stop_client() {
-    exec 4>&- 2>/dev/null || true
+    { exec 4>&-; } 2>/dev/null || true
     [[ -n "$CLIENT_PID" ]] || return 0
     kill "$CLIENT_PID" 2>/dev/null || true
     wait "$CLIENT_PID" 2>/dev/null || true
@@ -78,44 +80,72 @@ stop_client() {
 }
 trap 'stop_client; bench_cleanup' EXIT
 
-RUN_NUMBER=0
-# One measurement; leaves KB per connection, CPU ms per 1,000 connections and the answered count in RUN.
-run_one() {   # server kind
-    local server="$1" count port fd0 rss0 rss1 srv0 srv1 deadline target addresses control client_out i
-    KIND="$2"; count="$(count_of "$KIND")"; port="$(port_of "$server" "$KIND")"
-    begin_run "$server" "$port" "$OUT/server-idle-$server.log" port_open
-    sleep 2   # start-up work done before the first reading
-    fd0="$(open_fds "$SERVER_PID")"; rss0="$(rss_kb "$SERVER_PID")"; srv0="$(proc_ticks "$SERVER_PID")"
-
-    # Addresses of this run's own: the run before's closed connections hold their ports in TIME_WAIT.
-    RUN_NUMBER=$((RUN_NUMBER + 1)); addresses=""
-    for i in 2 3 4 5; do addresses+="127.$((RUN_NUMBER % 200 + 20)).0.$i,"; done
+ADDRESS_SET=0
+# Starts COUNT idle clients of the current run's server and kind on PORT, from loopback addresses of their own (a run's
+# closed connections hold their ports in TIME_WAIT), and waits until the server has accepted them all (FD_BASE more
+# open sockets). The fifo CONTROL is the clients' stdin, open as descriptor 4.
+open_clients() {   # count port
+    local count="$1" port="$2" target addresses="" i deadline
+    ADDRESS_SET=$((ADDRESS_SET + 1))
+    for i in 2 3 4 5; do addresses+="127.$((ADDRESS_SET % 200 + 20)).$((ADDRESS_SET / 200)).$i,"; done
     if [[ "$KIND" == tcp ]]; then target="127.0.0.1:$port"; else target="ws://127.0.0.1:$port/ws?subscribe=idle/{i}&publish=idle/{i}"; fi
-    control="$OUT/idle-control"; client_out="$OUT/idle-client-last.txt"
-    rm -f "$control"; mkfifo "$control"
-    log "$server / $KIND: $count idle connections"
+    rm -f "$CONTROL"; mkfifo "$CONTROL"
     taskset -c "$CLIENT_CPU" node "$BENCH_DIR/loadgen/connect-many.js" "$target" "$count" 200 "${addresses%,}" \
-        <"$control" >"$client_out" 2>&1 &
+        <"$CONTROL" >"$CLIENT_OUT" 2>&1 &
     CLIENT_PID=$!
-    exec 4>"$control"
-
+    exec 4>"$CONTROL"
     deadline=$((SECONDS + 300))
-    until grep -q '^connected' "$client_out" && (($(open_fds "$SERVER_PID") >= fd0 + count)); do
-        kill -0 "$CLIENT_PID" 2>/dev/null || { cat "$client_out" >&2; die "the clients failed"; }
-        kill -0 "$SERVER_PID" 2>/dev/null || die "$server exited; see $OUT/server-idle-$server.log"
+    until grep -q '^connected' "$CLIENT_OUT" && (($(open_sockets "$SERVER_PID") >= FD_BASE + count)); do
+        kill -0 "$CLIENT_PID" 2>/dev/null || { cat "$CLIENT_OUT" >&2; die "the clients failed"; }
+        kill -0 "$SERVER_PID" 2>/dev/null || die "the server exited; see its log in $OUT"
         ((SECONDS < deadline)) || die "$count connections were not all accepted after 300 s"
         sleep 0.2
     done
+}
+
+# Has every client answer once; leaves how many did in ANSWERED.
+check_clients() {   # count
+    echo check >&4
+    wait_for_line "$CLIENT_OUT" answered "$CLIENT_PID" 90 "the check of $1 connections"
+    ANSWERED="$(awk '/^answered/{print $2}' "$CLIENT_OUT")"
+}
+
+CONTROL="$OUT/idle-control"; CLIENT_OUT="$OUT/idle-client-last.txt"
+# One measurement; leaves KB per connection, CPU ms per 1,000 connections and the answered count in RUN.
+run_one() {   # server kind
+    local server="$1" count port rss0 rss1 srv0 srv1 deadline
+    KIND="$2"; count="$(count_of "$KIND")"; port="$(port_of "$server" "$KIND")"
+    begin_run "$server" "$port" "$OUT/server-idle-$server.log" port_open
+    sleep 2   # start-up work done before the first reading
+    FD_BASE="$(open_sockets "$SERVER_PID")"
+
+    # Warm-up: the code that connects is compiled and optimised (the JIT's and V8's tiers) before anything is measured.
+    if ((WARMUP_COUNT > 0)); then
+        log "$server / $KIND: warming up with $WARMUP_COUNT connections"
+        open_clients "$WARMUP_COUNT" "$port"
+        check_clients "$WARMUP_COUNT"
+        ((ANSWERED == WARMUP_COUNT)) || die "$server answered $ANSWERED of $WARMUP_COUNT warm-up connections"
+        stop_client
+        deadline=$((SECONDS + 60))
+        while (($(open_sockets "$SERVER_PID") > FD_BASE)); do
+            ((SECONDS < deadline)) || die "$server still holds the warm-up connections after 60 s"
+            sleep 0.2
+        done
+        sleep 2
+    fi
+
+    rss0="$(rss_kb "$SERVER_PID")"; srv0="$(proc_ticks "$SERVER_PID")"
+    log "$server / $KIND: $count idle connections"
+    open_clients "$count" "$port"
     sleep "$SETTLE"
     rss1="$(rss_kb "$SERVER_PID")"; srv1="$(proc_ticks "$SERVER_PID")"
 
-    echo check >&4
-    wait_for_line "$client_out" answered "$CLIENT_PID" 90 "the check of $count connections"
-    local answered; answered="$(awk '/^answered/{print $2}' "$client_out")"
-    grep -h '^connected\|^answered' "$client_out" | sed "s/^/# $server $KIND: /" >>"$RESULTS"
+    check_clients "$count"
+    local answered="$ANSWERED"
+    grep -h '^connected\|^answered' "$CLIENT_OUT" | sed "s/^/# $server $KIND: /" >>"$RESULTS"
     stop_client
     stop_server
-    rm -f "$control"
+    rm -f "$CONTROL"
 
     RUN=("$(awk -v a="$rss0" -v b="$rss1" -v n="$count" 'BEGIN{printf "%.2f", (b-a)/n}')"
          "$(awk -v a="$srv0" -v b="$srv1" -v n="$count" -v hz="$CLK_TCK" 'BEGIN{printf "%.1f", (b-a)/hz*1000*1000/n}')"

@@ -46,8 +46,10 @@ internal sealed class FramedConnectionHandler(FramedEndpoint endpoint, IMessageB
 
     private void ApplySocketOptions(ConnectionContext context)
     {
+        // Both transports set TCP_NODELAY on every accepted socket: only an endpoint that turns it off costs a system call.
+        if (endpoint.Options.NoDelay) return;
         var socket = context.Features.Get<IConnectionSocketFeature>()?.Socket;
         if (socket is { AddressFamily: AddressFamily.InterNetwork or AddressFamily.InterNetworkV6 })
-            socket.NoDelay = endpoint.Options.NoDelay;
+            socket.NoDelay = false;
     }
 }

@@ -43,7 +43,14 @@ internal sealed class EpollConnectionListener(Socket? socket, EndPoint endPoint,
                 continue; // reset while it waited in the backlog: take the next one
             }
 
-            return transport.Accept(accepted);
+            try
+            {
+                return transport.Accept(accepted);
+            }
+            catch (IOException)
+            {
+                accepted.Dispose(); // the socket failed before a loop took it: take the next one
+            }
         }
     }
 

@@ -25,6 +25,10 @@ internal static unsafe partial class EpollInterop
     private const int CloseOnExec = 0x80000; // EPOLL_CLOEXEC and EFD_CLOEXEC share O_CLOEXEC's value
     private const int EventFdNonBlock = 0x800;
 
+    private const int GetStatusFlags = 3; // F_GETFL
+    private const int SetStatusFlags = 4; // F_SETFL
+    private const int NonBlocking = 0x800; // O_NONBLOCK
+
     public const int MsgNoSignal = 0x4000; // a send to a closed peer fails with EPIPE instead of raising SIGPIPE
     public const int ShutRdWr = 2;
 
@@ -147,4 +151,17 @@ internal static unsafe partial class EpollInterop
 
     [LibraryImport(LibC, EntryPoint = "shutdown", SetLastError = true)]
     public static partial int Shutdown(int fd, int how);
+
+    [LibraryImport(LibC, EntryPoint = "fcntl", SetLastError = true)]
+    private static partial int Fcntl(int fd, int command, int argument);
+
+    /// <summary>
+    /// Makes <paramref name="fd"/>'s reads and sends return EAGAIN instead of waiting. Unlike <c>Socket.Blocking</c>, it
+    /// does not give the socket the runtime's async context (about 150 bytes), which a socket served by a loop never uses.
+    /// </summary>
+    public static void SetNonBlocking(int fd)
+    {
+        var flags = Fcntl(fd, GetStatusFlags, 0);
+        if (flags < 0 || Fcntl(fd, SetStatusFlags, flags | NonBlocking) < 0) throw ToException(Marshal.GetLastPInvokeError());
+    }
 }

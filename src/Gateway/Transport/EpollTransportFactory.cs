@@ -47,7 +47,8 @@ internal sealed class EpollTransportFactory(EpollTransportOptions options, IMemo
     /// <summary>Wraps an accepted socket in a connection served by the next loop, round robin.</summary>
     internal EpollConnection Accept(Socket socket)
     {
-        socket.Blocking = false; // the loops' reads and sends must return EAGAIN, never wait
+        // The loops' reads and sends must return EAGAIN, never wait.
+        EpollInterop.SetNonBlocking((int)socket.SafeHandle.DangerousGetHandle());
         // As Kestrel's socket transport does by default: a response written in two parts (an HTTP answer's body and its
         // chunk terminator) must not wait for the peer's delayed ACK. A framed endpoint sets its own NoDelay after this.
         if (socket.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6) socket.NoDelay = true;

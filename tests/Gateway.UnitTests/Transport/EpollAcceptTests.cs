@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Net;
 using System.Net.Sockets;
 using Gateway.Transport;
@@ -11,7 +12,7 @@ namespace Gateway.UnitTests.Transport;
 public sealed class EpollAcceptTests
 {
     [Fact]
-    public async Task An_accepted_tcp_socket_has_nagle_off_as_on_kestrels_socket_transport()
+    public async Task An_accepted_tcp_socket_has_nagle_off_as_on_kestrels_socket_transport_and_never_blocks()
     {
         using var transport = new EpollTransportFactory(new EpollTransportOptions(1, InlineScheduling: true), new SharedPoolFactory(),
             NullLogger<EpollTransportFactory>.Instance);
@@ -23,6 +24,15 @@ public sealed class EpollAcceptTests
 
         var socket = connection.Features.Get<IConnectionSocketFeature>()!.Socket;
         Assert.True(socket.NoDelay);
-        Assert.False(socket.Blocking);
+        // Non-blocking: a read with nothing to read returns EAGAIN at once instead of waiting.
+        Assert.Equal((-1, EpollInterop.EAGAIN), ReceiveOne(socket));
+    }
+
+    /// <summary>One recv(2) of one byte on the socket's descriptor, as the loops read: its result and errno.</summary>
+    private static unsafe (nint Result, int Errno) ReceiveOne(Socket socket)
+    {
+        byte buffer;
+        var result = EpollInterop.Receive((int)socket.SafeHandle.DangerousGetHandle(), &buffer, 1, 0);
+        return (result, result < 0 ? Marshal.GetLastPInvokeError() : 0);
     }
 }
