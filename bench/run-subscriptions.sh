@@ -19,6 +19,7 @@
 #   DURATION=10 WARMUP=2 SIZE=64 CONNECTIONS=50 INFLIGHT=16   the echo load, as run-tcp-echo.sh's pipelined case
 #   CLIENTS=19000               clients per connect run (0: skip part 2); each is a socket of the gateway, whose
 #                               open-file limit must hold them (ulimit -n)
+#   CONNECT_WARMUP=2000         clients connected and closed before each connect run is measured (0: none)
 #   PARTS="wildcards connect"   which parts to run
 #   SERVERS="gateway"           gateway and/or gateway-base
 #   GATEWAY_PORT=9000 HTTP_PORT=8080 SERVER_CPU=0 CLIENT_CPU=1 REPEAT=1 (and lib.sh's)
@@ -32,6 +33,7 @@ CONNECTIONS="${CONNECTIONS:-50}"
 INFLIGHT="${INFLIGHT:-16}"
 SERVERS="${SERVERS:-gateway}"
 CLIENTS="${CLIENTS:-19000}"
+CONNECT_WARMUP="${CONNECT_WARMUP:-2000}"
 PARTS="${PARTS:-wildcards connect}"
 SHARED_PORT="${SHARED_PORT:-9010}"
 APART_PORT="${APART_PORT:-9011}"
@@ -59,7 +61,7 @@ done
 SERVER_ENV+=("Gateway__Endpoints__shared__Subscribe__0=bench/shared" "Gateway__Endpoints__apart__Subscribe__0=bench/apart/{connectionId}")
 server_cmd() { echo "$GATEWAY_CMD"; }
 
-open_results subscriptions "duration=${DURATION}s warmup=${WARMUP}s size=$SIZE connections=$CONNECTIONS inflight=$INFLIGHT wildcards=\"$WILDCARDS\""
+open_results subscriptions "duration=${DURATION}s warmup=${WARMUP}s size=$SIZE connections=$CONNECTIONS inflight=$INFLIGHT wildcards=\"$WILDCARDS\" clients=$CLIENTS connect_warmup=$CONNECT_WARMUP"
 
 SUBSCRIBER_PID=""
 stop_subscriber() {
@@ -107,28 +109,49 @@ run_one() {   # server wildcards
 }
 
 CONNECT_RUN=0
-# One connect run; leaves the seconds until the gateway listed every client and its CPU seconds meanwhile in RUN.
-connect_one() {   # server endpoint
-    local server="$1" endpoint="$2" port_var="${2^^}_PORT" port t0 t1 srv0 srv1 open deadline local_address
-    port="${!port_var}"
-    begin_run "$server" "$port" "$OUT/server-$server.log" port_open
-    # A loopback address of its own per run: the previous run's closed connections hold their ports in TIME_WAIT.
-    CONNECT_RUN=$((CONNECT_RUN + 1)); local_address="127.0.$((CONNECT_RUN / 250)).$((CONNECT_RUN % 250 + 2))"
-    log "$server / $CLIENTS clients connecting to $endpoint ($( [[ $endpoint == shared ]] && echo 'one topic for all' || echo 'a topic each'))"
-    t0=$(date +%s%N); srv0=$(proc_ticks "$SERVER_PID")
-    taskset -c "$CLIENT_CPU" node "$BENCH_DIR/loadgen/connect-many.js" "127.0.0.1:$port" "$CLIENTS" 200 "$local_address" \
-        >"$OUT/connect-last.txt" 2>&1 &
+# Starts COUNT clients of PORT in the background (SUBSCRIBER_PID), from a loopback address of their own: a run's closed
+# connections hold their ports in TIME_WAIT.
+start_clients() {   # port count
+    CONNECT_RUN=$((CONNECT_RUN + 1))
+    taskset -c "$CLIENT_CPU" node "$BENCH_DIR/loadgen/connect-many.js" "127.0.0.1:$1" "$2" 200 \
+        "127.0.$((CONNECT_RUN / 250)).$((CONNECT_RUN % 250 + 2))" >"$OUT/connect-last.txt" 2>&1 &
     SUBSCRIBER_PID=$!
-    deadline=$((SECONDS + 300)); open=0
-    while ((open < CLIENTS)); do
-        kill -0 "$SUBSCRIBER_PID" 2>/dev/null || { cat "$OUT/connect-last.txt" >&2; die "the connecting clients failed"; }
-        ((SECONDS < deadline)) || die "$CLIENTS clients were not all open after 300 s ($open were)"
+}
+
+# Waits until the gateway lists COUNT connections open on ENDPOINT (while the clients live, if they should).
+wait_listed() {   # endpoint count
+    local endpoint="$1" count="$2" open=-1 deadline=$((SECONDS + 300))
+    while ((open != count)); do
+        if ((count > 0)); then
+            kill -0 "$SUBSCRIBER_PID" 2>/dev/null || { cat "$OUT/connect-last.txt" >&2; die "the connecting clients failed"; }
+        fi
+        ((SECONDS < deadline)) || die "$endpoint did not list $count connections after 300 s ($open did)"
         sleep 0.1
         # curl and grep rather than a JSON parser's start-up ten times a second, which would take CPU from the run.
         open=$(curl -s "http://127.0.0.1:$HTTP_PORT/api/endpoints" | awk -v RS='[{]"name":' -v name="\"$endpoint\"" \
             'index($0, name) == 1 && match($0, /"connections":[0-9]+/) { print substr($0, RSTART + 14, RLENGTH - 14) }')
         open=${open:-0}
     done
+}
+
+# One connect run; leaves the seconds until the gateway listed every client and its CPU seconds meanwhile in RUN.
+connect_one() {   # server endpoint
+    local server="$1" endpoint="$2" port_var="${2^^}_PORT" port t0 t1 srv0 srv1
+    port="${!port_var}"
+    begin_run "$server" "$port" "$OUT/server-$server.log" port_open
+    if ((CONNECT_WARMUP > 0)); then
+        # The connect path compiled and optimised (the JIT's tiers) before anything is measured.
+        log "$server / warming up $endpoint with $CONNECT_WARMUP clients"
+        start_clients "$port" "$CONNECT_WARMUP"
+        wait_listed "$endpoint" "$CONNECT_WARMUP"
+        stop_subscriber
+        wait_listed "$endpoint" 0
+        sleep 2
+    fi
+    log "$server / $CLIENTS clients connecting to $endpoint ($( [[ $endpoint == shared ]] && echo 'one topic for all' || echo 'a topic each'))"
+    t0=$(date +%s%N); srv0=$(proc_ticks "$SERVER_PID")
+    start_clients "$port" "$CLIENTS"
+    wait_listed "$endpoint" "$CLIENTS"
     t1=$(date +%s%N); srv1=$(proc_ticks "$SERVER_PID")
     stop_subscriber
     stop_server
@@ -194,7 +217,7 @@ done
     fi
     echo
     if [[ " $PARTS " == *" connect "* ]] && ((CLIENTS > 0)); then
-        echo "$CLIENTS clients connecting (200 at a time), until the gateway lists them all open: one topic shared by all (shared) or one each (apart)"
+        echo "$CLIENTS clients connecting (200 at a time, after $CONNECT_WARMUP connected and closed), until the gateway lists them all open: one topic shared by all (shared) or one each (apart)"
         echo
         echo "| server | endpoint | seconds | gateway CPU seconds | shared/apart seconds | shared/apart CPU |"
         echo "|---|---|---:|---:|---:|---:|"

@@ -18,25 +18,29 @@ namespace Gateway.Messaging;
 /// inline on the publishing thread instead of hopping to the thread pool. With an <see cref="IOutboxWriter"/> the
 /// reader is not even resumed: the writer takes and writes the messages in its place, on that thread, and the reader
 /// is woken only for what the writer leaves.
-/// <para>An idle subscriber holds no arrays: the ring is rented from the pool when a message arrives, grows by doubling
-/// up to the capacity, and goes back once the reader has emptied it; the reader's batch array is rented and returned
-/// the same way. Thousands of idle connections then cost their objects, not their capacity.</para>
+/// <para>A subscriber holds no arrays until its first message, and then only small ones: the ring and the reader's
+/// batch array start at <see cref="SmallArraySize"/> slots, made once and kept, so a light flow (a message at a time)
+/// allocates nothing. A backlog grows the ring by doubling, up to the capacity, on arrays rented from the pool, and
+/// the reader takes up to <see cref="ReadBatchSize"/> at a time into a rented array; both go back once drained.
+/// Thousands of idle connections then cost their objects, not their capacity.</para>
 /// </remarks>
 public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
 {
     /// <summary>Most messages the reader takes under one lock.</summary>
     public const int ReadBatchSize = 64;
 
-    // The smallest ring rented: the pool's smallest size.
-    private const int MinRingSize = 16;
+    /// <summary>Slots of the ring and of the reader's batch array that an outbox keeps once it has had a message.</summary>
+    internal const int SmallArraySize = 16;
 
     private static ArrayPool<Message> Pool => ArrayPool<Message>.Shared;
 
     private readonly Lock _lock = new();
     private readonly int _capacity;
-    private Message[] _ring = []; // rented while messages wait; empty when none do
+    private Message[] _ring = []; // the small ring, or one rented while a backlog lasts; empty before the first message
     private int _ringSize; // slots of _ring used as the ring: the array may be longer, the ring never exceeds the capacity
-    private Message[]? _taken; // the reader's: moved out of the ring, not yet returned by TryRead; rented while it reads
+    private Message[]? _smallRing;
+    private Message[]? _taken; // the reader's: moved out of the ring, not yet returned by TryRead
+    private Message[]? _smallTaken;
     private int _takenIndex;
     private int _takenCount;
     private readonly OverflowPolicy _policy;
@@ -71,10 +75,18 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
         get { lock (_lock) return _count + Volatile.Read(ref _takenCount) - Volatile.Read(ref _takenIndex); }
     }
 
-    /// <summary>Slots of the arrays it holds (ring and reader's batch): 0 while idle.</summary>
-    internal int RentedSlots
+    /// <summary>Slots of the arrays it holds: none before its first message, the two small ones once drained.</summary>
+    internal int HeldSlots
     {
-        get { lock (_lock) return _ring.Length + (Volatile.Read(ref _taken)?.Length ?? 0); }
+        get
+        {
+            lock (_lock)
+            {
+                var ring = ReferenceEquals(_ring, _smallRing) ? 0 : _ring.Length;
+                var taken = _taken is { } batch && !ReferenceEquals(batch, _smallTaken) ? batch.Length : 0;
+                return ring + taken + (_smallRing?.Length ?? 0) + (_smallTaken?.Length ?? 0);
+            }
+        }
     }
 
     public DeliveryOutcome Deliver(Message message)
@@ -150,11 +162,12 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
         return DeliveryOutcome.Accepted;
     }
 
-    /// <summary>Moves the queued messages, oldest first, into a ring twice the size (at most the capacity).</summary>
+    /// <summary>Moves the queued messages, oldest first, into the small ring or one twice the size (at most the capacity).</summary>
     private void GrowRingLocked()
     {
-        var size = Math.Min(_capacity, Math.Max(MinRingSize, _ringSize * 2));
-        var ring = Pool.Rent(size);
+        var ring = _ringSize == 0
+            ? _smallRing ??= new Message[Math.Min(SmallArraySize, _capacity)]
+            : Pool.Rent(Math.Min(_capacity, _ringSize * 2));
         for (var i = 0; i < _count; i++)
         {
             ring[i] = _ring[_head];
@@ -162,15 +175,15 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
             _head = Next(_head);
         }
 
-        ReturnRingLocked();
+        DropRingLocked();
         _ring = ring;
         _ringSize = Math.Min(ring.Length, _capacity);
     }
 
-    /// <summary>Gives the (empty) ring back to the pool.</summary>
-    private void ReturnRingLocked()
+    /// <summary>Leaves no ring; a rented one (empty) goes back to the pool, the small one stays this outbox's.</summary>
+    private void DropRingLocked()
     {
-        if (_ring.Length > 0) Pool.Return(_ring);
+        if (_ring.Length > 0 && !ReferenceEquals(_ring, _smallRing)) Pool.Return(_ring);
         _ring = [];
         _ringSize = 0;
         _head = 0;
@@ -205,18 +218,15 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
         _takenAtTicks = _counters.MeasuresDeliveryLatency ? DateTime.UtcNow.Ticks : 0;
         lock (_lock)
         {
+            // The reader has read the whole batch before: a rented batch array goes back to the pool.
+            if (_taken is { } read && !ReferenceEquals(read, _smallTaken)) Pool.Return(read);
+            _taken = null;
             _takenIndex = 0;
             _takenCount = 0;
-            if (_count == 0)
-            {
-                // Nothing waits: an idle reader holds no array.
-                if (_taken is { } idle) Pool.Return(idle);
-                _taken = null;
-                return false;
-            }
+            if (_count == 0) return false;
 
-            var batch = _taken ??= Pool.Rent(Math.Min(_capacity, ReadBatchSize));
-            var taken = Math.Min(_count, Math.Min(batch.Length, ReadBatchSize));
+            var taken = Math.Min(_count, ReadBatchSize);
+            var batch = taken <= SmallArraySize ? _smallTaken ??= new Message[SmallArraySize] : Pool.Rent(ReadBatchSize);
             for (var i = 0; i < taken; i++)
             {
                 batch[i] = _ring[_head];
@@ -225,8 +235,9 @@ public sealed class Outbox : IMessageSubscriber, IValueTaskSource<bool>
             }
 
             _count -= taken;
+            _taken = batch;
             _takenCount = taken;
-            if (_count == 0) ReturnRingLocked();
+            if (_count == 0 && !ReferenceEquals(_ring, _smallRing)) DropRingLocked();
             return true;
         }
     }

@@ -3,8 +3,9 @@ using Gateway.Messaging;
 namespace Gateway.UnitTests.Messaging;
 
 /// <summary>
-/// An outbox holds arrays only while messages wait: its ring grows from nothing to its capacity and goes back to the pool
-/// once drained, with order and the overflow policies the same as for a ring allocated whole.
+/// An outbox holds no array before its first message and only two small ones after: its ring grows up to its capacity
+/// on arrays from the pool while a backlog lasts and gives them back once drained, with order and the overflow policies
+/// the same as for a ring allocated whole, and a light flow allocates nothing.
 /// </summary>
 public sealed class OutboxTests
 {
@@ -36,7 +37,7 @@ public sealed class OutboxTests
         var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
         Assert.InRange(allocated, 1, 1024);
-        Assert.Equal(0, outbox.RentedSlots);
+        Assert.Equal(0, outbox.HeldSlots);
     }
 
     [Fact]
@@ -59,18 +60,41 @@ public sealed class OutboxTests
     }
 
     [Fact]
-    public void A_drained_outbox_gives_its_arrays_back_and_grows_again_for_the_next_burst()
+    public void A_drained_outbox_gives_its_rented_arrays_back_and_keeps_only_the_small_ones()
     {
+        const int small = 2 * Outbox.SmallArraySize;
         var outbox = NewOutbox(capacity: 1024);
         for (var i = 0; i < 300; i++) outbox.Deliver(NewMessage(i));
-        Assert.InRange(outbox.RentedSlots, 300, 1024 + Outbox.ReadBatchSize * 2);
+        Assert.InRange(outbox.HeldSlots, 300, 1024 + Outbox.ReadBatchSize + small);
 
         Assert.Equal(Enumerable.Range(0, 300), ReadAll(outbox));
-        Assert.Equal(0, outbox.RentedSlots);
+        Assert.InRange(outbox.HeldSlots, 1, small);
 
         for (var i = 300; i < 310; i++) outbox.Deliver(NewMessage(i));
         Assert.Equal(Enumerable.Range(300, 10), ReadAll(outbox));
-        Assert.Equal(0, outbox.RentedSlots);
+        Assert.InRange(outbox.HeldSlots, 1, small);
+    }
+
+    [Fact]
+    public void A_message_at_a_time_allocates_nothing_once_the_first_has_passed()
+    {
+        var outbox = NewOutbox(capacity: 1024);
+        var messages = Enumerable.Range(0, 200).Select(NewMessage).ToArray();
+        for (var i = 0; i < 100; i++)
+        {
+            outbox.Deliver(messages[i]);
+            Assert.True(outbox.TryRead(out _));
+        }
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 100; i < 200; i++)
+        {
+            outbox.Deliver(messages[i]);
+            Assert.True(outbox.TryRead(out var message));
+            Assert.Same(messages[i], message);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 
     [Theory]
@@ -97,6 +121,6 @@ public sealed class OutboxTests
         Assert.Equal(DeliveryOutcome.DroppedOverflowDisconnect, outbox.Deliver(NewMessage(20)));
         Assert.Equal(1, overflowed);
         Assert.Equal(Enumerable.Range(0, 20), ReadAll(outbox));
-        Assert.Equal(0, outbox.RentedSlots);
+        Assert.InRange(outbox.HeldSlots, 1, 2 * Outbox.SmallArraySize);
     }
 }
