@@ -31,7 +31,10 @@ internal sealed class FramedConnection : IConnectionControl
     private readonly FramedEndpoint _endpoint;
     private readonly IMessageBus _bus;
     private readonly ILogger _logger;
-    private Message[]? _collected; // rented for the frames of one read, returned once they are published: idle, it holds none
+    // The frames of one read, published together: the only frame of a read (a request and its answer, a reading now and
+    // then) needs no array; a second rents one from the pool, returned once they are published. Idle, it holds none.
+    private Message? _firstCollected;
+    private Message[]? _collected;
     private int _collectedCount;
 
     /// <exception cref="TopicException">A template renders an invalid topic for this connection.</exception>
@@ -182,18 +185,42 @@ internal sealed class FramedConnection : IConnectionControl
 
         // The one copy out of the pipe: the slice is invalid after AdvanceTo, the message outlives it.
         var payload = frame.IsEmpty ? [] : frame.ToArray();
-        var collected = _collected ??= ArrayPool<Message>.Shared.Rent(MaxFramesPerPublish);
-        collected[_collectedCount++] = new Message(topic, payload, session.Source, receivedAt);
-        if (_collectedCount == MaxFramesPerPublish) PublishCollected();
+        var message = new Message(topic, payload, session.Source, receivedAt);
+        if (_collectedCount == 0)
+        {
+            _firstCollected = message;
+        }
+        else
+        {
+            if (_collected is null)
+            {
+                _collected = ArrayPool<Message>.Shared.Rent(MaxFramesPerPublish);
+                _collected[0] = _firstCollected!;
+            }
+
+            _collected[_collectedCount] = message;
+        }
+
+        if (++_collectedCount == MaxFramesPerPublish) PublishCollected();
     }
 
     /// <summary>Publishes the frames of one read together: one subscription lookup, one hand-over per subscriber.</summary>
     private void PublishCollected()
     {
-        if (_collected is not { } array) return;
-        var collected = array.AsSpan(0, _collectedCount);
+        var count = _collectedCount;
+        if (count == 0) return;
+        var first = _firstCollected!;
+        var array = _collected;
+        _firstCollected = null;
         _collected = null;
         _collectedCount = 0;
+        if (array is null)
+        {
+            _bus.Publish(first);
+            return;
+        }
+
+        var collected = array.AsSpan(0, count);
         try
         {
             _bus.Publish(collected);
