@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test of the gateway on a fresh machine: installs what the tests need (nc, socat, ss, openssl, Chromium, Prometheus
+# Runs every test of the gateway on a fresh machine: installs what the tests need (nc, socat, ss, openssl, Chromium, Prometheus, nats-server
 # and the Node clients' npm packages), builds, runs the unit tests (Gateway.UnitTests, Gateway.Protocols.Tests) once and
 # the functional tests (Gateway.Tests) once on each transport, and ends with the line "N passed, N failed" for the whole run.
 set -euo pipefail
@@ -14,6 +14,8 @@ command -v openssl >/dev/null || need_apt+=(openssl)
 command -v chromium >/dev/null || need_apt+=(chromium)
 # The metrics test starts a real Prometheus server and asks its query API.
 command -v prometheus >/dev/null || need_apt+=(prometheus)
+# The backplane tests start real NATS servers (clusters, credentials, TLS).
+command -v nats-server >/dev/null || need_apt+=(nats-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "Installing: ${need_apt[*]}"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi

@@ -28,6 +28,7 @@ public static class GatewayApplication
             .AddGatewayTransport(builder.Configuration)
             .AddGatewayTelemetry(builder.Configuration, builder.Environment)
             .AddMessaging()
+            .AddBackplane()
             .AddGatewayConnections()
             .AddTcpEndpoints()
             .AddUdpEndpoints()

@@ -29,4 +29,7 @@ internal static class LogEventIds
 
     /// <summary>The Linux transport (epoll, io_uring, batched datagrams): 800-899.</summary>
     public const int Transport = 800;
+
+    /// <summary>The NATS backplane: 900-999.</summary>
+    public const int Backplane = 900;
 }

@@ -40,6 +40,9 @@ public sealed class GatewayOptions
     /// <summary>Console log lines as readable <c>Text</c> (the default) or as <c>Json</c> objects, one per line (the container's choice).</summary>
     public LogFormat LogFormat { get; set; } = LogFormat.Text;
 
+    /// <summary>The NATS link that joins several instances into one topic space; none by default.</summary>
+    public Gateway.Backplane.BackplaneOptions Backplane { get; set; } = new();
+
     /// <summary>Endpoints by name. The name appears in logs, in topic templates as {endpoint}, and in the admin API.</summary>
     public Dictionary<string, EndpointOptions> Endpoints { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 }

@@ -61,6 +61,35 @@ internal sealed partial class InProcessMessageBus(ILogger<InProcessMessageBus> l
         return totalMatched;
     }
 
+    /// <summary>
+    /// Hands <paramref name="message"/> to the subscriptions made with exactly <paramref name="filter"/>, not to others
+    /// whose filters match its topic too: a backplane receives a message once per subscription it holds on the broker,
+    /// one per local filter, and each copy goes to that filter's subscribers, so nobody receives it twice. Counted as
+    /// deliveries, not as a publish here. Returns how many subscribers took it.
+    /// </summary>
+    internal int DeliverToFilter(TopicFilter filter, Message message)
+    {
+        var run = new ReadOnlySpan<Message>(in message);
+        var matched = 0;
+        if (!filter.IsWildcard)
+        {
+            if (_exact.TryGetValue(filter.Value, out var list))
+            {
+                foreach (var subscription in list.Read())
+                {
+                    if (subscription is not null) Deliver(subscription, run, ref matched);
+                }
+            }
+        }
+        else
+        {
+            foreach (var subscription in _wildcards.ValuesOf(filter))
+                Deliver(subscription, run, ref matched);
+        }
+
+        return matched;
+    }
+
     /// <summary>Splits off the leading messages that share the first one's topic.</summary>
     private static ReadOnlySpan<Message> TakeRunOnOneTopic(ref ReadOnlySpan<Message> messages)
     {

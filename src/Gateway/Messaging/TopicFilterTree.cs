@@ -60,6 +60,28 @@ internal sealed class TopicFilterTree<T> where T : class
         return true;
     }
 
+    /// <summary>The values added with exactly <paramref name="filter"/> (not those of other filters that match the same topics).</summary>
+    public T[] ValuesOf(TopicFilter filter)
+    {
+        var node = _root;
+        ReadOnlySpan<char> rest = filter.Value;
+        while (node is not null)
+        {
+            var separator = rest.IndexOf(Topic.LevelSeparator);
+            var level = separator < 0 ? rest : rest[..separator];
+            node = level switch
+            {
+                "+" => node.SingleLevel,
+                "#" => node.MultiLevel,
+                _ => node.FindNamed(level),
+            };
+            if (separator < 0) break;
+            rest = rest[(separator + 1)..];
+        }
+
+        return node?.Values ?? [];
+    }
+
     /// <summary>Hands <paramref name="visitor"/> the values of every filter that matches <paramref name="topic"/>.</summary>
     public void Match<TVisitor>(ReadOnlySpan<char> topic, ref TVisitor visitor)
         where TVisitor : IVisitor, allows ref struct

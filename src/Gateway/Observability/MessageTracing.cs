@@ -33,6 +33,22 @@ internal static class MessageTracing
     }
 
     /// <summary>
+    /// Starts the span of a message that another instance published and the backplane brought here, as a child of that
+    /// publish, and ties the message to it so each delivery here continues the same trace; null when no tracer listens.
+    /// </summary>
+    public static Activity? StartReceived(Message message, ActivityContext publish)
+    {
+        var activity = s_source.StartActivity("receive", ActivityKind.Consumer, publish);
+        if (activity is null) return null;
+        activity.SetTag("messaging.system", "gateway")
+            .SetTag("messaging.operation.type", "receive")
+            .SetTag("messaging.destination.name", message.Topic)
+            .SetTag("gateway.endpoint", message.SourceEndpoint);
+        message.PublishActivity = activity;
+        return activity;
+    }
+
+    /// <summary>
     /// Records one delivery as a span from the publish to the moment the subscriber's writer took the message: the
     /// time the message waited for that subscriber.
     /// </summary>

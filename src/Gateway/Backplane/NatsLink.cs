@@ -1,0 +1,392 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Threading.Channels;
+using Gateway.Configuration;
+using Gateway.Messaging;
+using Gateway.Observability;
+using Gateway.Protocols.Topics;
+using Gateway.Security;
+using NATS.Client.Core;
+
+namespace Gateway.Backplane;
+
+/// <summary>
+/// This instance's link to NATS: it sends local publishes out through a bounded queue, holds one NATS subscription per
+/// local filter (reference-counted), and delivers what arrives to the subscribers of that filter.
+/// </summary>
+/// <remarks>
+/// <para>Publishers never wait for NATS: <see cref="Forward"/> queues, and one loop publishes. While NATS is down the
+/// queue fills and its overflow policy drops, counted by reason; once the client reconnects the loop goes on.</para>
+/// <para>Subscribing never waits for NATS either: <see cref="AddInterest"/> counts, and the first local subscriber of a
+/// filter (or the last one leaving) queues a change that another loop applies, so a connect storm costs publishers
+/// nothing. The client does not echo this instance's own publishes back, so nothing is delivered twice.</para>
+/// </remarks>
+internal sealed partial class NatsLink : IAsyncDisposable
+{
+    /// <summary>How long a stop waits for the queue to reach NATS before counting what is left as dropped.</summary>
+    private static readonly TimeSpan s_drainTimeout = TimeSpan.FromSeconds(2);
+
+    private readonly BackplaneOptions _options;
+    private readonly InProcessMessageBus _local;
+    private readonly ILogger<NatsLink> _logger;
+    private readonly TimeProvider _time;
+    private readonly Outbox _outbox;
+    private readonly MessageCounters _outboxCounters = new();
+    private readonly Lock _interestsLock = new();
+    private readonly Dictionary<string, Interest> _interests = new(StringComparer.Ordinal);
+    private readonly Channel<Interest> _interestChanges = Channel.CreateUnbounded<Interest>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Dictionary<string, string?> _subjects = new(StringComparer.Ordinal); // the send loop's own
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly X509Certificate2? _clientCertificate;
+    private Task _sending = Task.CompletedTask;
+    private Task _subscribing = Task.CompletedTask;
+    private Task _probing = Task.CompletedTask;
+    private int _opened;
+
+    public NatsLink(IOptions<GatewayOptions> options, InProcessMessageBus local, ILoggerFactory loggers, TimeProvider time)
+    {
+        _options = options.Value.Backplane;
+        _local = local;
+        _logger = loggers.CreateLogger<NatsLink>();
+        _time = time;
+        _outbox = new Outbox(_options.Outbox, _outboxCounters);
+        if (_options.Tls.ClientCertificate.Path is not null) _clientCertificate = CertificateFiles.LoadWithKey(_options.Tls.ClientCertificate);
+
+        InstanceId = Guid.NewGuid().ToString("N")[..12];
+        Connection = new NatsConnection(ConnectionOptions($"gateway-{InstanceId}", loggers));
+        Connection.ConnectionOpened += OnOpenedAsync;
+        Connection.ConnectionDisconnected += OnDisconnectedAsync;
+        Probe = new RoundTripProbe(this, ConnectionOptions($"gateway-{InstanceId}-probe", loggers), _options, time, loggers.CreateLogger<RoundTripProbe>());
+    }
+
+    /// <summary>Names this instance in the message ids it sends and in its NATS connection's name.</summary>
+    public string InstanceId { get; }
+
+    public NatsConnection Connection { get; }
+
+    public RoundTripProbe Probe { get; }
+
+    public BackplaneCounters Counters { get; } = new();
+
+    public BackplaneOptions Options => _options;
+
+    /// <summary>Messages waiting for NATS.</summary>
+    public int Queued => _outbox.Count;
+
+    /// <summary>The drops of the link's queue, which counts them itself: oldest and newest discarded, and those refused while stopping.</summary>
+    public long Dropped(LinkDropReason reason) => reason switch
+    {
+        LinkDropReason.QueueFullOldest => _outboxCounters.DroppedOldest,
+        LinkDropReason.QueueFullNewest => _outboxCounters.DroppedNewest,
+        LinkDropReason.Shutdown => _outboxCounters.DroppedClosed + Counters.Dropped(reason),
+        _ => Counters.Dropped(reason),
+    };
+
+    public void Start()
+    {
+        _sending = Task.Run(SendAsync);
+        _subscribing = Task.Run(SubscribeAsync);
+        _probing = Task.Run(() => Probe.RunAsync(_stopping.Token));
+        // The client connects in the background and keeps retrying: the local bus works without NATS meanwhile.
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await Connection.ConnectAsync();
+            }
+            catch (Exception ex) when (_stopping.IsCancellationRequested || ex is ObjectDisposedException)
+            {
+            }
+        });
+    }
+
+    /// <summary>Queues local publishes for NATS; never waits. A full queue applies its overflow policy.</summary>
+    public void Forward(ReadOnlySpan<Message> messages)
+    {
+        var tally = default(DeliveryTally);
+        _outbox.DeliverAll(messages, ref tally);
+        _outboxCounters.Add(tally);
+    }
+
+    /// <summary>Counts one local subscriber of <paramref name="filter"/>; the first one subscribes on NATS, and disposing the last one's handle unsubscribes.</summary>
+    public IDisposable AddInterest(TopicFilter filter)
+    {
+        lock (_interestsLock)
+        {
+            if (!_interests.TryGetValue(filter.Value, out var interest))
+            {
+                interest = new Interest(filter);
+                _interests.Add(filter.Value, interest);
+            }
+
+            if (++interest.Count == 1) _interestChanges.Writer.TryWrite(interest);
+            return new InterestShare(this, interest);
+        }
+    }
+
+    private void RemoveInterest(Interest interest)
+    {
+        lock (_interestsLock)
+        {
+            if (--interest.Count == 0) _interestChanges.Writer.TryWrite(interest);
+        }
+    }
+
+    /// <summary>A message from NATS, on the client's read loop: goes to the subscribers of the filter whose subscription received it.</summary>
+    internal void Receive(TopicFilter filter, string subject, ReadOnlySequence<byte>? headersBuffer, ReadOnlySequence<byte> payload)
+    {
+        if (!NatsSubject.TryToTopic(_options.SubjectPrefix, subject, out var topic))
+        {
+            Counters.OnDropped(LinkDropReason.NotATopic);
+            return;
+        }
+
+        NatsHeaders? headers = null;
+        if (headersBuffer is { } buffer)
+        {
+            headers = new NatsHeaders();
+            if (!Connection.HeaderParser.ParseHeaders(new SequenceReader<byte>(buffer), headers)) headers = null;
+        }
+
+        var message = BackplaneHeaders.Read(topic, payload.ToArray(), headers, _time.GetUtcNow(), out var traceParent);
+        Counters.OnReceived();
+        using var received = traceParent == default ? null : MessageTracing.StartReceived(message, traceParent);
+        _local.DeliverToFilter(filter, message);
+    }
+
+    private async Task SendAsync()
+    {
+        string? lastTopic = null;
+        string? lastSubject = null;
+        while (await _outbox.WaitToReadAsync())
+        {
+            while (_outbox.TryRead(out var message))
+            {
+                // A connection publishes every frame on one topic string: the subject is looked up once for a run of them.
+                if (!ReferenceEquals(message.Topic, lastTopic))
+                {
+                    lastTopic = message.Topic;
+                    lastSubject = SubjectOf(message.Topic);
+                }
+
+                if (lastSubject is null)
+                {
+                    Counters.OnDropped(LinkDropReason.NoSubject);
+                    continue;
+                }
+
+                await PublishAsync(lastSubject, message);
+            }
+        }
+    }
+
+    private async ValueTask PublishAsync(string subject, Message message)
+    {
+        if (Connection.ServerInfo is { } server && message.Payload.Length > server.MaxPayload)
+        {
+            Counters.OnDropped(LinkDropReason.TooLarge);
+            return;
+        }
+
+        try
+        {
+            // While the client reconnects this waits, and the queue behind it fills: the overflow policy applies there.
+            await Connection.PublishAsync(subject, message.Payload, BackplaneHeaders.Write(message, InstanceId),
+                serializer: NatsRawSerializer<ReadOnlyMemory<byte>>.Default, cancellationToken: _stopping.Token);
+            Counters.OnSent();
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            Counters.OnDropped(LinkDropReason.Shutdown);
+        }
+        catch (NatsPayloadTooLargeException)
+        {
+            Counters.OnDropped(LinkDropReason.TooLarge);
+        }
+        catch (Exception ex) when (ex is NatsException or ObjectDisposedException or InvalidOperationException)
+        {
+            Counters.OnDropped(LinkDropReason.PublishFailed);
+            if (!_stopping.IsCancellationRequested) LogPublishFailed(_logger, subject, ex.Message);
+        }
+    }
+
+    /// <summary>The subject of a topic, remembered for the topics seen lately (cleared when it holds 10,000).</summary>
+    private string? SubjectOf(string topic)
+    {
+        if (_subjects.TryGetValue(topic, out var subject)) return subject;
+        if (_subjects.Count >= 10_000) _subjects.Clear();
+        NatsSubject.TryFromTopic(_options.SubjectPrefix, topic, out subject);
+        _subjects[topic] = subject;
+        return subject;
+    }
+
+    /// <summary>Applies interest changes one at a time: subscribes a filter that gained its first local subscriber, unsubscribes one that lost its last.</summary>
+    private async Task SubscribeAsync()
+    {
+        try
+        {
+            await foreach (var interest in _interestChanges.Reader.ReadAllAsync(_stopping.Token))
+            {
+                bool wanted;
+                lock (_interestsLock) wanted = interest.Count > 0;
+
+                if (wanted && interest.Subscriptions is null)
+                    interest.Subscriptions = await OpenAsync(interest.Filter);
+                else if (!wanted && interest.Subscriptions is { } subscriptions)
+                    await CloseAsync(interest, subscriptions);
+
+                lock (_interestsLock)
+                {
+                    if (interest.Count == 0 && interest.Subscriptions is null && _interests.TryGetValue(interest.Filter.Value, out var current) && current == interest)
+                        _interests.Remove(interest.Filter.Value);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task<InterestSubscription[]> OpenAsync(TopicFilter filter)
+    {
+        if (!NatsSubject.TryFromFilter(_options.SubjectPrefix, filter, out var subjects))
+        {
+            LogFilterWithoutSubject(_logger, filter.Value);
+            return [];
+        }
+
+        var opened = new InterestSubscription[subjects.Length];
+        for (var i = 0; i < subjects.Length; i++)
+        {
+            opened[i] = new InterestSubscription(Connection, subjects[i], filter, this);
+            // Registered with the client first: it sends the SUB now, or with every other one when it (re)connects.
+            await Connection.AddSubAsync(opened[i], _stopping.Token);
+        }
+
+        Counters.OnSubscriptions(opened.Length);
+        return opened;
+    }
+
+    private async Task CloseAsync(Interest interest, InterestSubscription[] subscriptions)
+    {
+        interest.Subscriptions = null;
+        foreach (var subscription in subscriptions)
+            await subscription.UnsubscribeAsync();
+        Counters.OnSubscriptions(-subscriptions.Length);
+    }
+
+    private ValueTask OnOpenedAsync(object? sender, NatsEventArgs args)
+    {
+        if (Interlocked.Increment(ref _opened) > 1) Counters.OnReconnected();
+        LogConnected(_logger, Connection.ServerInfo?.Name ?? "?", args.Message, Counters.Subscriptions);
+        return default;
+    }
+
+    private ValueTask OnDisconnectedAsync(object? sender, NatsEventArgs args)
+    {
+        if (!_stopping.IsCancellationRequested) LogDisconnected(_logger, args.Message, Queued);
+        return default;
+    }
+
+    internal NatsOpts ConnectionOptions(string name, ILoggerFactory loggers) => new()
+    {
+        Url = string.Join(",", _options.Urls),
+        Name = name,
+        // An instance never receives its own publishes back: its subscribers had them from the local bus.
+        Echo = false,
+        Headers = true,
+        HeaderEncoding = Encoding.UTF8,
+        AuthOpts = new NatsAuthOpts
+        {
+            Username = _options.Username,
+            Password = _options.Password,
+            Token = _options.Token,
+            CredsFile = _options.CredentialsFile,
+            NKeyFile = _options.NKeyFile,
+        },
+        TlsOpts = TlsOptions(),
+        // Start without NATS and keep trying: the local bus serves meanwhile, and the queue holds what is for NATS.
+        RetryOnInitialConnect = true,
+        MaxReconnectRetry = -1,
+        ReconnectWaitMin = TimeSpan.FromMilliseconds(250),
+        ReconnectWaitMax = TimeSpan.FromSeconds(2),
+        LoggerFactory = loggers,
+    };
+
+    private NatsTlsOpts TlsOptions()
+    {
+        var tls = _options.Tls;
+        if (!tls.IsConfigured) return NatsTlsOpts.Default;
+        var certificate = _clientCertificate;
+        return new NatsTlsOpts
+        {
+            Mode = TlsMode.Require,
+            CaFile = tls.CertificateAuthority,
+            ConfigureClientAuthentication = certificate is null ? null : authentication =>
+            {
+                authentication.ClientCertificates = [certificate];
+                return default;
+            },
+        };
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        // What is queued gets a short time to reach NATS; what arrives from now on is counted as dropped at shutdown.
+        _outbox.Complete();
+        await Task.WhenAny(_sending, Task.Delay(s_drainTimeout, cancellationToken));
+        // The send loop then takes what is left and counts each as dropped at shutdown, as its publishes are cancelled.
+        await _stopping.CancelAsync();
+        await Task.WhenAll(_sending, _subscribing, _probing).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_stopping.IsCancellationRequested) await _stopping.CancelAsync();
+        await Probe.DisposeAsync();
+        await Connection.DisposeAsync();
+        _clientCertificate?.Dispose();
+        _stopping.Dispose();
+    }
+
+    /// <summary>One local filter: how many local subscribers share it, and its NATS subscriptions (the subscribe loop's).</summary>
+    private sealed class Interest(TopicFilter filter)
+    {
+        public TopicFilter Filter { get; } = filter;
+
+        /// <summary>Under the link's interest lock.</summary>
+        public int Count;
+
+        /// <summary>Null while not subscribed; empty when the filter has no subject.</summary>
+        public InterestSubscription[]? Subscriptions;
+    }
+
+    /// <summary>One subscriber's share of an interest; disposing it twice releases it once.</summary>
+    private sealed class InterestShare(NatsLink link, Interest interest) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0) link.RemoveInterest(interest);
+        }
+    }
+
+    [LoggerMessage(EventId = LogEventIds.Backplane, EventName = "BackplaneConnected", Level = LogLevel.Information,
+        Message = "Backplane connected to NATS server {Server} ({Url}); {Subscriptions} subscriptions held for this instance's peers.")]
+    private static partial void LogConnected(ILogger logger, string server, string url, long subscriptions);
+
+    [LoggerMessage(EventId = LogEventIds.Backplane + 1, EventName = "BackplaneDisconnected", Level = LogLevel.Warning,
+        Message = "Backplane disconnected from NATS ({Reason}); the local bus goes on, {Queued} messages queued for NATS, reconnecting.")]
+    private static partial void LogDisconnected(ILogger logger, string reason, int queued);
+
+    [LoggerMessage(EventId = LogEventIds.Backplane + 2, EventName = "BackplanePublishFailed", Level = LogLevel.Warning,
+        Message = "Backplane could not publish to '{Subject}': {Reason}; the message was dropped and counted.")]
+    private static partial void LogPublishFailed(ILogger logger, string subject, string reason);
+
+    [LoggerMessage(EventId = LogEventIds.Backplane + 3, EventName = "BackplaneFilterWithoutSubject", Level = LogLevel.Warning,
+        Message = "Backplane cannot subscribe to '{Filter}' on NATS: escaped, it is longer than a NATS subject may be. Its subscribers receive local messages only.")]
+    private static partial void LogFilterWithoutSubject(ILogger logger, string filter);
+}
