@@ -38,11 +38,11 @@ public sealed class DeploymentManifestTests
     }
 
     [Fact]
-    public void Compose_runs_two_gateways_built_from_the_Dockerfile_beside_prometheus_and_a_healthy_rabbitmq()
+    public void Compose_runs_two_gateways_built_from_the_Dockerfile_beside_prometheus_and_a_healthy_nats()
     {
         var services = Services();
 
-        Assert.Equal(["gateway-1", "gateway-2", "prometheus", "rabbitmq"], services.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(["gateway-1", "gateway-2", "nats", "prometheus"], services.Keys.Order(StringComparer.Ordinal));
         foreach (var name in s_gatewayServices)
         {
             var service = services[name];
@@ -50,13 +50,36 @@ public sealed class DeploymentManifestTests
             Assert.True(File.Exists(Path.Combine(context, Scalar(service, "build", "dockerfile"))), $"{name} builds from a Dockerfile in {context}");
             Assert.Equal(RepositoryPaths.Root, context.TrimEnd(Path.DirectorySeparatorChar));
             Assert.Equal("gateway:latest", Scalar(service, "image"));
-            Assert.Equal("service_healthy", Scalar(service, "depends_on", "rabbitmq", "condition"));
+            Assert.Equal("service_healthy", Scalar(service, "depends_on", "nats", "condition"));
         }
 
         Assert.StartsWith("prom/prometheus", Scalar(services["prometheus"], "image"), StringComparison.Ordinal);
-        var rabbitmq = services["rabbitmq"];
-        Assert.StartsWith("rabbitmq:3-management", Scalar(rabbitmq, "image"), StringComparison.Ordinal);
-        Assert.Equal(["CMD", "rabbitmq-diagnostics", "-q", "ping"], Sequence(rabbitmq, "healthcheck", "test").Select(AsString));
+        var nats = services["nats"];
+        Assert.StartsWith("nats:", Scalar(nats, "image"), StringComparison.Ordinal);
+        // The healthcheck asks the monitoring port the server is started with.
+        var monitor = NatsMonitorPort(Sequence(nats, "command").Select(AsString).ToList());
+        Assert.NotNull(monitor);
+        Assert.Equal(["CMD", "wget", "-q", "--spider", $"http://localhost:{monitor}/healthz"], Sequence(nats, "healthcheck", "test").Select(AsString));
+    }
+
+    [Fact]
+    public void Compose_gateways_share_the_nats_service_as_their_backplane()
+    {
+        var services = Services();
+        var clientPort = NatsClientPort(Sequence(services["nats"], "command").Select(AsString).ToList());
+
+        foreach (var name in s_gatewayServices)
+        {
+            var environment = Assert.IsType<YamlMappingNode>(Node(services[name], "environment"));
+            Assert.Equal("Nats", Scalar(environment, "Gateway__Backplane__Kind"));
+            // Both instances reach the same server, under its compose service name and on its client port.
+            var url = new Uri(Assert.Single(BackplaneUrls(environment)));
+            Assert.Equal("nats", url.Scheme);
+            Assert.Equal("nats", url.Host);
+            Assert.Equal(clientPort, url.Port);
+            // Readiness keeps its default: a lost link leaves the instance ready, serving its own peers.
+            Assert.False(TryNode(environment, out _, "Gateway__Backplane__RequiredForReadiness"), $"{name} sets RequiredForReadiness");
+        }
     }
 
     [Fact]
@@ -112,17 +135,92 @@ public sealed class DeploymentManifestTests
     }
 
     [Fact]
-    public void Kustomization_applies_every_kubernetes_manifest_a_deployment_configmap_three_services_and_a_pdb()
+    public void Kustomization_applies_every_kubernetes_manifest_the_gateways_resources_and_a_nats_cluster()
     {
         var k8s = Path.Combine(RepositoryPaths.Root, "deploy", "k8s");
         var manifests = Directory.EnumerateFiles(k8s, "*.yaml").Select(Path.GetFileName).Where(file => file != "kustomization.yaml");
         Assert.Equal(manifests.Order(StringComparer.Ordinal), Sequence(Load("deploy/k8s/kustomization.yaml").Single(), "resources").Select(AsString).Order(StringComparer.Ordinal));
+        Assert.Contains("nats.yaml", manifests);
 
         var kinds = Kubernetes().Select(resource => $"{Scalar(resource, "kind")}/{Scalar(resource, "metadata", "name")}");
-        Assert.Equal(["ConfigMap/gateway-config", "Deployment/gateway", "PodDisruptionBudget/gateway", "Service/gateway-http", "Service/gateway-tcp", "Service/gateway-udp"],
+        Assert.Equal(
+            [
+                "ConfigMap/gateway-config", "Deployment/gateway", "PodDisruptionBudget/gateway", "PodDisruptionBudget/nats",
+                "Service/gateway-http", "Service/gateway-tcp", "Service/gateway-udp", "Service/nats", "StatefulSet/nats",
+            ],
             kinds.Order(StringComparer.Ordinal));
         Assert.Equal("policy/v1", Scalar(Kind("PodDisruptionBudget"), "apiVersion"));
         Assert.Equal("1", Scalar(Kind("PodDisruptionBudget"), "spec", "minAvailable"));
+    }
+
+    [Fact]
+    public void Kubernetes_nats_runs_three_clustered_servers_that_route_to_every_pod_of_the_headless_service()
+    {
+        var nats = NatsStatefulSet();
+        var replicas = int.Parse(Scalar(nats, "spec", "replicas"), CultureInfo.InvariantCulture);
+        Assert.Equal(3, replicas);
+        var service = NatsService();
+        Assert.Equal(Scalar(service, "metadata", "name"), Scalar(nats, "spec", "serviceName"));
+        // Headless, so each pod has a name of its own, resolvable before the servers are ready to route to each other.
+        Assert.Equal("None", Scalar(service, "spec", "clusterIP"));
+        Assert.Equal("true", Scalar(service, "spec", "publishNotReadyAddresses"));
+
+        var pods = Labels(Node(nats, "spec", "template", "metadata", "labels"));
+        foreach (var selector in new[] { Node(nats, "spec", "selector", "matchLabels"), Node(service, "spec", "selector"), Node(Kind("PodDisruptionBudget", "nats"), "spec", "selector", "matchLabels") })
+        {
+            foreach (var (key, value) in Labels(selector))
+                Assert.True(pods.GetValueOrDefault(key) == value, $"{key}={value} selects none of the NATS pods (at {selector.Start})");
+        }
+
+        var container = NatsContainer();
+        Assert.StartsWith("nats:", Scalar(container, "image"), StringComparison.Ordinal);
+        var args = Sequence(container, "args").Select(AsString).ToList();
+        Assert.Equal("gw", Argument(args, "--cluster_name"));
+        var cluster = new Uri(Argument(args, "--cluster")!);
+        var routes = Argument(args, "--routes")!.Split(',').Select(route => new Uri(route.Trim()));
+        Assert.Equal(
+            Enumerable.Range(0, replicas).Select(index => $"nats://{NatsPodHost(index)}:{cluster.Port}"),
+            routes.Select(route => $"{route.Scheme}://{route.Host}:{route.Port}"));
+
+        // The container declares each port the server listens on, and the Service exposes them.
+        var declared = NatsContainerPorts();
+        var monitor = NatsMonitorPort(args);
+        Assert.Equal(NatsClientPort(args), declared["client"]);
+        Assert.Equal(cluster.Port, declared["cluster"]);
+        Assert.Equal(monitor, declared["monitor"]);
+        foreach (var port in Sequence(service, "spec", "ports"))
+            Assert.Equal(declared[Scalar(port, "targetPort")].ToString(CultureInfo.InvariantCulture), Scalar(port, "port"));
+        foreach (var probe in new[] { "livenessProbe", "readinessProbe" })
+        {
+            Assert.Equal("/healthz", Scalar(container, probe, "httpGet", "path"));
+            Assert.Equal("monitor", Scalar(container, probe, "httpGet", "port"));
+        }
+    }
+
+    [Fact]
+    public void Kubernetes_gateways_share_a_nats_backplane_seeded_with_the_pods_of_the_nats_statefulset()
+    {
+        var configMap = Kind("ConfigMap");
+        var data = Assert.IsType<YamlMappingNode>(Node(configMap, "data"));
+        Assert.Equal("Nats", Scalar(data, "Gateway__Backplane__Kind"));
+        Assert.False(TryNode(data, out _, "Gateway__Backplane__RequiredForReadiness"), "the ConfigMap sets RequiredForReadiness");
+
+        var replicas = int.Parse(Scalar(NatsStatefulSet(), "spec", "replicas"), CultureInfo.InvariantCulture);
+        var clientPort = NatsClientPort(Sequence(NatsContainer(), "args").Select(AsString).ToList());
+        var pods = Enumerable.Range(0, replicas).Select(NatsPodHost).ToList();
+        var hosts = new List<string>();
+        foreach (var value in BackplaneUrls(data))
+        {
+            var url = new Uri(value);
+            Assert.Equal("nats", url.Scheme);
+            Assert.Equal(clientPort, url.Port);
+            // A pod of the StatefulSet, or the Service, which resolves to all of them.
+            Assert.True(pods.Contains(url.Host) || url.Host == Scalar(NatsService(), "metadata", "name"), $"{value} names neither a NATS pod nor the NATS Service");
+            hosts.Add(url.Host);
+        }
+
+        // Every server is a seed, so the gateways can start while any one of them is down.
+        Assert.Equal(pods, hosts);
     }
 
     [Fact]
@@ -153,7 +251,7 @@ public sealed class DeploymentManifestTests
     {
         var containerPorts = ContainerPorts().ToList();
         var covered = new List<string>();
-        foreach (var service in Kubernetes().Where(resource => Scalar(resource, "kind") == "Service"))
+        foreach (var service in GatewayResources().Where(resource => Scalar(resource, "kind") == "Service"))
         {
             var name = Scalar(service, "metadata", "name");
             var protocols = new HashSet<string>();
@@ -201,7 +299,7 @@ public sealed class DeploymentManifestTests
             ("Deployment", Labels(Node(deployment, "spec", "selector", "matchLabels"))),
             ("PodDisruptionBudget", Labels(Node(Kind("PodDisruptionBudget"), "spec", "selector", "matchLabels"))),
         };
-        foreach (var service in Kubernetes().Where(resource => Scalar(resource, "kind") == "Service"))
+        foreach (var service in GatewayResources().Where(resource => Scalar(resource, "kind") == "Service"))
             selectors.Add((Scalar(service, "metadata", "name"), Labels(Node(service, "spec", "selector"))));
 
         foreach (var (owner, labels) in selectors)
@@ -263,7 +361,66 @@ public sealed class DeploymentManifestTests
         Sequence(Load("deploy/k8s/kustomization.yaml").Single(), "resources")
             .SelectMany(resource => Load("deploy/k8s/" + AsString(resource)));
 
-    private static YamlNode Kind(string kind) => Assert.Single(Kubernetes(), resource => Scalar(resource, "kind") == kind);
+    /// <summary>The resources of the gateway itself, labelled app.kubernetes.io/name: gateway; nats.yaml's carry "nats".</summary>
+    private static IEnumerable<YamlNode> GatewayResources() =>
+        Kubernetes().Where(resource => TryNode(resource, out var name, "metadata", "labels", "app.kubernetes.io/name") && AsString(name) == "gateway");
+
+    /// <summary>The one gateway resource of a kind, or the resource of a kind and name.</summary>
+    private static YamlNode Kind(string kind, string? name = null) =>
+        name is null
+            ? Assert.Single(GatewayResources(), resource => Scalar(resource, "kind") == kind)
+            : Assert.Single(Kubernetes(), resource => Scalar(resource, "kind") == kind && Scalar(resource, "metadata", "name") == name);
+
+    private static YamlNode NatsStatefulSet() => Kind("StatefulSet", "nats");
+
+    /// <summary>The StatefulSet's governing Service, whose name the pods' names end in.</summary>
+    private static YamlNode NatsService() => Kind("Service", Scalar(NatsStatefulSet(), "spec", "serviceName"));
+
+    private static YamlNode NatsContainer() =>
+        Assert.Single(Sequence(NatsStatefulSet(), "spec", "template", "spec", "containers"), container => Scalar(container, "name") == "nats");
+
+    private static Dictionary<string, int> NatsContainerPorts() =>
+        Sequence(NatsContainer(), "ports").ToDictionary(port => Scalar(port, "name"), port => int.Parse(Scalar(port, "containerPort"), CultureInfo.InvariantCulture));
+
+    /// <summary>The DNS name of the StatefulSet's pod <paramref name="index"/>: POD.SERVICE, e.g. nats-0.nats.</summary>
+    private static string NatsPodHost(int index) =>
+        $"{Scalar(NatsStatefulSet(), "metadata", "name")}-{index}.{Scalar(NatsStatefulSet(), "spec", "serviceName")}";
+
+    /// <summary>The value after a nats-server flag ("--flag value" or "--flag=value"), or null when it is not given.</summary>
+    private static string? Argument(IReadOnlyList<string> args, params string[] flags)
+    {
+        for (var i = 0; i < args.Count; i++)
+        {
+            foreach (var flag in flags)
+            {
+                if (args[i] == flag && i + 1 < args.Count) return args[i + 1];
+                if (args[i].StartsWith(flag + "=", StringComparison.Ordinal)) return args[i][(flag.Length + 1)..];
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>nats-server's client port: -p or --port, 4222 by default.</summary>
+    private static int NatsClientPort(IReadOnlyList<string> args) =>
+        int.Parse(Argument(args, "-p", "--port") ?? "4222", CultureInfo.InvariantCulture);
+
+    /// <summary>nats-server's monitoring port: -m or --http_port, off (null) by default.</summary>
+    private static int? NatsMonitorPort(IReadOnlyList<string> args) =>
+        Argument(args, "-m", "--http_port") is { } port ? int.Parse(port, CultureInfo.InvariantCulture) : null;
+
+    /// <summary>Gateway__Backplane__Urls__0, __1, ... of an environment or a ConfigMap's data, in index order, with no gap.</summary>
+    private static List<string> BackplaneUrls(YamlMappingNode settings)
+    {
+        const string prefix = "Gateway__Backplane__Urls__";
+        var urls = settings.Children
+            .Select(pair => (Key: AsString(pair.Key), Value: pair.Value))
+            .Where(pair => pair.Key.StartsWith(prefix, StringComparison.Ordinal))
+            .ToDictionary(pair => int.Parse(pair.Key[prefix.Length..], CultureInfo.InvariantCulture), pair => AsString(pair.Value));
+        Assert.NotEmpty(urls);
+        Assert.Equal(Enumerable.Range(0, urls.Count), urls.Keys.Order());
+        return [.. Enumerable.Range(0, urls.Count).Select(index => urls[index])];
+    }
 
     private static YamlNode GatewayContainer() =>
         Assert.Single(Sequence(Kind("Deployment"), "spec", "template", "spec", "containers"), container => Scalar(container, "name") == "gateway");
