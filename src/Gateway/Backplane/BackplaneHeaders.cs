@@ -48,12 +48,15 @@ internal static class BackplaneHeaders
         return headers;
     }
 
-    /// <summary>The message the headers describe; what they leave out is filled in as a publish here would (the time now, no connection).</summary>
-    public static Message Read(string topic, byte[] payload, NatsHeaders? headers, DateTimeOffset receivedAt, out ActivityContext traceParent)
+    /// <summary>
+    /// The message the headers describe; what they leave out is filled in as a publish here would (the time now, no
+    /// connection). <paramref name="id"/>: the number a shared history gave it; null for a new id of this process.
+    /// </summary>
+    public static Message Read(string topic, byte[] payload, NatsHeaders? headers, DateTimeOffset receivedAt, out ActivityContext traceParent, long? id = null)
     {
         traceParent = default;
         if (headers is null)
-            return new Message(topic, payload, new MessageSource(UnknownEndpoint, null, null), receivedAt);
+            return Create(id, topic, payload, new MessageSource(UnknownEndpoint, null, null), receivedAt, contentType: null);
 
         var source = new MessageSource(Last(headers, SourceEndpoint) ?? UnknownEndpoint, Last(headers, ConnectionId), Last(headers, RemoteAddress));
         var timestamp = Last(headers, Timestamp) is { } text
@@ -61,8 +64,11 @@ internal static class BackplaneHeaders
         if (Last(headers, TraceParent) is { } parent)
             ActivityContext.TryParse(parent, Last(headers, TraceState), isRemote: true, out traceParent);
 
-        return new Message(topic, payload, source, timestamp, Last(headers, ContentType));
+        return Create(id, topic, payload, source, timestamp, Last(headers, ContentType));
     }
+
+    private static Message Create(long? id, string topic, byte[] payload, in MessageSource source, DateTimeOffset timestamp, string? contentType) =>
+        id is { } number ? new Message(number, topic, payload, source, timestamp, contentType) : new Message(topic, payload, source, timestamp, contentType);
 
     private static string? Last(NatsHeaders headers, string name) => headers.TryGetLastValue(name, out var value) ? value : null;
 }

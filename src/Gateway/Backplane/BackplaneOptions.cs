@@ -65,7 +65,44 @@ public sealed class BackplaneOptions
     /// </summary>
     public bool RequiredForReadiness { get; set; }
 
+    /// <summary>The event streams' history in a JetStream stream shared by every instance; off by default (each instance keeps its own).</summary>
+    public BackplaneHistoryOptions History { get; set; } = new();
+
     public bool IsEnabled => Kind != BackplaneKind.None;
+}
+
+/// <summary>
+/// <c>Gateway:Backplane:History</c>: with it on, every message sent to NATS is also kept in a JetStream stream, event
+/// streams read from it, and their event ids are the stream's sequence numbers, the same on every instance, so a
+/// client that reconnects to any instance with <c>Last-Event-ID</c> resumes where it left off, as far back as the stream keeps.
+/// </summary>
+public sealed class BackplaneHistoryOptions
+{
+    public bool Enabled { get; set; }
+
+    /// <summary>The JetStream stream's name. Defaults to the subject prefix with '.' as '_', then "_history" (gw_history).</summary>
+    public string? Stream { get; set; }
+
+    /// <summary>Messages older than this leave the stream. Defaults to 24 hours.</summary>
+    public TimeSpan MaxAge { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>The stream keeps at most this many messages of each topic, the newest. Defaults to 1,000.</summary>
+    public long MaxMessagesPerTopic { get; set; } = 1000;
+
+    /// <summary><c>File</c> (the default: the history survives a NATS restart) or <c>Memory</c>.</summary>
+    public HistoryStorage Storage { get; set; } = HistoryStorage.File;
+
+    /// <summary>Copies of the stream in a NATS cluster (1 to 5). Defaults to 1.</summary>
+    public int Replicas { get; set; } = 1;
+
+    public string StreamName(string subjectPrefix) => Stream ?? subjectPrefix.Replace('.', '_') + "_history";
+}
+
+/// <summary>Where the NATS servers keep the history stream.</summary>
+public enum HistoryStorage
+{
+    File,
+    Memory,
 }
 
 /// <summary>TLS to the NATS servers (<c>Gateway:Backplane:Tls</c>).</summary>

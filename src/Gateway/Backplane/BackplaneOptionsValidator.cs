@@ -15,7 +15,12 @@ internal sealed class BackplaneOptionsValidator : GatewayOptionsCheck
     protected override void Check(GatewayOptions options, List<string> errors)
     {
         var backplane = options.Backplane;
-        if (!backplane.IsEnabled) return;
+        if (!backplane.IsEnabled)
+        {
+            if (backplane.History.Enabled)
+                errors.Add($"{Path}:History:Enabled needs {Path}:Kind Nats: the shared history lives in a JetStream stream.");
+            return;
+        }
 
         if (backplane.Urls.Count == 0)
             errors.Add($"{Path}:Urls must name at least one NATS server, such as nats://127.0.0.1:4222, when Kind is Nats.");
@@ -39,6 +44,19 @@ internal sealed class BackplaneOptionsValidator : GatewayOptionsCheck
             errors.Add($"{Path}:ProbeInterval must be at least 100 ms (was {backplane.ProbeInterval}).");
         if (backplane.ProbeTimeout <= TimeSpan.Zero)
             errors.Add($"{Path}:ProbeTimeout must be positive (was {backplane.ProbeTimeout}).");
+        if (backplane.History.Enabled) CheckHistory(backplane.History, errors);
+    }
+
+    private static void CheckHistory(BackplaneHistoryOptions history, List<string> errors)
+    {
+        if (history.Stream is { } stream && (stream.Length == 0 || stream.AsSpan().IndexOfAny(". *>\t\r\n/\\") >= 0))
+            errors.Add($"{Path}:History:Stream '{stream}' is not a JetStream stream name: no spaces, '.', '*', '>', '/' or '\\'.");
+        if (history.MaxAge <= TimeSpan.Zero)
+            errors.Add($"{Path}:History:MaxAge must be positive (was {history.MaxAge}).");
+        if (history.MaxMessagesPerTopic <= 0)
+            errors.Add($"{Path}:History:MaxMessagesPerTopic must be positive (was {history.MaxMessagesPerTopic}).");
+        if (history.Replicas is < 1 or > 5)
+            errors.Add($"{Path}:History:Replicas must be between 1 and 5 (was {history.Replicas}).");
     }
 
     private static void CheckCredentials(BackplaneOptions backplane, List<string> errors)

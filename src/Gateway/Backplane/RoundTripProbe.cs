@@ -36,9 +36,10 @@ internal sealed partial class RoundTripProbe(NatsLink link, NatsOpts probeOption
         try
         {
             var asking = link.Connection;
-            // Each side's own inbox: the gateway's topics never map to "_INBOX.", so no peer can subscribe to these.
-            var question = _answering.NewInbox();
-            var answer = asking.NewInbox();
+            // Under "_INBOX.", where no topic maps (the subject prefix may not start there), and outside each client's own
+            // inbox prefix, whose replies the client expects only to its requests (it warns about any other).
+            var question = $"_INBOX.gw_probe.{link.InstanceId}.question";
+            var answer = $"_INBOX.gw_probe.{link.InstanceId}.answer";
             await using var questions = await _answering.SubscribeCoreAsync(question, serializer: NatsRawSerializer<byte[]>.Default, cancellationToken: stopping);
             await using var answers = await asking.SubscribeCoreAsync(answer, serializer: NatsRawSerializer<byte[]>.Default, cancellationToken: stopping);
             var answering = AnswerAsync(questions, stopping);

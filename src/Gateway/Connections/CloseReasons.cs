@@ -13,4 +13,5 @@ internal static class CloseReasons
     public const string Aborted = "aborted";
     public const string TransportError = "transport error";
     public const string Unknown = "unknown";
+    public const string SharedHistoryUnavailable = "shared history unavailable";
 }

@@ -123,7 +123,7 @@ internal static class TopicsApi
     }
 
     private static async Task<IResult> StreamAsync(
-        string filterAndEvents, HttpContext context, TopicHistory history, ConnectionSessions sessions,
+        string filterAndEvents, HttpContext context, TopicHistory history, ISharedHistory sharedHistory, ConnectionSessions sessions,
         HttpAccess access, IOptions<GatewayOptions> options, ILoggerFactory loggers)
     {
         if (!filterAndEvents.EndsWith(EventsSuffix, StringComparison.Ordinal))
@@ -143,7 +143,8 @@ internal static class TopicsApi
             lastEventId = parsed;
         }
 
-        var stream = new ServerSentEventStream(context, filter, options.Value.Http.Sse, sessions, loggers.CreateLogger(SseLogCategory));
+        var stream = new ServerSentEventStream(context, filter, options.Value.Http.Sse, sessions, loggers.CreateLogger(SseLogCategory),
+            sharedHistory.Enabled ? sharedHistory : null);
         await stream.RunAsync(history, lastEventId).ConfigureAwait(false);
         return TypedResults.Empty;
     }

@@ -12,8 +12,14 @@ public sealed class Message
 
     /// <param name="timestamp">When the message entered the gateway. A read loop passes one value for all the frames of one read, to take the clock once per read rather than once per frame.</param>
     public Message(string topic, ReadOnlyMemory<byte> payload, in MessageSource source, DateTimeOffset timestamp, string? contentType = null)
+        : this(Interlocked.Increment(ref s_lastId), topic, payload, source, timestamp, contentType)
     {
-        Id = Interlocked.Increment(ref s_lastId);
+    }
+
+    /// <summary>A message numbered by a history kept outside this process (the backplane's stream), which gives it the same id on every instance.</summary>
+    internal Message(long id, string topic, ReadOnlyMemory<byte> payload, in MessageSource source, DateTimeOffset timestamp, string? contentType = null)
+    {
+        Id = id;
         Topic = topic;
         Payload = payload;
         SourceEndpoint = source.Endpoint;
@@ -23,7 +29,10 @@ public sealed class Message
         Timestamp = timestamp;
     }
 
-    /// <summary>Unique within this process, increasing in publish order.</summary>
+    /// <summary>
+    /// Unique within this process, increasing in publish order; a message read from the backplane's shared history
+    /// carries its number there instead, the same on every instance.
+    /// </summary>
     public long Id { get; }
 
     public string Topic { get; }

@@ -24,17 +24,23 @@ internal sealed class ServerSentEventStream : IConnectionControl
     private readonly TopicFilter _filter;
     private readonly ServerSentEventsOptions _options;
     private readonly CancellationTokenSource _closing;
+    private readonly ISharedHistory? _sharedHistory;
+    private readonly ILogger _logger;
 
-    public ServerSentEventStream(HttpContext context, TopicFilter filter, ServerSentEventsOptions options, ConnectionSessions sessions, ILogger logger)
+    /// <param name="sharedHistory">When set, the stream reads its messages from this history rather than from the bus.</param>
+    public ServerSentEventStream(HttpContext context, TopicFilter filter, ServerSentEventsOptions options, ConnectionSessions sessions, ILogger logger,
+        ISharedHistory? sharedHistory = null)
     {
         _context = context;
         _filter = filter;
         _options = options;
+        _sharedHistory = sharedHistory;
+        _logger = logger;
         _closing = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         Session = sessions.Create(
             new SessionStart(HttpHost.EndpointOf(context.Request), Protocol, "sse-" + context.TraceIdentifier,
                 $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}", HttpCaller.Of(context).Identity,
-                PublishTopic: null, [filter], options.Outbox),
+                PublishTopic: null, sharedHistory is null ? [filter] : [], options.Outbox),
             this, logger);
     }
 
@@ -71,7 +77,7 @@ internal sealed class ServerSentEventStream : IConnectionControl
         _context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
 
         var outbox = Session.Outbox!;
-        using var recording = history.Enabled ? history.Record(_filter) : null;
+        using var recording = history.Enabled && _sharedHistory is null ? history.Record(_filter) : null;
         Session.Open();
         var cancellation = _closing.Token;
         try
@@ -92,7 +98,9 @@ internal sealed class ServerSentEventStream : IConnectionControl
             }
 
             await response.BodyWriter.FlushAsync(cancellation).ConfigureAwait(false);
+            var reading = _sharedHistory is { } shared ? ReadSharedHistoryAsync(shared, outbox, lastEventId, cancellation) : Task.CompletedTask;
             await StreamAsync(outbox, replayed, cancellation).ConfigureAwait(false);
+            await reading.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
@@ -103,6 +111,32 @@ internal sealed class ServerSentEventStream : IConnectionControl
             Session.TrySetCloseReason(ClientClosed);
             Session.End();
             _closing.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Feeds the outbox from the shared history: what the client missed since <paramref name="lastEventId"/>, then each
+    /// new message. If the history cannot be read (NATS unreachable), the stream closes saying why, and the client's
+    /// reconnect, with the last id it received, resumes it.
+    /// </summary>
+    private async Task ReadSharedHistoryAsync(ISharedHistory shared, Outbox outbox, long? lastEventId, CancellationToken cancellation)
+    {
+        try
+        {
+            await foreach (var message in shared.ReadAsync(_filter, lastEventId, cancellation).ConfigureAwait(false))
+            {
+                var tally = default(DeliveryTally);
+                tally.Add(outbox.Deliver(message));
+                outbox.Counters.Add(tally);
+            }
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            SseLog.SharedHistoryFailed(_logger, Session.Id, _filter.Value, ex.Message);
+            Close(CloseReasons.SharedHistoryUnavailable);
         }
     }
 
