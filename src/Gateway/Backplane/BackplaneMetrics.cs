@@ -30,7 +30,8 @@ internal static class BackplaneMetrics
         meter.CreateObservableUpDownCounter("gateway.backplane.queued", () => link.Queued, "{message}", "Messages waiting for NATS.");
         meter.CreateObservableUpDownCounter("gateway.backplane.subscriptions", () => link.Counters.Subscriptions, "{subscription}", "Subscriptions held on NATS for this instance's peers.");
         meter.CreateObservableCounter("gateway.backplane.reconnects", () => link.Counters.Reconnects, "{reconnect}", "Connections to NATS opened again after a loss.");
-        link.Probe.RoundTrips = meter.CreateHistogram<double>("gateway.backplane.round_trip.duration", "s", "Probe round trips through NATS and back through a subscription.");
+        link.Probe.RoundTrips = meter.CreateHistogram("gateway.backplane.round_trip.duration", "s", "Probe round trips through NATS and back through a subscription.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = GatewayMetrics.LatencyBuckets });
 
         IEnumerable<Measurement<long>> ObserveDropped()
         {

@@ -56,7 +56,8 @@ internal sealed partial class JetStreamHistory(IOptions<GatewayOptions> options,
     public async IAsyncEnumerable<Message> ReadAsync(TopicFilter filter, long? afterId, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await EnsureStreamAsync(cancellationToken);
-        if (!NatsSubject.TryFromFilter(_options.SubjectPrefix, filter, out var subjects)) yield break;
+        if (!NatsSubject.TryFromFilter(_options.SubjectPrefix, filter, out var subjects))
+            throw new InvalidOperationException($"the filter is longer than a NATS subject may be once escaped ({NatsSubject.MaxLength} bytes)");
 
         var js = new NatsJSContext(Link.Connection);
         // Named, though not durable: a server before 2.10 reads an unnamed consumer's filter out of the request subject wrongly.

@@ -44,6 +44,7 @@ internal sealed partial class NatsLink : IAsyncDisposable
     private Task _subscribing = Task.CompletedTask;
     private Task _probing = Task.CompletedTask;
     private int _opened;
+    private bool _publishFailing; // the send loop's own
 
     public NatsLink(IOptions<GatewayOptions> options, InProcessMessageBus local, ILoggerFactory loggers, TimeProvider time)
     {
@@ -196,6 +197,7 @@ internal sealed partial class NatsLink : IAsyncDisposable
             await Connection.PublishAsync(subject, message.Payload, BackplaneHeaders.Write(message, InstanceId),
                 serializer: NatsRawSerializer<ReadOnlyMemory<byte>>.Default, cancellationToken: _stopping.Token);
             Counters.OnSent();
+            _publishFailing = false;
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
@@ -208,7 +210,9 @@ internal sealed partial class NatsLink : IAsyncDisposable
         catch (Exception ex) when (ex is NatsException or ObjectDisposedException or InvalidOperationException)
         {
             Counters.OnDropped(LinkDropReason.PublishFailed);
-            if (!_stopping.IsCancellationRequested) LogPublishFailed(_logger, subject, ex.Message);
+            // One line per run of failures, not one per message: the counter has the number.
+            if (!_publishFailing && !_stopping.IsCancellationRequested) LogPublishFailed(_logger, subject, ex.Message);
+            _publishFailing = true;
         }
     }
 
@@ -383,7 +387,7 @@ internal sealed partial class NatsLink : IAsyncDisposable
     private static partial void LogDisconnected(ILogger logger, string reason, int queued);
 
     [LoggerMessage(EventId = LogEventIds.Backplane + 2, EventName = "BackplanePublishFailed", Level = LogLevel.Warning,
-        Message = "Backplane could not publish to '{Subject}': {Reason}; the message was dropped and counted.")]
+        Message = "Backplane could not publish to '{Subject}': {Reason}; the message was dropped and counted, as are the failures that follow until a publish succeeds.")]
     private static partial void LogPublishFailed(ILogger logger, string subject, string reason);
 
     [LoggerMessage(EventId = LogEventIds.Backplane + 3, EventName = "BackplaneFilterWithoutSubject", Level = LogLevel.Warning,

@@ -25,7 +25,8 @@ internal sealed class GatewayMetrics
     private const string ReasonTag = "gateway.drop.reason";
 
     /// <summary>Upper bounds of the delivery-latency buckets, in seconds: 100 µs to 10 s.</summary>
-    private static readonly double[] s_latencyBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+    /// <summary>Bucket boundaries, in seconds, of the gateway's latency histograms: 100 µs to 10 s.</summary>
+    internal static readonly double[] LatencyBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
     private readonly ConnectionRegistry _registry;
     private readonly MessageCounters _messages;
@@ -86,7 +87,7 @@ internal sealed class GatewayMetrics
             var endpointMeter = meters.Create(new MeterOptions(MeterName) { Tags = Tags(name, protocol) });
             var latency = endpointMeter.CreateHistogram("gateway.message.delivery.duration", "s",
                 "Time from a message entering the gateway to a subscriber's writer taking it for the socket, by the subscriber's endpoint.",
-                advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = s_latencyBuckets });
+                advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
             _messages.ForEndpoint(name).MeasureDeliveryLatency(latency);
         }
     }
