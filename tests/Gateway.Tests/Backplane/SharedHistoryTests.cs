@@ -76,6 +76,25 @@ public sealed class SharedHistoryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_replay_larger_than_the_streams_queue_waits_for_the_client_instead_of_dropping()
+    {
+        await using var a = await StartAsync(_nats, "Gateway:Backplane:History:Enabled=true", "Gateway:Backplane:History:Stream=replay_test",
+            "Gateway:Http:Sse:Outbox:Capacity=10");
+        await WaitForStreamAsync("replay_test");
+        using var http = new HttpClient { BaseAddress = a.HttpAddress };
+        // 8 MB: more than the socket buffers between the gateway and a client that does not read yet.
+        const int Count = 2000;
+        var padding = new string('x', 4000);
+        for (var i = 0; i < Count; i++) await http.PostAsync($"/api/topics/log/{i % 3}", new StringContent($"entry {i} {padding}"));
+        await Eventually.TrueAsync(() => Link(a).Counters.Sent >= Count, "all sent");
+
+        await using var events = await SseClient.OpenAsync(a.HttpAddress, "/api/topics/log/+/events", lastEventId: "0");
+        await Task.Delay(1000); // the client reads nothing yet: the replay meets a full queue
+        for (var i = 0; i < Count; i++)
+            Assert.Equal($"entry {i} {padding}", (await events.ReadEventAsync()).Data.GetProperty("text").GetString());
+    }
+
+    [Fact]
     public async Task History_without_a_NATS_backplane_stops_the_start_naming_the_setting()
     {
         var failure = await Assert.ThrowsAsync<GatewayStartupException>(() => TestGateway.StartAsync("Gateway:Backplane:History:Enabled=true"));

@@ -125,6 +125,14 @@ internal sealed class ServerSentEventStream : IConnectionControl
         {
             await foreach (var message in shared.ReadAsync(_filter, lastEventId, cancellation).ConfigureAwait(false))
             {
+                // Unlike a live publisher, the history can wait: a replay larger than the outbox pauses here (and the
+                // consumer with it) until the client has read half, rather than dropping what it came back for.
+                if (outbox.Count >= _options.Outbox.Capacity)
+                {
+                    while (outbox.Count > _options.Outbox.Capacity / 2)
+                        await Task.Delay(5, cancellation).ConfigureAwait(false);
+                }
+
                 var tally = default(DeliveryTally);
                 tally.Add(outbox.Deliver(message));
                 outbox.Counters.Add(tally);
