@@ -84,7 +84,8 @@ static struct {
     double rate, duration, warmup, drain, settle, setup_timeout;
     uint32_t size;
     int binary, server_pid, server_cpu;
-} opt = { "127.0.0.1", "/ws", "bench/fanout", 8080, 1000, 1000, 10.0, 5.0, 3.0, 0.5, 30.0, 64, 0, 0, 0 };
+    int publish_port;        /* 0: the subscribers' port; another: the publisher's server (another instance) */
+} opt = { "127.0.0.1", "/ws", "bench/fanout", 8080, 1000, 1000, 10.0, 5.0, 3.0, 0.5, 30.0, 64, 0, 0, 0, 0 };
 
 /* ---------- connections ---------- */
 enum { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN };
@@ -572,6 +573,8 @@ static void usage(const char *argv0)
             "          [--duration 10] [--warmup 5] [--drain 3] [--settle 0.5] [--setup-timeout 30]\n"
             "          [--server-pid PID] [--server-cpu 0]   (report the server's CPU %% and softirq\n"
             "          time on its core over the measured window)\n"
+            "          [--publish-port PORT]   (the publisher connects there: another instance than the\n"
+            "          subscribers', joined to theirs by a backplane)\n"
             "One publisher sends --rate messages/s (masked text frames, or --binary) to TOPIC;\n"
             "--subscribers connections subscribed to TOPIC receive them; latency is publish->arrival\n"
             "at the subscriber's socket (kernel receive timestamp) and publish->read by this program.\n",
@@ -596,11 +599,12 @@ int main(int argc, char **argv)
         { "setup-timeout", required_argument, 0, 'T' },
         { "server-pid", required_argument, 0, 'X' },
         { "server-cpu", required_argument, 0, 'C' },
+        { "publish-port", required_argument, 0, 'Q' },
         { "help", no_argument, 0, '?' },
         { 0, 0, 0, 0 },
     };
     int ch;
-    while ((ch = getopt_long(argc, argv, "h:p:P:t:n:r:s:bd:w:D:S:T:X:C:", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "h:p:P:t:n:r:s:bd:w:D:S:T:X:C:Q:", longopts, NULL)) != -1) {
         switch (ch) {
         case 'h': opt.host = optarg; break;
         case 'p': opt.port = atoi(optarg); break;
@@ -617,10 +621,11 @@ int main(int argc, char **argv)
         case 'T': opt.setup_timeout = atof(optarg); break;
         case 'X': opt.server_pid = atoi(optarg); break;
         case 'C': opt.server_cpu = atoi(optarg); break;
+        case 'Q': opt.publish_port = atoi(optarg); break;
         default: usage(argv[0]); return 2;
         }
     }
-    if (optind != argc || opt.port <= 0 || opt.port > 65535 || opt.subs <= 0 || !(opt.rate > 0) ||
+    if (optind != argc || opt.port <= 0 || opt.port > 65535 || opt.publish_port < 0 || opt.publish_port > 65535 || opt.subs <= 0 || !(opt.rate > 0) ||
         opt.size < MIN_SIZE || opt.size > MAX_SIZE || !(opt.duration > 0) || opt.warmup < 0 ||
         opt.drain < 0 || opt.settle < 0 || !(opt.setup_timeout > 0) || strlen(opt.topic) > 200 ||
         strlen(opt.path) > 200) {
@@ -644,6 +649,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "wsfanout: --host must be an IPv4 address, got '%s'\n", opt.host);
         return 2;
     }
+    struct sockaddr_in pub_sa = sa;
+    if (opt.publish_port > 0)
+        pub_sa.sin_port = htons((uint16_t)opt.publish_port);
 
     nconns = opt.subs + 1;
     stash_cap = 14 + (opt.size > HANDSHAKE_BUF ? opt.size : HANDSHAKE_BUF);
@@ -676,7 +684,7 @@ int main(int argc, char **argv)
     int next = 0;
     while (opened < nconns) {
         while (next < nconns && pending < MAX_PENDING_HANDSHAKES) {
-            if (start_connect(&cs[next], &sa) < 0)
+            if (start_connect(&cs[next], cs[next].is_pub ? &pub_sa : &sa) < 0)
                 return 1;
             next++;
         }

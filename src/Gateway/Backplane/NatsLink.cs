@@ -28,6 +28,9 @@ internal sealed partial class NatsLink : IAsyncDisposable
     /// <summary>How long a stop waits for the queue to reach NATS before counting what is left as dropped.</summary>
     private static readonly TimeSpan s_drainTimeout = TimeSpan.FromSeconds(2);
 
+    /// <summary>How long closing a NATS connection may take before the stop goes on without it.</summary>
+    private static readonly TimeSpan s_closeTimeout = TimeSpan.FromSeconds(2);
+
     private readonly BackplaneOptions _options;
     private readonly InProcessMessageBus _local;
     private readonly ILogger<NatsLink> _logger;
@@ -343,16 +346,33 @@ internal sealed partial class NatsLink : IAsyncDisposable
         await Task.WhenAny(_sending, Task.Delay(s_drainTimeout, cancellationToken));
         // The send loop then takes what is left and counts each as dropped at shutdown, as its publishes are cancelled.
         await _stopping.CancelAsync();
-        await Task.WhenAll(_sending, _subscribing, _probing).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        // An unsubscribe in progress cannot be cancelled, and waits for an unreachable NATS: the stop does not.
+        await Task.WhenAll(_sending, _subscribing, _probing).WaitAsync(s_closeTimeout, CancellationToken.None)
+            .ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
     public async ValueTask DisposeAsync()
     {
         if (!_stopping.IsCancellationRequested) await _stopping.CancelAsync();
-        await Probe.DisposeAsync();
-        await Connection.DisposeAsync();
+        await DisposeBoundedAsync(Probe.DisposeAsync());
+        // The client unsubscribes each subscription as it closes: with NATS unreachable and thousands of them, its
+        // commands time out (after 21 s, with 10,000), and its exception would end the process. Stopping must not wait
+        // for a broker that is gone.
+        await DisposeBoundedAsync(Connection.DisposeAsync());
         _clientCertificate?.Dispose();
         _stopping.Dispose();
+    }
+
+    private async Task DisposeBoundedAsync(ValueTask disposal)
+    {
+        try
+        {
+            await disposal.AsTask().WaitAsync(s_closeTimeout);
+        }
+        catch (Exception ex) when (ex is NatsException or TimeoutException or OperationCanceledException)
+        {
+            LogDisposeAbandoned(_logger, Counters.Subscriptions, ex.Message);
+        }
     }
 
     /// <summary>One local filter: how many local subscribers share it, and its NATS subscriptions (the subscribe loop's).</summary>
@@ -389,6 +409,10 @@ internal sealed partial class NatsLink : IAsyncDisposable
     [LoggerMessage(EventId = LogEventIds.Backplane + 2, EventName = "BackplanePublishFailed", Level = LogLevel.Warning,
         Message = "Backplane could not publish to '{Subject}': {Reason}; the message was dropped and counted, as are the failures that follow until a publish succeeds.")]
     private static partial void LogPublishFailed(ILogger logger, string subject, string reason);
+
+    [LoggerMessage(EventId = LogEventIds.Backplane + 4, EventName = "BackplaneDisposeAbandoned", Level = LogLevel.Warning,
+        Message = "Backplane stopped without closing its NATS connection cleanly ({Subscriptions} subscriptions; {Reason}): the server drops them with the connection.")]
+    private static partial void LogDisposeAbandoned(ILogger logger, long subscriptions, string reason);
 
     [LoggerMessage(EventId = LogEventIds.Backplane + 3, EventName = "BackplaneFilterWithoutSubject", Level = LogLevel.Warning,
         Message = "Backplane cannot subscribe to '{Filter}' on NATS: escaped, it is longer than a NATS subject may be. Its subscribers receive local messages only.")]
