@@ -28,6 +28,12 @@ internal sealed partial class NatsLink : IAsyncDisposable
     /// <summary>How long a stop waits for the queue to reach NATS before counting what is left as dropped.</summary>
     private static readonly TimeSpan s_drainTimeout = TimeSpan.FromSeconds(2);
 
+    /// <summary>Messages from NATS waiting for delivery here before the client's read loop waits.</summary>
+    private const int ReceivedCapacity = 8192;
+
+    /// <summary>Most received messages delivered under one batch, so writers are woken at least this often.</summary>
+    private const int ReceivedBatchSize = 256;
+
     /// <summary>How long closing a NATS connection may take before the stop goes on without it.</summary>
     private static readonly TimeSpan s_closeTimeout = TimeSpan.FromSeconds(2);
 
@@ -41,11 +47,18 @@ internal sealed partial class NatsLink : IAsyncDisposable
     private readonly Dictionary<string, Interest> _interests = new(StringComparer.Ordinal);
     private readonly Channel<Interest> _interestChanges = Channel.CreateUnbounded<Interest>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Dictionary<string, string?> _subjects = new(StringComparer.Ordinal); // the send loop's own
+    private readonly Channel<Received> _received = Channel.CreateBounded<Received>(new BoundedChannelOptions(ReceivedCapacity)
+    {
+        SingleReader = true,
+        SingleWriter = true, // the client's one read loop
+        FullMode = BoundedChannelFullMode.Wait,
+    });
     private readonly CancellationTokenSource _stopping = new();
     private readonly X509Certificate2? _clientCertificate;
     private Task _sending = Task.CompletedTask;
     private Task _subscribing = Task.CompletedTask;
     private Task _probing = Task.CompletedTask;
+    private Task _delivering = Task.CompletedTask;
     private int _opened;
     private bool _publishFailing; // the send loop's own
 
@@ -92,6 +105,7 @@ internal sealed partial class NatsLink : IAsyncDisposable
     {
         _sending = Task.Run(SendAsync);
         _subscribing = Task.Run(SubscribeAsync);
+        _delivering = Task.Run(DeliverReceivedAsync);
         _probing = Task.Run(() => Probe.RunAsync(_stopping.Token));
         // The client connects in the background and keeps retrying: the local bus works without NATS meanwhile.
         _ = Task.Run(async () =>
@@ -138,13 +152,17 @@ internal sealed partial class NatsLink : IAsyncDisposable
         }
     }
 
-    /// <summary>A message from NATS, on the client's read loop: goes to the subscribers of the filter whose subscription received it.</summary>
-    internal void Receive(TopicFilter filter, string subject, ReadOnlySequence<byte>? headersBuffer, ReadOnlySequence<byte> payload)
+    /// <summary>
+    /// A message from NATS, on the client's read loop: queued for the subscribers of the filter whose subscription
+    /// received it. When the queue is full the read loop waits, and NATS's own flow control takes over (a server
+    /// drops what a slow client cannot take, and says so).
+    /// </summary>
+    internal ValueTask Receive(TopicFilter filter, string subject, ReadOnlySequence<byte>? headersBuffer, ReadOnlySequence<byte> payload)
     {
         if (!NatsSubject.TryToTopic(_options.SubjectPrefix, subject, out var topic))
         {
             Counters.OnDropped(LinkDropReason.NotATopic);
-            return;
+            return default;
         }
 
         NatsHeaders? headers = null;
@@ -156,8 +174,37 @@ internal sealed partial class NatsLink : IAsyncDisposable
 
         var message = BackplaneHeaders.Read(topic, payload.ToArray(), headers, _time.GetUtcNow(), out var traceParent);
         Counters.OnReceived();
-        using var received = traceParent == default ? null : MessageTracing.StartReceived(message, traceParent);
-        _local.DeliverToFilter(filter, message);
+        var received = new Received(filter, message, traceParent == default ? null : MessageTracing.StartReceived(message, traceParent));
+        return _received.Writer.TryWrite(received) ? default : _received.Writer.WriteAsync(received, _stopping.Token);
+    }
+
+    /// <summary>
+    /// Delivers what NATS brought, in order, a batch at a time: every message that arrived while the last batch was being
+    /// written goes out together, and each subscriber's writer is woken once per batch (as for the frames of one socket
+    /// read), not once per message, which at 2,000 messages/s to 1,000 subscribers is the difference between one
+    /// send per subscriber per batch and 2 million sends a second.
+    /// </summary>
+    private async Task DeliverReceivedAsync()
+    {
+        var reader = _received.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync(_stopping.Token))
+            {
+                using (DeliveryBatch.Begin())
+                {
+                    // Bounded, so a steady stream cannot defer the writers' wake-up for ever.
+                    for (var taken = 0; taken < ReceivedBatchSize && reader.TryRead(out var received); taken++)
+                    {
+                        _local.DeliverToFilter(received.Filter, received.Message);
+                        received.Trace?.Dispose();
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+        }
     }
 
     private async Task SendAsync()
@@ -347,7 +394,7 @@ internal sealed partial class NatsLink : IAsyncDisposable
         // The send loop then takes what is left and counts each as dropped at shutdown, as its publishes are cancelled.
         await _stopping.CancelAsync();
         // An unsubscribe in progress cannot be cancelled, and waits for an unreachable NATS: the stop does not.
-        await Task.WhenAll(_sending, _subscribing, _probing).WaitAsync(s_closeTimeout, CancellationToken.None)
+        await Task.WhenAll(_sending, _subscribing, _probing, _delivering).WaitAsync(s_closeTimeout, CancellationToken.None)
             .ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
@@ -374,6 +421,9 @@ internal sealed partial class NatsLink : IAsyncDisposable
             LogDisposeAbandoned(_logger, Counters.Subscriptions, ex.Message);
         }
     }
+
+    /// <summary>A message from NATS on its way to the subscribers of <see cref="Filter"/>, with the span of its receipt when traced.</summary>
+    private readonly record struct Received(TopicFilter Filter, Message Message, Activity? Trace);
 
     /// <summary>One local filter: how many local subscribers share it, and its NATS subscriptions (the subscribe loop's).</summary>
     private sealed class Interest(TopicFilter filter)
