@@ -117,6 +117,11 @@ internal sealed partial class NatsLink : IAsyncDisposable
             catch (Exception ex) when (_stopping.IsCancellationRequested || ex is ObjectDisposedException)
             {
             }
+            catch (Exception ex)
+            {
+                // The client gave up (refused credentials, say): the probe keeps the check red, and this says why.
+                LogConnectFailed(_logger, string.Join(", ", _options.Urls), ex.Message);
+            }
         });
     }
 
@@ -459,6 +464,10 @@ internal sealed partial class NatsLink : IAsyncDisposable
     [LoggerMessage(EventId = LogEventIds.Backplane + 2, EventName = "BackplanePublishFailed", Level = LogLevel.Warning,
         Message = "Backplane could not publish to '{Subject}': {Reason}; the message was dropped and counted, as are the failures that follow until a publish succeeds.")]
     private static partial void LogPublishFailed(ILogger logger, string subject, string reason);
+
+    [LoggerMessage(EventId = LogEventIds.Backplane + 5, EventName = "BackplaneConnectFailed", Level = LogLevel.Error,
+        Message = "Backplane could not connect to NATS at {Urls} and stopped trying: {Reason}. The local bus goes on; the backplane check stays red.")]
+    private static partial void LogConnectFailed(ILogger logger, string urls, string reason);
 
     [LoggerMessage(EventId = LogEventIds.Backplane + 4, EventName = "BackplaneDisposeAbandoned", Level = LogLevel.Warning,
         Message = "Backplane stopped without closing its NATS connection cleanly ({Subscriptions} subscriptions; {Reason}): the server drops them with the connection.")]

@@ -191,6 +191,22 @@ public sealed class BackplaneTests
         Assert.True(Link(b).Probe.IsFlowing);
     }
 
+    [Fact]
+    public async Task Refused_credentials_are_logged_once_with_the_reason_and_the_check_stays_red()
+    {
+        await using var nats = await NatsServer.StartAsync("--user", "gateway", "--pass", "s3cret");
+        await using var a = await TestGateway.StartAsync("Gateway:Backplane:Kind=Nats", $"Gateway:Backplane:Urls:0={nats.Url}",
+            "Gateway:Backplane:Username=gateway", "Gateway:Backplane:Password=wrong");
+
+        var line = await a.Logs.WaitForAsync(line => line.Message.StartsWith("Backplane could not connect to NATS", StringComparison.Ordinal), TimeSpan.FromSeconds(15));
+        Assert.Contains(nats.Url, line.Message);
+        Assert.Contains("authentication", line.Message, StringComparison.OrdinalIgnoreCase);
+        using var http = new HttpClient { BaseAddress = a.HttpAddress };
+        var check = JsonDocument.Parse(await http.GetStringAsync("/readyz")).RootElement.GetProperty("checks").GetProperty("backplane");
+        Assert.Equal("Degraded", check.GetProperty("status").GetString());
+        Assert.Equal("Failed", check.GetProperty("data").GetProperty("client").GetString());
+    }
+
     [Theory]
     [InlineData("Gateway:Backplane:Kind=Natss", "Gateway:Backplane:Kind")]
     [InlineData("Gateway:Backplane:Kind=Nats", "Gateway:Backplane:Urls must name at least one NATS server")]
