@@ -36,8 +36,7 @@ internal sealed class BackplaneOptionsValidator : GatewayOptionsCheck
 
         if (!NatsSubject.IsValidPrefix(backplane.SubjectPrefix) || backplane.SubjectPrefix.StartsWith('$') || backplane.SubjectPrefix.StartsWith("_INBOX", StringComparison.Ordinal))
             errors.Add($"{Path}:SubjectPrefix '{backplane.SubjectPrefix}' must be one or more '.'-separated NATS tokens of printable ASCII, without wildcards, not starting with '$' or '_INBOX'.");
-        if (backplane.Outbox.Capacity <= 0)
-            errors.Add($"{Path}:Outbox:Capacity must be positive (was {backplane.Outbox.Capacity}).");
+        CheckOutbox(backplane.Outbox, Path, errors);
         if (backplane.Outbox.Overflow == OverflowPolicy.Disconnect)
             errors.Add($"{Path}:Outbox:Overflow must be DropOldest or DropNewest: the link to NATS has nobody to disconnect.");
         if (backplane.ProbeInterval < TimeSpan.FromMilliseconds(100))

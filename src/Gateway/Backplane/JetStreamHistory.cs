@@ -24,7 +24,8 @@ internal sealed partial class JetStreamHistory(IOptions<GatewayOptions> options,
 
     private string StreamName => _options.History.StreamName(_options.SubjectPrefix);
 
-    private NatsLink Link => services.GetRequiredService<NatsLink>();
+    // Made on first use: the link exists only with a backplane.
+    private NatsJSContext JetStream => field ??= new NatsJSContext(services.GetRequiredService<NatsLink>().Connection);
 
     /// <summary>Creates the stream, or brings its retention in line with the options; once per process, again after a failure.</summary>
     public async ValueTask EnsureStreamAsync(CancellationToken cancellationToken)
@@ -35,8 +36,7 @@ internal sealed partial class JetStreamHistory(IOptions<GatewayOptions> options,
         {
             if (_ensured) return;
             var history = _options.History;
-            var js = new NatsJSContext(Link.Connection);
-            await js.CreateOrUpdateStreamAsync(new StreamConfig(StreamName, [_options.SubjectPrefix + ".>"])
+            await JetStream.CreateOrUpdateStreamAsync(new StreamConfig(StreamName, [_options.SubjectPrefix + ".>"])
             {
                 MaxAge = history.MaxAge,
                 MaxMsgsPerSubject = history.MaxMessagesPerTopic,
@@ -59,9 +59,8 @@ internal sealed partial class JetStreamHistory(IOptions<GatewayOptions> options,
         if (!NatsSubject.TryFromFilter(_options.SubjectPrefix, filter, out var subjects))
             throw new InvalidOperationException($"the filter is longer than a NATS subject may be once escaped ({NatsSubject.MaxLength} bytes)");
 
-        var js = new NatsJSContext(Link.Connection);
         // Named, though not durable: a server before 2.10 reads an unnamed consumer's filter out of the request subject wrongly.
-        var consumer = await js.CreateOrUpdateConsumerAsync(StreamName, new ConsumerConfig("sse_" + Guid.NewGuid().ToString("N"))
+        var consumer = await JetStream.CreateOrUpdateConsumerAsync(StreamName, new ConsumerConfig("sse_" + Guid.NewGuid().ToString("N"))
         {
             FilterSubject = OneSubjectFor(subjects),
             DeliverPolicy = afterId is null ? ConsumerConfigDeliverPolicy.New : ConsumerConfigDeliverPolicy.ByStartSequence,
@@ -86,7 +85,7 @@ internal sealed partial class JetStreamHistory(IOptions<GatewayOptions> options,
         {
             try
             {
-                await js.DeleteConsumerAsync(StreamName, consumer.Info.Name, CancellationToken.None);
+                await JetStream.DeleteConsumerAsync(StreamName, consumer.Info.Name, CancellationToken.None);
             }
             catch (Exception ex) when (ex is NatsException or OperationCanceledException)
             {

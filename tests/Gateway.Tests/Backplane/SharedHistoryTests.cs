@@ -12,11 +12,19 @@ public sealed class SharedHistoryTests : IAsyncLifetime
 {
     private readonly DirectoryInfo _store = Directory.CreateTempSubdirectory("gateway-jetstream-");
     private NatsServer _nats = null!;
+    private NatsConnection _observer = null!; // the test's own look at the server's streams and consumers
+    private NatsJSContext _jetStream = null!;
 
-    public async Task InitializeAsync() => _nats = await NatsServer.StartAsync("-js", "-sd", _store.FullName);
+    public async Task InitializeAsync()
+    {
+        _nats = await NatsServer.StartAsync("-js", "-sd", _store.FullName);
+        _observer = new NatsConnection(new NatsOpts { Url = _nats.Url });
+        _jetStream = new NatsJSContext(_observer);
+    }
 
     public async Task DisposeAsync()
     {
+        await _observer.DisposeAsync();
         await _nats.DisposeAsync();
         _store.Delete(recursive: true);
     }
@@ -101,22 +109,15 @@ public sealed class SharedHistoryTests : IAsyncLifetime
         Assert.Contains("Gateway:Backplane:History:Enabled needs Gateway:Backplane:Kind Nats", failure.Message);
     }
 
-    private async Task WaitForConsumersAsync(int count, string stream = "gw_history")
-    {
-        await using var connection = new NatsConnection(new NatsOpts { Url = _nats.Url });
-        var js = new NatsJSContext(connection);
-        await Eventually.TrueAsync(async () => await js.ListConsumerNamesAsync(stream).CountAsync() >= count, $"{count} consumers of {stream}");
-    }
+    private Task WaitForConsumersAsync(int count, string stream = "gw_history") =>
+        Eventually.TrueAsync(async () => await _jetStream.ListConsumerNamesAsync(stream).CountAsync() >= count, $"{count} consumers of {stream}");
 
-    private async Task WaitForStreamAsync(string stream = "gw_history")
-    {
-        await using var connection = new NatsConnection(new NatsOpts { Url = _nats.Url });
-        var js = new NatsJSContext(connection);
-        await Eventually.TrueAsync(async () =>
+    private Task WaitForStreamAsync(string stream = "gw_history") =>
+        Eventually.TrueAsync(async () =>
         {
             try
             {
-                await js.GetStreamAsync(stream);
+                await _jetStream.GetStreamAsync(stream);
                 return true;
             }
             catch (NatsJSApiException)
@@ -124,5 +125,4 @@ public sealed class SharedHistoryTests : IAsyncLifetime
                 return false;
             }
         }, $"the stream {stream} exists");
-    }
 }
