@@ -33,7 +33,8 @@
 #   PUBLISHERS=50 INFLIGHT=16        pipelined (ping-pong: PUBLISHERS x 1)
 #   SCENARIOS="pipelined ping-pong storm"   SERVERS="gateway node"
 #   STORM_RATE=10000 STORM_SECONDS=5 STORM_HOLD=1 STORM_TAIL=2 STORM_PUBLISHERS=10 STORM_WARMUP=2000 STORM_SETTLE=60
-#   NATS_PORT=4322 NATS_MONITOR_PORT=8322 NATS_CPU=$SERVER_CPU
+#   NATS_PORT=4322 NATS_MONITOR_PORT=8322 NATS_CPU=$SERVER_CPU B_CPU=$SERVER_CPU (NATS_CPU=1 B_CPU=1: instance A alone on
+#                                    SERVER_CPU, nats-server and B sharing CLIENT_CPU with the load generator)
 #   GATEWAY_PORT=9400 (A: xpub 9400, xsub 9401, storm 9402; B: 9410-9412)  GATEWAY_HTTP_PORT=8480 (B: 8481)
 #   NODE_PORT=9500 (A: 9500-9502; B: 9510-9512)
 #   STORM_METRICS=0                  1: during the gateway's storm run, read A's and B's /metrics every 250 ms (outbox to
@@ -64,6 +65,7 @@ GATEWAY_HTTP_PORT="${GATEWAY_HTTP_PORT:-8480}"
 NODE_PORT="${NODE_PORT:-9500}"
 source "$(dirname "$0")/lib.sh"
 NATS_CPU="${NATS_CPU:-$SERVER_CPU}"
+B_CPU="${B_CPU:-$SERVER_CPU}"
 STORM_WINDOW="$(awk -v s="$STORM_SECONDS" -v t="$STORM_TAIL" 'BEGIN{print s + t}')"   # the publisher's measured seconds
 
 check_servers gateway node
@@ -164,9 +166,11 @@ start_session() {   # server
     SESSION_PIDS+=("$SERVER_PID"); SERVER_PID=""
     for i in a b; do
         if [[ "$server" == node ]]; then SERVER_ENV=(); else gateway_env "$i"; fi
+        if [[ "$i" == b ]]; then SERVER_CPU="$B_CPU"; fi
         start_server "$server@$i" "$(storm_port "$server" "$i")" "$OUT/backplane-$server-$i.log" port_open
         SESSION_PIDS+=("$SERVER_PID"); SERVER_PID=""
     done
+    SERVER_CPU="$cpu"
 }
 # Dies when a process of the session has exited.
 check_session() {
@@ -365,7 +369,7 @@ run_storm() {   # server
 }
 
 # ---------- run ----------
-open_results backplane "duration=${DURATION}s warmup=${WARMUP}s size=$SIZE publishers=$PUBLISHERS inflight=$INFLIGHT scenarios=\"$SCENARIOS\" storm_rate=$STORM_RATE storm_seconds=$STORM_SECONDS storm_hold=$STORM_HOLD storm_tail=$STORM_TAIL storm_publishers=$STORM_PUBLISHERS storm_warmup=$STORM_WARMUP nats_cpu=$NATS_CPU fd_limit=$FD_LIMIT nats: $(nats-server --version 2>&1)"
+open_results backplane "duration=${DURATION}s warmup=${WARMUP}s size=$SIZE publishers=$PUBLISHERS inflight=$INFLIGHT scenarios=\"$SCENARIOS\" storm_rate=$STORM_RATE storm_seconds=$STORM_SECONDS storm_hold=$STORM_HOLD storm_tail=$STORM_TAIL storm_publishers=$STORM_PUBLISHERS storm_warmup=$STORM_WARMUP nats_cpu=$NATS_CPU b_cpu=$B_CPU fd_limit=$FD_LIMIT nats: $(nats-server --version 2>&1)"
 
 FAILED=0
 declare -A MPS P50 P99 P999 GAP SRV OTHER REP LOW MAX
@@ -416,7 +420,7 @@ rep_ratio() {   # metric a b
 cell() { local m; m="$(median "$1" "$2")"; [[ "$m" == n/a ]] && echo n/a || awk -v m="$m" 'BEGIN{printf (m >= 100 ? "%.0f" : "%.2f"), m}'; }
 {
     echo
-    echo "Backplane: instances A and B of each server on one nats-server ($(nats-server --version 2>&1)), all on CPU ${SERVER_CPU} (nats-server on CPU ${NATS_CPU}), load generator on CPU ${CLIENT_CPU}; ${SIZE} B bodies; median of ${REPEAT} run(s)"
+    echo "Backplane: instances A and B of each server on one nats-server ($(nats-server --version 2>&1)), A on CPU ${SERVER_CPU}, B on CPU ${B_CPU}, nats-server on CPU ${NATS_CPU}, load generator on CPU ${CLIENT_CPU}; ${SIZE} B bodies; median of ${REPEAT} run(s)"
     if [[ " $SCENARIOS " == *" pipelined "* || " $SCENARIOS " == *" ping-pong "* ]]; then
         echo
         echo "Cross-instance delivery: frames sent to A, published on xfer/data, delivered by B to its subscriber; ${DURATION} s after ${WARMUP} s warmup; latency is A's socket to B's"
