@@ -8,7 +8,7 @@
 # (bench/loadgen/backplanegen.c, built into bench/out/) runs pinned to CLIENT_CPU. Each instance has three endpoints:
 #   xpub   4-byte big-endian length framing; every frame is published to the topic xfer/data (subject gw.xfer.data)
 #   xsub   the same framing; every connection subscribes to xfer/data
-#   storm  line framing; every connection subscribes to storm/{connectionId}: one NATS subscription each
+#   storm  line framing; every connection subscribes to STORM_FILTER (storm/{connectionId}: one NATS subscription each)
 # Cases (SCENARIOS):
 #   pipelined   cross-instance delivery: PUBLISHERS connections to A's xpub, each with INFLIGHT frames on their way,
 #               one connection to B's xsub receiving them all; a frame that arrives lets its publisher send one more.
@@ -37,6 +37,8 @@
 #                                    SERVER_CPU, nats-server and B sharing CLIENT_CPU with the load generator)
 #   GATEWAY_PORT=9400 (A: xpub 9400, xsub 9401, storm 9402; B: 9410-9412)  GATEWAY_HTTP_PORT=8480 (B: 8481)
 #   NODE_PORT=9500 (A: 9500-9502; B: 9510-9512)
+#   STORM_FILTER=storm/{connectionId}   the storm endpoint's subscription (storm/shared: one filter for every storm
+#                                    connection, so no NATS subscription churn)
 #   STORM_METRICS=0                  1: during the gateway's storm run, read A's and B's /metrics every 250 ms (outbox to
 #                                    NATS, subscriptions, thread pool, GC) into the results file; a diagnosis, not a
 #                                    measurement (the readings cost the instances CPU the Node peer does not pay)
@@ -66,6 +68,7 @@ NODE_PORT="${NODE_PORT:-9500}"
 source "$(dirname "$0")/lib.sh"
 NATS_CPU="${NATS_CPU:-$SERVER_CPU}"
 B_CPU="${B_CPU:-$SERVER_CPU}"
+STORM_FILTER="${STORM_FILTER:-storm/{connectionId\}}"
 STORM_WINDOW="$(awk -v s="$STORM_SECONDS" -v t="$STORM_TAIL" 'BEGIN{print s + t}')"   # the publisher's measured seconds
 
 check_servers gateway node
@@ -114,7 +117,7 @@ gateway_env() {   # instance
     SERVER_ENV+=("Gateway__Endpoints__xpub__Port=$(xpub_port gateway "$i")" "Gateway__Endpoints__xpub__Publish=xfer/data"
                  "Gateway__Endpoints__xsub__Port=$(xsub_port gateway "$i")" "Gateway__Endpoints__xsub__Subscribe__0=xfer/data"
                  "Gateway__Endpoints__storm__Port=$(storm_port gateway "$i")" "Gateway__Endpoints__storm__Framing__Kind=Line"
-                 "Gateway__Endpoints__storm__Subscribe__0=storm/{connectionId}"
+                 "Gateway__Endpoints__storm__Subscribe__0=$STORM_FILTER"
                  "Gateway__Endpoints__storm__MaxConnections=$((FD_LIMIT + 1000))")
 }
 
