@@ -1,5 +1,5 @@
 /*
- * backplanegen - the load of bench/run-backplane.sh: messages that cross from one server instance to another through
+ * backplanegen - the load of bench/run-backplane-tcp.sh: messages that cross from one server instance to another through
  * a backplane, and a connect storm.
  *
  * xfer: PUBLISHERS connections to instance A's publishing port and one connection to instance B's subscribing port;

@@ -1,5 +1,5 @@
 'use strict';
-// Node.js peer of the gateway with its NATS backplane (bench/run-backplane.sh): TCP endpoints whose connections publish
+// Node.js peer of the gateway with its NATS backplane (bench/run-backplane-tcp.sh): TCP endpoints whose connections publish
 // to and subscribe to topics, delivered locally and shared with other instances through NATS, the way the gateway's
 // Gateway:Backplane:Kind=Nats does it:
 //   - a frame a connection sends goes first to this instance's subscribers of its topic, then once to NATS, on the
