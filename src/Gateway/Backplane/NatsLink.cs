@@ -19,9 +19,8 @@ namespace Gateway.Backplane;
 /// <remarks>
 /// <para>Publishers never wait for NATS: <see cref="Forward"/> queues, and one loop publishes. While NATS is down the
 /// queue fills and its overflow policy drops, counted by reason; once the client reconnects the loop goes on.</para>
-/// <para>Subscribing never waits for NATS either: <see cref="AddInterest"/> counts, and the first local subscriber of a
-/// filter (or the last one leaving) queues a change that another loop applies, so a connect storm costs publishers
-/// nothing. The client does not echo this instance's own publishes back, so nothing is delivered twice.</para>
+/// <para>Subscribing never waits for NATS either (<see cref="NatsInterests"/>). The client does not echo this
+/// instance's own publishes back, so nothing is delivered twice.</para>
 /// </remarks>
 internal sealed partial class NatsLink : IAsyncDisposable
 {
@@ -43,9 +42,7 @@ internal sealed partial class NatsLink : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly Outbox _outbox;
     private readonly MessageCounters _outboxCounters = new();
-    private readonly Lock _interestsLock = new();
-    private readonly Dictionary<string, Interest> _interests = new(StringComparer.Ordinal);
-    private readonly Channel<Interest> _interestChanges = Channel.CreateUnbounded<Interest>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly NatsInterests _interests;
     private readonly Dictionary<string, string?> _subjects = new(StringComparer.Ordinal); // the send loop's own
     private readonly Channel<Received> _received = Channel.CreateBounded<Received>(new BoundedChannelOptions(ReceivedCapacity)
     {
@@ -75,6 +72,7 @@ internal sealed partial class NatsLink : IAsyncDisposable
         Connection = new NatsConnection(ConnectionOptions($"gateway-{InstanceId}", loggers));
         Connection.ConnectionOpened += OnOpenedAsync;
         Connection.ConnectionDisconnected += OnDisconnectedAsync;
+        _interests = new NatsInterests(this, _logger);
         Probe = new RoundTripProbe(this, ConnectionOptions($"gateway-{InstanceId}-probe", loggers), _options, time, loggers.CreateLogger<RoundTripProbe>());
     }
 
@@ -104,7 +102,7 @@ internal sealed partial class NatsLink : IAsyncDisposable
     public void Start()
     {
         _sending = Task.Run(SendAsync);
-        _subscribing = Task.Run(SubscribeAsync);
+        _subscribing = Task.Run(() => _interests.ApplyChangesAsync(_stopping.Token));
         _delivering = Task.Run(DeliverReceivedAsync);
         _probing = Task.Run(() => Probe.RunAsync(_stopping.Token));
         // The client connects in the background and keeps retrying: the local bus works without NATS meanwhile.
@@ -134,28 +132,7 @@ internal sealed partial class NatsLink : IAsyncDisposable
     }
 
     /// <summary>Counts one local subscriber of <paramref name="filter"/>; the first one subscribes on NATS, and disposing the last one's handle unsubscribes.</summary>
-    public IDisposable AddInterest(TopicFilter filter)
-    {
-        lock (_interestsLock)
-        {
-            if (!_interests.TryGetValue(filter.Value, out var interest))
-            {
-                interest = new Interest(filter);
-                _interests.Add(filter.Value, interest);
-            }
-
-            if (++interest.Count == 1) _interestChanges.Writer.TryWrite(interest);
-            return new InterestShare(this, interest);
-        }
-    }
-
-    private void RemoveInterest(Interest interest)
-    {
-        lock (_interestsLock)
-        {
-            if (--interest.Count == 0) _interestChanges.Writer.TryWrite(interest);
-        }
-    }
+    public IDisposable AddInterest(TopicFilter filter) => _interests.Add(filter);
 
     /// <summary>
     /// A message from NATS, on the client's read loop: queued for the subscribers of the filter whose subscription
@@ -281,61 +258,6 @@ internal sealed partial class NatsLink : IAsyncDisposable
         return subject;
     }
 
-    /// <summary>Applies interest changes one at a time: subscribes a filter that gained its first local subscriber, unsubscribes one that lost its last.</summary>
-    private async Task SubscribeAsync()
-    {
-        try
-        {
-            await foreach (var interest in _interestChanges.Reader.ReadAllAsync(_stopping.Token))
-            {
-                bool wanted;
-                lock (_interestsLock) wanted = interest.Count > 0;
-
-                if (wanted && interest.Subscriptions is null)
-                    interest.Subscriptions = await OpenAsync(interest.Filter);
-                else if (!wanted && interest.Subscriptions is { } subscriptions)
-                    await CloseAsync(interest, subscriptions);
-
-                lock (_interestsLock)
-                {
-                    if (interest.Count == 0 && interest.Subscriptions is null && _interests.TryGetValue(interest.Filter.Value, out var current) && current == interest)
-                        _interests.Remove(interest.Filter.Value);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
-        {
-        }
-    }
-
-    private async Task<InterestSubscription[]> OpenAsync(TopicFilter filter)
-    {
-        if (!NatsSubject.TryFromFilter(_options.SubjectPrefix, filter, out var subjects))
-        {
-            LogFilterWithoutSubject(_logger, filter.Value);
-            return [];
-        }
-
-        var opened = new InterestSubscription[subjects.Length];
-        for (var i = 0; i < subjects.Length; i++)
-        {
-            opened[i] = new InterestSubscription(Connection, subjects[i], filter, this);
-            // Registered with the client first: it sends the SUB now, or with every other one when it (re)connects.
-            await Connection.AddSubAsync(opened[i], _stopping.Token);
-        }
-
-        Counters.OnSubscriptions(opened.Length);
-        return opened;
-    }
-
-    private async Task CloseAsync(Interest interest, InterestSubscription[] subscriptions)
-    {
-        interest.Subscriptions = null;
-        foreach (var subscription in subscriptions)
-            await subscription.UnsubscribeAsync();
-        Counters.OnSubscriptions(-subscriptions.Length);
-    }
-
     private ValueTask OnOpenedAsync(object? sender, NatsEventArgs args)
     {
         if (Interlocked.Increment(ref _opened) > 1) Counters.OnReconnected();
@@ -430,29 +352,6 @@ internal sealed partial class NatsLink : IAsyncDisposable
     /// <summary>A message from NATS on its way to the subscribers of <see cref="Filter"/>, with the span of its receipt when traced.</summary>
     private readonly record struct Received(TopicFilter Filter, Message Message, Activity? Trace);
 
-    /// <summary>One local filter: how many local subscribers share it, and its NATS subscriptions (the subscribe loop's).</summary>
-    private sealed class Interest(TopicFilter filter)
-    {
-        public TopicFilter Filter { get; } = filter;
-
-        /// <summary>Under the link's interest lock.</summary>
-        public int Count;
-
-        /// <summary>Null while not subscribed; empty when the filter has no subject.</summary>
-        public InterestSubscription[]? Subscriptions;
-    }
-
-    /// <summary>One subscriber's share of an interest; disposing it twice releases it once.</summary>
-    private sealed class InterestShare(NatsLink link, Interest interest) : IDisposable
-    {
-        private int _disposed;
-
-        public void Dispose()
-        {
-            if (Interlocked.Exchange(ref _disposed, 1) == 0) link.RemoveInterest(interest);
-        }
-    }
-
     [LoggerMessage(EventId = LogEventIds.Backplane, EventName = "BackplaneConnected", Level = LogLevel.Information,
         Message = "Backplane connected to NATS server {Server} ({Url}); {Subscriptions} subscriptions held for this instance's peers.")]
     private static partial void LogConnected(ILogger logger, string server, string url, long subscriptions);
@@ -472,8 +371,4 @@ internal sealed partial class NatsLink : IAsyncDisposable
     [LoggerMessage(EventId = LogEventIds.Backplane + 4, EventName = "BackplaneDisposeAbandoned", Level = LogLevel.Warning,
         Message = "Backplane stopped without closing its NATS connection cleanly ({Subscriptions} subscriptions; {Reason}): the server drops them with the connection.")]
     private static partial void LogDisposeAbandoned(ILogger logger, long subscriptions, string reason);
-
-    [LoggerMessage(EventId = LogEventIds.Backplane + 3, EventName = "BackplaneFilterWithoutSubject", Level = LogLevel.Warning,
-        Message = "Backplane cannot subscribe to '{Filter}' on NATS: escaped, it is longer than a NATS subject may be. Its subscribers receive local messages only.")]
-    private static partial void LogFilterWithoutSubject(ILogger logger, string filter);
 }
