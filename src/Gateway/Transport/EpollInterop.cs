@@ -4,10 +4,10 @@ using Microsoft.AspNetCore.Connections;
 namespace Gateway.Transport;
 
 /// <summary>
-/// The Linux system calls the epoll transport and the batched UDP socket make: epoll, eventfd, poll, and
+/// The Linux system calls the epoll transport and the batched UDP socket make: epoll, eventfd, poll, accept4, and
 /// non-blocking socket I/O.
 /// </summary>
-/// <remarks>See epoll(7), eventfd(2), poll(2), recv(2), sendmsg(2), recvmmsg(2), sendmmsg(2). Every call sets errno, read with <see cref="Marshal.GetLastPInvokeError"/>.</remarks>
+/// <remarks>See epoll(7), eventfd(2), poll(2), accept4(2), recv(2), sendmsg(2), recvmmsg(2), sendmmsg(2). Every call sets errno, read with <see cref="Marshal.GetLastPInvokeError"/>.</remarks>
 internal static unsafe partial class EpollInterop
 {
     private const string LibC = "libc";
@@ -21,6 +21,7 @@ internal static unsafe partial class EpollInterop
 
     public const int EpollCtlAdd = 1;
     public const int EpollCtlDel = 2;
+    public const int EpollCtlMod = 3;
 
     private const int CloseOnExec = 0x80000; // EPOLL_CLOEXEC and EFD_CLOEXEC share O_CLOEXEC's value
     private const int EventFdNonBlock = 0x800;
@@ -36,6 +37,10 @@ internal static unsafe partial class EpollInterop
 
     public const int EINTR = 4;
     public const int EAGAIN = 11;
+    public const int ENOMEM = 12;
+    public const int ENFILE = 23;
+    public const int EMFILE = 24;
+    public const int ENOBUFS = 105;
     public const int EPIPE = 32;
     public const int ENETUNREACH = 101;
     public const int ECONNRESET = 104;
@@ -74,6 +79,9 @@ internal static unsafe partial class EpollInterop
 
     public static int CreateEventFd() => eventfd(0, CloseOnExec | EventFdNonBlock);
 
+    /// <summary>Takes the next connection from a listening socket's backlog, non-blocking and close-on-exec; -1 and errno EAGAIN when there is none.</summary>
+    public static int Accept(int listeningFd) => accept4(listeningFd, null, null, NonBlocking | CloseOnExec); // SOCK_NONBLOCK, SOCK_CLOEXEC
+
     [StructLayout(LayoutKind.Sequential)]
     public struct IoVector
     {
@@ -104,6 +112,9 @@ internal static unsafe partial class EpollInterop
 
     [LibraryImport(LibC, SetLastError = true)]
     private static partial int eventfd(uint initialValue, int flags);
+
+    [LibraryImport(LibC, SetLastError = true)]
+    private static partial int accept4(int fd, void* address, void* addressLength, int flags);
 
     [LibraryImport(LibC, EntryPoint = "read", SetLastError = true)]
     public static partial nint Read(int fd, void* buffer, nuint count);

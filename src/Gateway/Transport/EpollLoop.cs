@@ -9,6 +9,8 @@ namespace Gateway.Transport;
 /// hands the bytes to the connection's pipe, whose reader (the connection handler) runs right here.
 /// </summary>
 /// <remarks>
+/// Listening sockets are served here too, as in libuv: a few connections are accepted per pass, so accepting keeps the
+/// pace at which the loop serves the connections it has (<see cref="EpollConnectionListener"/>).
 /// Sockets are registered edge-triggered for input and output once, for their whole life, so serving a
 /// socket never costs an epoll_ctl. Work from other threads (resuming a paused reader, closing a socket) is
 /// queued and the loop woken through an eventfd. Only this thread reads from its sockets and closes them,
@@ -19,6 +21,10 @@ internal sealed unsafe class EpollLoop : IDisposable
     private const int MaxEventsPerWait = 256;
     private const ulong WakeToken = ulong.MaxValue;
 
+    // A listening socket's token: these high bits and its index. No connection's token has them, as generations skip
+    // uint.MaxValue.
+    private const ulong ListenerTokens = (ulong)uint.MaxValue << 32;
+
     private readonly int _epoll;
     private readonly int _wakeFd;
     private readonly Thread _thread;
@@ -26,6 +32,7 @@ internal sealed unsafe class EpollLoop : IDisposable
     private readonly Lock _slotsLock = new();
     private readonly Stack<int> _freeSlots = new();
     private EpollConnection?[] _slots = new EpollConnection?[64];
+    private readonly List<EpollConnectionListener?> _listeners = []; // the loop thread's
     private int _slotsUsed;
     private uint _generation;
     private int _wakePending;
@@ -50,6 +57,9 @@ internal sealed unsafe class EpollLoop : IDisposable
 
     public bool IsLoopThread => Thread.CurrentThread == _thread;
 
+    /// <summary>False once the loop has stopped: work scheduled then never runs.</summary>
+    public bool IsRunning => !_stopping;
+
     /// <summary>Adds a socket to the epoll set; its events go to <paramref name="connection"/> from now on.</summary>
     public void Register(EpollConnection connection, int fd)
     {
@@ -69,7 +79,8 @@ internal sealed unsafe class EpollLoop : IDisposable
             }
 
             // The generation in the high bits tells a reused slot's new socket from the old one's late events.
-            token = ((ulong)++_generation << 32) | (uint)slot;
+            if (++_generation == uint.MaxValue) _generation = 1;
+            token = ((ulong)_generation << 32) | (uint)slot;
             connection.Token = token; // before the socket is added: its first event may arrive at once
             _slots[slot] = connection;
         }
@@ -87,6 +98,26 @@ internal sealed unsafe class EpollLoop : IDisposable
             _slots[slot] = null;
             _freeSlots.Push(slot);
         }
+    }
+
+    /// <summary>Adds a listening socket, reported readable (level-triggered) while its backlog has connections; loop thread only.</summary>
+    public ulong AddListener(EpollConnectionListener listener, int fd)
+    {
+        var token = ListenerTokens | (uint)_listeners.Count;
+        _listeners.Add(listener);
+        Control(EpollInterop.EpollCtlAdd, fd, EpollInterop.EpollIn, token);
+        return token;
+    }
+
+    /// <summary>Stops or resumes a listening socket's reports; loop thread only.</summary>
+    public void WatchListener(int fd, ulong token, bool watch) =>
+        Control(EpollInterop.EpollCtlMod, fd, watch ? EpollInterop.EpollIn : 0, token);
+
+    /// <summary>Removes a listening socket before it is closed; loop thread only.</summary>
+    public void RemoveListener(int fd, ulong token)
+    {
+        EpollInterop.EpollCtl(_epoll, EpollInterop.EpollCtlDel, fd, null);
+        _listeners[(int)(uint)token] = null;
     }
 
     /// <summary>Runs <paramref name="action"/> on the loop thread, soon; safe from any thread.</summary>
@@ -139,10 +170,18 @@ internal sealed unsafe class EpollLoop : IDisposable
             // kernel together, in one system call, as soon as that handling ends, not after the rest of the pass.
             using (SendRing.Begin())
             {
-                if (token == WakeToken)
+                if (token >= ListenerTokens)
                 {
-                    RunQueuedWork();
-                    slots = Volatile.Read(ref _slots);
+                    if (token == WakeToken)
+                    {
+                        RunQueuedWork();
+                        slots = Volatile.Read(ref _slots);
+                    }
+                    else
+                    {
+                        _listeners[(int)(uint)token]?.AcceptSome();
+                    }
+
                     continue;
                 }
 

@@ -36,27 +36,29 @@ internal sealed class EpollTransportFactory(EpollTransportOptions options, IMemo
         foreach (var candidate in epoll.Candidates)
         {
             if (TryBind(candidate, out var socket, ref failure))
-                return new ValueTask<IConnectionListener>(new EpollConnectionListener(socket, socket.LocalEndPoint ?? candidate, this));
+                return new ValueTask<IConnectionListener>(new EpollConnectionListener(socket, socket.LocalEndPoint ?? candidate, NextLoop(), this, logger));
         }
 
         if (!epoll.Optional) throw failure!;
         TransportLog.ListenAddressUnavailable(logger, epoll.ToString(), failure!.Message);
-        return new ValueTask<IConnectionListener>(new EpollConnectionListener(null, epoll.Candidates[0], this));
+        return new ValueTask<IConnectionListener>(new EpollConnectionListener(null, epoll.Candidates[0], NextLoop(), this, logger));
     }
 
-    /// <summary>Wraps an accepted socket in a connection served by the next loop, round robin.</summary>
+    /// <summary>Wraps an accepted socket (non-blocking: the loops' reads and sends must return EAGAIN, never wait) in a connection served by the next loop, round robin.</summary>
     internal EpollConnection Accept(Socket socket)
     {
-        // The loops' reads and sends must return EAGAIN, never wait.
-        EpollInterop.SetNonBlocking((int)socket.SafeHandle.DangerousGetHandle());
         // As Kestrel's socket transport does by default: a response written in two parts (an HTTP answer's body and its
         // chunk terminator) must not wait for the peer's delayed ACK. A framed endpoint sets its own NoDelay after this.
         if (socket.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6) socket.NoDelay = true;
-        var loops = _loops!;
-        var loop = loops[(uint)Interlocked.Increment(ref _nextLoop) % (uint)loops.Length];
-        var connection = new EpollConnection(socket, loop, _pipes!);
+        var connection = new EpollConnection(socket, NextLoop(), _pipes!);
         connection.Start();
         return connection;
+    }
+
+    private EpollLoop NextLoop()
+    {
+        var loops = _loops!;
+        return loops[(uint)Interlocked.Increment(ref _nextLoop) % (uint)loops.Length];
     }
 
     public void Dispose()
