@@ -62,12 +62,35 @@ public static class GatewayApplication
             using (StartupLog.Starting(app.Services))
                 await app.StartAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (Describe(ex, app.Configuration, app.Services) is { } description)
+        catch (Exception ex)
         {
-            throw new GatewayStartupException(description, ex);
+            await StopAfterFailedStartAsync(app).ConfigureAwait(false);
+            if (Describe(ex, app.Configuration, app.Services) is { } description) throw new GatewayStartupException(description, ex);
+            throw;
         }
 
         LogEndpoints(app);
+    }
+
+    /// <summary>
+    /// Stops what had started before the start failed, so that disposing the app afterwards is a deliberate stop.
+    /// </summary>
+    /// <remarks>
+    /// Since .NET 10 a <c>BackgroundService</c> starts its loop with <c>Task.Run(..., stoppingToken)</c>: disposed right
+    /// after a failed start, the host can cancel a loop before it has run, and then reports that service as failed, an
+    /// error after the line that names the setting. After a stop it reports nothing. The start's own exception is what
+    /// the caller needs, so a failure to stop is not added to it.
+    /// </remarks>
+    private static async Task StopAfterFailedStartAsync(WebApplication app)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            await app.StopAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException or ObjectDisposedException or AggregateException)
+        {
+        }
     }
 
     /// <summary>One line per endpoint of every capability, once all are bound: where it listens and what it does.</summary>
