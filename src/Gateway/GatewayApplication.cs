@@ -88,8 +88,9 @@ public static class GatewayApplication
         {
             await app.StopAsync(timeout.Token).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException or ObjectDisposedException or AggregateException)
+        catch (Exception)
         {
+            // Whatever stopping met, the start's failure is the one to report.
         }
     }
 
