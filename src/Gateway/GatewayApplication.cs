@@ -33,7 +33,8 @@ public static class GatewayApplication
             .AddTcpEndpoints()
             .AddUdpEndpoints()
             .AddHttpHost()
-            .AddWebSocketEndpoint();
+            .AddWebSocketEndpoint()
+            .AddRoutes(builder.Configuration);
         configure?.Invoke(builder);
 
         WebApplication app;

@@ -32,4 +32,7 @@ internal static class LogEventIds
 
     /// <summary>The NATS backplane: 900-999.</summary>
     public const int Backplane = 900;
+
+    /// <summary>Routes to upstream services: 1000-1099.</summary>
+    public const int Routing = 1000;
 }

@@ -45,6 +45,9 @@ public sealed class GatewayOptions
 
     /// <summary>Endpoints by name. The name appears in logs, in topic templates as {endpoint}, and in the admin API.</summary>
     public Dictionary<string, EndpointOptions> Endpoints { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Routes by name: topics forwarded to upstream HTTP, TCP and UDP services, whose answers come back as messages.</summary>
+    public Dictionary<string, Gateway.Routing.RouteOptions> Routes { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 }
 
 /// <summary>The shared HTTP host (API, health, and later WebSocket and SSE).</summary>

@@ -1,10 +1,11 @@
 using Gateway.Connections;
+using Gateway.Routing;
 using Gateway.Security;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Gateway.Http;
 
-/// <summary>What is live: <c>GET /api/endpoints</c>, <c>GET /api/connections</c>, <c>DELETE /api/connections/{id}</c>.</summary>
+/// <summary>What is live: <c>GET /api/endpoints</c>, <c>GET /api/connections</c>, <c>DELETE /api/connections/{id}</c>, <c>GET /api/routes</c>.</summary>
 internal static class AdminApi
 {
     public static void MapAdminApi(this IEndpointRouteBuilder routes)
@@ -18,6 +19,7 @@ internal static class AdminApi
         api.MapGet("/connections", ListConnections).WithName("ListConnections").WithSummary("Lists every live connection of every protocol.");
         api.MapDelete("/connections/{id}", Disconnect).WithName("Disconnect").WithSummary("Disconnects a peer of any protocol.")
             .ProducesProblem(StatusCodes.Status404NotFound);
+        api.MapRoutesApi();
     }
 
     /// <summary>One endpoint as the admin API lists it.</summary>

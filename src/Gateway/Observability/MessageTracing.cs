@@ -49,6 +49,22 @@ internal static class MessageTracing
     }
 
     /// <summary>
+    /// Starts the span of a route's request to its upstream, a child of the message's publish, so the upstream's
+    /// <c>traceparent</c> continues the trace; null when no tracer listens.
+    /// </summary>
+    public static Activity? StartForward(Activity published, Message message, string route, string destination)
+    {
+        var activity = s_source.StartActivity("forward", ActivityKind.Client, published.Context);
+        activity?.SetTag("messaging.system", "gateway")
+            .SetTag("messaging.operation.type", "send")
+            .SetTag("messaging.destination.name", message.Topic)
+            .SetTag("messaging.message.id", message.Id)
+            .SetTag("gateway.route", route)
+            .SetTag("server.address", destination);
+        return activity;
+    }
+
+    /// <summary>
     /// Records one delivery as a span from the publish to the moment the subscriber's writer took the message: the
     /// time the message waited for that subscriber.
     /// </summary>

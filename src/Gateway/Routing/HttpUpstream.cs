@@ -1,0 +1,175 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using Gateway.Messaging;
+using Gateway.Observability;
+using Gateway.Security;
+using Microsoft.Extensions.Http.Resilience;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Timeout;
+
+namespace Gateway.Routing;
+
+/// <summary>
+/// An HTTP upstream: each message is one request with the payload as its body, through the route's own connection
+/// pool (one <see cref="SocketsHttpHandler"/> per route, from <see cref="IHttpClientFactory"/>) and its resilience
+/// handler: a total timeout, retries with backoff and jitter, a circuit breaker and an attempt timeout.
+/// </summary>
+internal sealed class HttpUpstream(string route, RouteOptions options, HttpClient client, UpstreamCircuit circuit) : IUpstream
+{
+    /// <summary>Headers each request carries besides the trace context (<c>traceparent</c>, added by the client when traced).</summary>
+    public const string TopicHeader = "X-Gateway-Topic", MessageIdHeader = "X-Gateway-Message-Id", SourceHeader = "X-Gateway-Source";
+
+    private static readonly MediaTypeHeaderValue s_octetStream = new("application/octet-stream");
+
+    private readonly Uri _url = new(options.To.Url!);
+    private readonly HttpMethod _method = HttpMethod.Parse(options.To.Method);
+    private readonly Version _version = options.To.HttpVersion == "2" ? HttpVersion.Version20 : HttpVersion.Version11;
+
+    public string Destination => _url.ToString();
+
+    public UpstreamCircuit Circuit => circuit;
+
+    /// <summary>The name of the route's client in <see cref="IHttpClientFactory"/>.</summary>
+    public static string ClientName(string route) => "route:" + route;
+
+    public Task StartAsync(Action<byte[]> onAnswer, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async Task<UpstreamResult> SendAsync(Message message, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(_method, _url)
+        {
+            Version = _version,
+            // "2" is HTTP/2 by prior knowledge, without TLS too: never fall back to 1.1 silently.
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = new ReadOnlyMemoryContent(message.Payload),
+        };
+        request.Content.Headers.ContentType = message.ContentType is { } type && MediaTypeHeaderValue.TryParse(type, out var parsed) ? parsed : s_octetStream;
+        request.Headers.TryAddWithoutValidation(TopicHeader, HeaderValue(message.Topic));
+        request.Headers.TryAddWithoutValidation(MessageIdHeader, message.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        request.Headers.TryAddWithoutValidation(SourceHeader, HeaderValue(message.SourceEndpoint));
+        // The client's diagnostics handler writes the current span's context as traceparent.
+        using var span = message.PublishActivity is { } published ? MessageTracing.StartForward(published, message, route, Destination) : null;
+        try
+        {
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+                return UpstreamResult.Failed($"HTTP {(int)response.StatusCode} {response.ReasonPhrase}".TrimEnd());
+            var answer = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+            return UpstreamResult.Succeeded(answer.Length > 0 ? answer : null, response.Content.Headers.ContentType?.ToString());
+        }
+        catch (BrokenCircuitException ex)
+        {
+            return UpstreamResult.Unavailable($"circuit open: {ex.Message}", ex.RetryAfter);
+        }
+        catch (TimeoutRejectedException ex)
+        {
+            return UpstreamResult.Failed($"timed out after {ex.Timeout.TotalSeconds:0.###} s");
+        }
+        catch (HttpRequestException ex)
+        {
+            return UpstreamResult.Failed(ex.InnerException is { } inner ? $"{ex.Message} ({inner.Message})" : ex.Message);
+        }
+    }
+
+    /// <summary>A header carries visible ASCII only: other characters of a topic are percent-encoded as UTF-8.</summary>
+    private static string HeaderValue(string value)
+    {
+        foreach (var c in value)
+        {
+            if (c is < ' ' or > '~') return Uri.EscapeDataString(value);
+        }
+
+        return value;
+    }
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    /// <summary>The route's connection pool: the Node agent's <c>maxSockets</c> and keep-alive, and TLS towards the upstream.</summary>
+    public static SocketsHttpHandler CreateHandler(UpstreamOptions to)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            MaxConnectionsPerServer = to.MaxConnections,
+            PooledConnectionLifetime = to.PooledConnectionLifetime,
+            PooledConnectionIdleTimeout = to.PooledConnectionIdleTimeout,
+            // A route forwards to one URL; a redirect is the upstream's answer, not somewhere else to send the message.
+            AllowAutoRedirect = false,
+            UseCookies = false,
+            UseProxy = false,
+        };
+        if (to.Tls is { } tls)
+        {
+            if (tls.ClientCertificate is { } certificate)
+                handler.SslOptions.ClientCertificates = [CertificateFiles.LoadWithKey(certificate)];
+            if (tls.CertificateAuthority is { } authority)
+            {
+                var authorities = CertificateFiles.LoadBundle(authority, nameof(tls.CertificateAuthority));
+                handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+                    certificate is X509Certificate2 server && IsTrustedBy(authorities, server, errors);
+            }
+        }
+
+        return handler;
+    }
+
+    /// <summary>The upstream's certificate names the host and chains to one of the private authorities; the system's store plays no part.</summary>
+    private static bool IsTrustedBy(X509Certificate2Collection authorities, X509Certificate2 certificate, SslPolicyErrors errors)
+    {
+        if ((errors & (SslPolicyErrors.RemoteCertificateNotAvailable | SslPolicyErrors.RemoteCertificateNameMismatch)) != 0) return false;
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.AddRange(authorities);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        return chain.Build(certificate);
+    }
+
+    /// <summary>
+    /// The route's resilience handler, outermost first: the total timeout, retries of connection failures, timeouts,
+    /// 5xx, 408 and 429 (after <c>Retry-After</c> when the answer gives one) and never of other 4xx, the circuit breaker,
+    /// and the timeout of each attempt.
+    /// </summary>
+    public static void ConfigureResilience(ResiliencePipelineBuilder<HttpResponseMessage> pipeline, RouteOptions options, UpstreamCircuit circuit)
+    {
+        pipeline.AddTimeout(new HttpTimeoutStrategyOptions { Name = "total", Timeout = options.TotalTimeout });
+        if (options.Retry.MaxRetries > 0)
+        {
+            pipeline.AddRetry(new HttpRetryStrategyOptions
+            {
+                MaxRetryAttempts = options.Retry.MaxRetries,
+                Delay = options.Retry.BaseDelay,
+                MaxDelay = options.Retry.MaxDelay,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                ShouldRetryAfterHeader = true,
+            });
+        }
+
+        var breaker = options.CircuitBreaker;
+        pipeline.AddCircuitBreaker(new HttpCircuitBreakerStrategyOptions
+        {
+            FailureRatio = breaker.FailureRatio,
+            MinimumThroughput = breaker.MinimumThroughput,
+            SamplingDuration = breaker.SamplingDuration,
+            BreakDuration = breaker.BreakDuration,
+            OnOpened = args =>
+            {
+                circuit.OnOpened(Describe(args.Outcome), args.BreakDuration);
+                return ValueTask.CompletedTask;
+            },
+            OnClosed = _ =>
+            {
+                circuit.OnClosed();
+                return ValueTask.CompletedTask;
+            },
+        });
+        pipeline.AddTimeout(new HttpTimeoutStrategyOptions { Name = "attempt", Timeout = options.AttemptTimeout });
+    }
+
+    private static string Describe(Outcome<HttpResponseMessage> outcome) =>
+        outcome.Exception is { } exception ? exception.Message
+        : outcome.Result is { } response ? $"HTTP {(int)response.StatusCode} {response.ReasonPhrase}".TrimEnd()
+        : "unknown";
+}

@@ -1,0 +1,249 @@
+using Gateway.Messaging;
+using Gateway.Protocols.Topics;
+using Gateway.Security;
+
+namespace Gateway.Routing;
+
+/// <summary>
+/// One route: a subscriber whose outbound adapter is an upstream client. Messages matching its filters wait in its
+/// bounded queue (<see cref="RouteQueue"/>); its pump sends up to its window of them at once, publishes the answers to
+/// the reply topic, and publishes what it gives up on to the dead-letter topic. A slow or dead upstream costs the
+/// publisher one queued message, never a wait.
+/// </summary>
+internal sealed class Route : IMessageSubscriber, IAsyncDisposable
+{
+    private readonly RouteOptions _options;
+    private readonly IMessageBus _bus;
+    private readonly ILogger _logger;
+    private readonly PeerAccess _access;
+    private readonly TopicTemplate? _replyTopic;
+    private readonly TopicTemplate? _deadLetter;
+    private readonly MessageSource _source;
+    private readonly SemaphoreSlim _wake = new(0);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly List<IDisposable> _subscriptions = [];
+    private int _wakePending;
+    private long _pausedUntilTicks;
+    private int _templateErrorLogged;
+    private RouteError? _lastError;
+    private Task _pump = Task.CompletedTask;
+
+    public Route(string name, RouteOptions options, IUpstream upstream, IMessageBus bus, PermissionPolicy permissions, ILogger logger)
+    {
+        Name = name;
+        _options = options;
+        Upstream = upstream;
+        _bus = bus;
+        _logger = logger;
+        _access = permissions.ForPeer(options.Identity, name, "route", logger);
+        _replyTopic = options.ReplyTopic is null ? null : TopicTemplate.Parse(options.ReplyTopic, TemplateKind.Topic);
+        _deadLetter = options.DeadLetter is null ? null : TopicTemplate.Parse(options.DeadLetter, TemplateKind.Topic);
+        _source = new MessageSource(name, null, upstream.Destination);
+        Queue = new RouteQueue(options.Queue, options.MaxInFlight, options.Ordering, options.Ttl);
+    }
+
+    public string Name { get; }
+
+    public RouteOptions Options => _options;
+
+    public IUpstream Upstream { get; }
+
+    public RouteQueue Queue { get; }
+
+    /// <summary>The last failure: what and when; null before the first.</summary>
+    public RouteError? LastError => Volatile.Read(ref _lastError);
+
+    /// <summary>Starts the upstream and the pump, then subscribes to the route's filters under its identity's permissions.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await Upstream.StartAsync(PublishUnsolicitedAnswer, cancellationToken).ConfigureAwait(false);
+        _pump = Task.Run(PumpAsync, CancellationToken.None);
+        foreach (var filter in _options.From)
+            _subscriptions.Add(_bus.Subscribe(TopicFilter.Parse(filter), this));
+    }
+
+    public DeliveryOutcome Deliver(Message message)
+    {
+        var discarded = Queue.Enqueue(message, out var accepted);
+        if (discarded is not null) DeadLetter(discarded);
+        Wake();
+        return accepted ? DeliveryOutcome.Accepted : DeliveryOutcome.DroppedNewest;
+    }
+
+    private void Wake()
+    {
+        if (Interlocked.Exchange(ref _wakePending, 1) == 0) _wake.Release();
+    }
+
+    /// <summary>
+    /// Takes what may be sent and starts sending it, then waits to be woken: by a new message, a message done, or, at
+    /// least once a second, to take out what has outlived its TTL while nothing could be sent.
+    /// </summary>
+    private async Task PumpAsync()
+    {
+        var token = _stopping.Token;
+        while (!token.IsCancellationRequested)
+        {
+            Volatile.Write(ref _wakePending, 0);
+            var now = DateTime.UtcNow.Ticks;
+            var pausedFor = Volatile.Read(ref _pausedUntilTicks) - now;
+            if (pausedFor > 0)
+            {
+                while (Queue.TryExpireOldest(now, out var expired))
+                    DeadLetter(expired);
+            }
+            else
+            {
+                while (Queue.TryTake(now, out var message, out var expired))
+                {
+                    if (expired) DeadLetter(message);
+                    else _ = ForwardAsync(message);
+                }
+            }
+
+            var wait = pausedFor > 0 ? TimeSpan.FromTicks(Math.Min(pausedFor, TimeSpan.TicksPerSecond)) : TimeSpan.FromSeconds(1);
+            try
+            {
+                await _wake.WaitAsync(wait, token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task ForwardAsync(Message message)
+    {
+        var left = message.Timestamp.UtcTicks + _options.Ttl.Ticks - DateTime.UtcNow.Ticks;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        deadline.CancelAfter(TimeSpan.FromTicks(Math.Max(left, 1)));
+        UpstreamResult result;
+        try
+        {
+            result = await Upstream.SendAsync(message, deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            var stopping = _stopping.IsCancellationRequested;
+            Fail(stopping ? "stopped while in flight" : $"TTL of {_options.Ttl.TotalSeconds:0.###} s passed while in flight");
+            Queue.Complete(message, stopping ? RouteOutcome.Shutdown : RouteOutcome.Expired);
+            DeadLetter(message);
+            Wake();
+            return;
+        }
+        catch (Exception ex)
+        {
+            // An upstream reports failures as results; this is a fault of its own, and the message must still end.
+            result = UpstreamResult.Failed(ex.Message);
+        }
+
+        switch (result.Status)
+        {
+            case UpstreamStatus.Succeeded:
+                Queue.Complete(message, RouteOutcome.Succeeded);
+                if (result.Answer is { } answer) PublishAnswer(message, answer, result.AnswerContentType);
+                break;
+            case UpstreamStatus.Unavailable:
+                // Not tried: it waits at the front of the queue until the circuit lets a trial through.
+                Fail(result.Error!);
+                var retryAfter = result.RetryAfter ?? _options.CircuitBreaker.BreakDuration;
+                Volatile.Write(ref _pausedUntilTicks, DateTime.UtcNow.Ticks + retryAfter.Ticks);
+                Queue.PutBack(message);
+                break;
+            default:
+                Fail(result.Error!);
+                Queue.Complete(message, RouteOutcome.Failed);
+                DeadLetter(message);
+                break;
+        }
+
+        Wake();
+    }
+
+    private void Fail(string error) => Volatile.Write(ref _lastError, new RouteError(error, DateTimeOffset.UtcNow));
+
+    /// <summary>The body of an HTTP answer, to the reply topic rendered for the message it answers.</summary>
+    private void PublishAnswer(Message answered, byte[] answer, string? contentType)
+    {
+        if (_replyTopic is not null && Render(_replyTopic, answered) is { } topic)
+            PublishAs(topic, answer, contentType);
+    }
+
+    /// <summary>A frame or datagram the upstream sent of its own, to the reply topic (which has no placeholders then).</summary>
+    private void PublishUnsolicitedAnswer(byte[] answer)
+    {
+        if (_replyTopic is not null) PublishAs(_replyTopic.Template, answer, null);
+    }
+
+    private void DeadLetter(Message message)
+    {
+        if (_deadLetter is null || Render(_deadLetter, message) is not { } topic) return;
+        if (PublishAs(topic, message.Payload, message.ContentType)) Queue.OnDeadLettered();
+    }
+
+    private bool PublishAs(string topic, ReadOnlyMemory<byte> payload, string? contentType)
+    {
+        if (!_access.MayPublish(topic))
+        {
+            _access.OnPublishDenied(topic);
+            return false;
+        }
+
+        _bus.Publish(new Message(topic, payload, _source, DateTimeOffset.UtcNow, contentType));
+        return true;
+    }
+
+    private string? Render(TopicTemplate template, Message message)
+    {
+        try
+        {
+            return template.IsConstant
+                ? template.Template
+                : template.Render(new TopicTemplateValues(message.SourceEndpoint, message.ConnectionId ?? "", message.RemoteAddress ?? "", null));
+        }
+        catch (TopicException ex)
+        {
+            if (Interlocked.Exchange(ref _templateErrorLogged, 1) == 0) RouteLog.TemplateFailed(_logger, Name, template.Template, ex.Message);
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Stops taking messages, gives the queue and the messages in flight until <paramref name="cancellationToken"/> ends
+    /// to reach the upstream, then ends what is left, counted as dropped at shutdown and dead-lettered.
+    /// </summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        foreach (var subscription in _subscriptions)
+            subscription.Dispose();
+        _subscriptions.Clear();
+        try
+        {
+            while (Queue.Snapshot() is { Queued: > 0 } or { InFlight: > 0 } && !Upstream.Circuit.IsOpen)
+                await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Out of time: what is left is dropped below.
+        }
+
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _pump.ConfigureAwait(false);
+        foreach (var message in Queue.Close())
+            DeadLetter(message);
+        // The messages in flight see the cancellation and end as dropped at shutdown.
+        while (Queue.Snapshot().InFlight > 0)
+            await Task.Delay(10, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Upstream.DisposeAsync().ConfigureAwait(false);
+        _stopping.Dispose();
+        _wake.Dispose();
+    }
+}
+
+/// <summary>A route's last failure.</summary>
+internal sealed record RouteError(string Message, DateTimeOffset At);

@@ -1,0 +1,38 @@
+using System.Collections.Concurrent;
+using Gateway.Configuration;
+using Gateway.Messaging;
+using Gateway.Security;
+
+namespace Gateway.Routing;
+
+/// <summary>Every configured route, built once with its upstream; the admin API, the metrics and readiness read them here.</summary>
+internal sealed class RouteCatalog
+{
+    public RouteCatalog(IOptions<GatewayOptions> options, IHttpClientFactory clients, UpstreamCircuits circuits, IMessageBus bus,
+        PermissionPolicy permissions, ILoggerFactory loggers)
+    {
+        var logger = loggers.CreateLogger("Gateway.Routing");
+        Routes = [.. options.Value.Routes.Select(pair => new Route(pair.Key, pair.Value, CreateUpstream(pair.Key, pair.Value, clients, circuits), bus, permissions, logger))];
+    }
+
+    public IReadOnlyList<Route> Routes { get; }
+
+    private static IUpstream CreateUpstream(string name, RouteOptions route, IHttpClientFactory clients, UpstreamCircuits circuits) => route.To.Kind switch
+    {
+        UpstreamKind.Http => new HttpUpstream(name, route, clients.CreateClient(HttpUpstream.ClientName(name)), circuits.For(name, route.To.Url!)),
+        UpstreamKind.Tcp => new TcpUpstream(name, route, circuits.For(name, "tcp://" + route.To.Address)),
+        _ => new UdpUpstream(name, route, circuits.For(name, "udp://" + route.To.Address)),
+    };
+}
+
+/// <summary>
+/// Each route's <see cref="UpstreamCircuit"/>, by route name: made here because the HTTP client factory builds a route's
+/// resilience handler on its own, and it must report to the same circuit the route reads.
+/// </summary>
+internal sealed class UpstreamCircuits(ILoggerFactory loggers)
+{
+    private readonly ConcurrentDictionary<string, UpstreamCircuit> _circuits = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ILogger _logger = loggers.CreateLogger("Gateway.Routing");
+
+    public UpstreamCircuit For(string route, string destination) => _circuits.GetOrAdd(route, static (name, state) => new UpstreamCircuit(name, state.destination, state.logger), (destination, logger: _logger));
+}

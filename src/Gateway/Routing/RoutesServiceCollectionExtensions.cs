@@ -1,0 +1,54 @@
+using Gateway.Configuration;
+using Gateway.Observability;
+using Gateway.Routing;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using RouteOptions = Gateway.Routing.RouteOptions;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the routes: their validation, one HTTP client (pool and resilience handler) per HTTP route, the service that runs them, their metrics and readiness.</summary>
+internal static class RoutesServiceCollectionExtensions
+{
+    public static IServiceCollection AddRoutes(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddGatewayOptionsCheck<RoutesValidator>();
+        services.TryAddSingleton<UpstreamCircuits>();
+        services.TryAddSingleton(provider =>
+        {
+            var catalog = ActivatorUtilities.CreateInstance<RouteCatalog>(provider);
+            RouteMetrics.Register(provider.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), catalog);
+            return catalog;
+        });
+        services.AddHostedService<RouteService>();
+        services.AddHealthChecks().AddCheck<RoutesReadyCheck>(RoutesReadyCheck.Name, tags: [HealthEndpoints.ReadyTag]);
+
+        // The factory's clients are named when services are registered, so the routes are read from the configuration
+        // here; their options, bound and validated later, are read when each client is first made.
+        foreach (var route in configuration.GetSection($"{GatewayOptions.SectionName}:{nameof(GatewayOptions.Routes)}").GetChildren())
+        {
+            var name = route.Key;
+            services.AddHttpClient(HttpUpstream.ClientName(name))
+                // The factory logs every request at Information: once per message.
+                .RemoveAllLoggers()
+                .ConfigureHttpClient((provider, client) =>
+                {
+                    // The resilience handler times each attempt and the whole; the client's own 100 s would cut retries short.
+                    client.Timeout = Timeout.InfiniteTimeSpan;
+                    client.MaxResponseContentBufferSize = RouteOf(provider, name).To.MaxReplyBytes;
+                })
+                .ConfigurePrimaryHttpMessageHandler(provider => HttpUpstream.CreateHandler(RouteOf(provider, name).To))
+                // One pool for the route's lifetime: PooledConnectionLifetime replaces connections for DNS changes instead.
+                .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
+                .AddResilienceHandler("upstream", (pipeline, context) =>
+                {
+                    var options = RouteOf(context.ServiceProvider, name);
+                    HttpUpstream.ConfigureResilience(pipeline, options, context.ServiceProvider.GetRequiredService<UpstreamCircuits>().For(name, options.To.Url!));
+                });
+        }
+
+        return services;
+    }
+
+    private static RouteOptions RouteOf(IServiceProvider provider, string name) =>
+        provider.GetRequiredService<IOptions<GatewayOptions>>().Value.Routes[name];
+}

@@ -1,0 +1,85 @@
+using System.Net.Sockets;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Retry;
+using Polly.Timeout;
+
+namespace Gateway.Routing;
+
+/// <summary>
+/// The retries, timeouts and circuit breaker of a TCP or UDP upstream: the same shape and settings as an HTTP route's
+/// resilience handler (<see cref="HttpUpstream.ConfigureResilience"/>), with socket failures as the transient ones.
+/// </summary>
+internal static class UpstreamResilience
+{
+    public static ResiliencePipeline Build(RouteOptions options, UpstreamCircuit circuit)
+    {
+        var transient = new PredicateBuilder()
+            .Handle<SocketException>()
+            .Handle<IOException>()
+            // A send that took the connection just as it was lost.
+            .Handle<ObjectDisposedException>()
+            .Handle<UpstreamNotConnectedException>()
+            .Handle<TimeoutRejectedException>();
+        var pipeline = new ResiliencePipelineBuilder().AddTimeout(options.TotalTimeout);
+        if (options.Retry.MaxRetries > 0)
+        {
+            pipeline.AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = transient,
+                MaxRetryAttempts = options.Retry.MaxRetries,
+                Delay = options.Retry.BaseDelay,
+                MaxDelay = options.Retry.MaxDelay,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+            });
+        }
+
+        var breaker = options.CircuitBreaker;
+        return pipeline.AddCircuitBreaker(new CircuitBreakerStrategyOptions
+            {
+                ShouldHandle = transient,
+                FailureRatio = breaker.FailureRatio,
+                MinimumThroughput = breaker.MinimumThroughput,
+                SamplingDuration = breaker.SamplingDuration,
+                BreakDuration = breaker.BreakDuration,
+                OnOpened = args =>
+                {
+                    circuit.OnOpened(args.Outcome.Exception?.Message ?? "failures", args.BreakDuration);
+                    return ValueTask.CompletedTask;
+                },
+                OnClosed = _ =>
+                {
+                    circuit.OnClosed();
+                    return ValueTask.CompletedTask;
+                },
+            })
+            .AddTimeout(options.AttemptTimeout)
+            .Build();
+    }
+
+    /// <summary>Runs one send through the pipeline and turns how it ended into the route's result.</summary>
+    public static async Task<UpstreamResult> SendAsync(ResiliencePipeline pipeline, Func<CancellationToken, ValueTask> send, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await pipeline.ExecuteAsync(send, cancellationToken).ConfigureAwait(false);
+            return UpstreamResult.Succeeded();
+        }
+        catch (BrokenCircuitException ex)
+        {
+            return UpstreamResult.Unavailable($"circuit open: {ex.Message}", ex.RetryAfter);
+        }
+        catch (TimeoutRejectedException ex)
+        {
+            return UpstreamResult.Failed($"timed out after {ex.Timeout.TotalSeconds:0.###} s");
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or ObjectDisposedException or UpstreamNotConnectedException or Protocols.Framing.FramingException)
+        {
+            return UpstreamResult.Failed(ex.Message);
+        }
+    }
+}
+
+/// <summary>The upstream's connection is down and did not come back within the attempt.</summary>
+internal sealed class UpstreamNotConnectedException(string message) : Exception(message);
