@@ -15,9 +15,12 @@ namespace Gateway.Observability;
 /// </summary>
 internal static class GatewayTelemetry
 {
-    /// <summary>The built-in meters reported beside the gateway's own.</summary>
+    /// <summary>
+    /// The built-in meters reported beside the gateway's own. System.Net.Http's are the routes' connection pools: open
+    /// connections, active or idle, and requests waiting for one (the Node agent's <c>sockets</c> and <c>requests</c>).
+    /// </summary>
     private static readonly string[] s_meters =
-        [GatewayMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "System.Runtime"];
+        [GatewayMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "System.Runtime", "System.Net.Http"];
 
     // One set of OTLP options per signal: over HTTP each signal has its own path, so they cannot share an instance.
     private const string OtlpMetrics = "Gateway.Metrics";

@@ -127,8 +127,9 @@ internal sealed class Route : IMessageSubscriber, IAsyncDisposable
         {
             var stopping = _stopping.IsCancellationRequested;
             Fail(stopping ? "stopped while in flight" : $"TTL of {_options.Ttl.TotalSeconds:0.###} s passed while in flight");
-            Queue.Complete(message, stopping ? RouteOutcome.Shutdown : RouteOutcome.Expired);
+            // Dead-lettered before it ends, so a message that has ended has been dead-lettered too.
             DeadLetter(message);
+            Queue.Complete(message, stopping ? RouteOutcome.Shutdown : RouteOutcome.Expired);
             Wake();
             return;
         }
@@ -153,8 +154,8 @@ internal sealed class Route : IMessageSubscriber, IAsyncDisposable
                 break;
             default:
                 Fail(result.Error!);
-                Queue.Complete(message, RouteOutcome.Failed);
                 DeadLetter(message);
+                Queue.Complete(message, RouteOutcome.Failed);
                 break;
         }
 
