@@ -233,8 +233,8 @@ internal sealed class Route : IMessageSubscriber, IAsyncDisposable
         await _pump.ConfigureAwait(false);
         foreach (var message in Queue.Close())
             DeadLetter(message);
-        // The messages in flight see the cancellation and end as dropped at shutdown.
-        while (Queue.Snapshot().InFlight > 0)
+        // The messages in flight see the cancellation and end as dropped at shutdown; an upstream client ends at once.
+        for (var waited = 0; Queue.Snapshot().InFlight > 0 && waited < 5_000; waited += 10)
             await Task.Delay(10, CancellationToken.None).ConfigureAwait(false);
     }
 

@@ -2,9 +2,11 @@ namespace Gateway.Routing;
 
 /// <summary>
 /// Starts every route (its upstream, its pump, its subscriptions) with the host, and stops them with it: each route
-/// unsubscribes, has until the host's shutdown timeout to send what it holds, and counts and dead-letters the rest.
+/// unsubscribes, has half of <c>Gateway:Shutdown:DrainTimeout</c> to send what it holds, and counts and dead-letters the
+/// rest. Half, because the host's services stop one after another within that one timeout, and the connections'
+/// drain comes after the routes'.
 /// </summary>
-internal sealed class RouteService(RouteCatalog catalog, ILoggerFactory loggers) : IHostedService
+internal sealed class RouteService(RouteCatalog catalog, IOptions<Configuration.GatewayOptions> options, ILoggerFactory loggers) : IHostedService
 {
     private readonly ILogger _logger = loggers.CreateLogger("Gateway.Routing");
 
@@ -21,7 +23,9 @@ internal sealed class RouteService(RouteCatalog catalog, ILoggerFactory loggers)
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        await Task.WhenAll(catalog.Routes.Select(route => route.StopAsync(cancellationToken))).ConfigureAwait(false);
+        using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        budget.CancelAfter(options.Value.Shutdown.DrainTimeout / 2);
+        await Task.WhenAll(catalog.Routes.Select(route => route.StopAsync(budget.Token))).ConfigureAwait(false);
         foreach (var route in catalog.Routes)
         {
             var counts = route.Queue.Snapshot();
