@@ -115,15 +115,17 @@ internal sealed class Route : IMessageSubscriber, IAsyncDisposable
 
     private async Task ForwardAsync(Message message)
     {
+        // A timer for the TTL only when it ends before the total timeout would: mostly there is none to make.
         var left = message.Timestamp.UtcTicks + _options.Ttl.Ticks - DateTime.UtcNow.Ticks;
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-        deadline.CancelAfter(TimeSpan.FromTicks(Math.Max(left, 1)));
+        using var deadline = left < _options.TotalTimeout.Ticks ? CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token) : null;
+        deadline?.CancelAfter(TimeSpan.FromTicks(Math.Max(left, 1)));
+        var token = deadline?.Token ?? _stopping.Token;
         UpstreamResult result;
         try
         {
-            result = await Upstream.SendAsync(message, deadline.Token).ConfigureAwait(false);
+            result = await Upstream.SendAsync(message, token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
             var stopping = _stopping.IsCancellationRequested;
             Fail(stopping ? "stopped while in flight" : $"TTL of {_options.Ttl.TotalSeconds:0.###} s passed while in flight");
