@@ -68,7 +68,9 @@ internal static class BackplaneHeaders
     }
 
     private static Message Create(long? id, string topic, byte[] payload, in MessageSource source, DateTimeOffset timestamp, string? contentType) =>
-        id is { } number ? new Message(number, topic, payload, source, timestamp, contentType) : new Message(topic, payload, source, timestamp, contentType);
+        id is { } number
+            ? new Message(number, topic, payload, source, timestamp, contentType) { FromOtherInstance = true }
+            : new Message(topic, payload, source, timestamp, contentType) { FromOtherInstance = true };
 
     private static string? Last(NatsHeaders headers, string name) => headers.TryGetLastValue(name, out var value) ? value : null;
 }

@@ -50,6 +50,12 @@ public sealed class Message
 
     public DateTimeOffset Timestamp { get; }
 
+    /// <summary>
+    /// Whether another instance published it and the backplane brought it here; false for what entered this instance.
+    /// Routes take only those: each instance forwards what enters it, so a message is forwarded once in a cluster.
+    /// </summary>
+    public bool FromOtherInstance { get; internal init; }
+
     // The encodings made so far (EncodedAs), newest first; null until an outbound adapter asks for one.
     private EncodedForm? _encoded;
 

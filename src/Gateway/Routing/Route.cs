@@ -10,10 +10,16 @@ namespace Gateway.Routing;
 /// the reply topic, and publishes what it gives up on to the dead-letter topic. A slow or dead upstream costs the
 /// publisher one queued message, never a wait.
 /// </summary>
+/// <remarks>
+/// It subscribes on this instance's bus alone and takes only what entered this instance: with the backplane, every
+/// instance runs the same routes, and each message is forwarded once, by the instance it entered. Its answers and dead
+/// letters are published on the whole topic space.
+/// </remarks>
 internal sealed class Route : IMessageSubscriber, IAsyncDisposable
 {
     private readonly RouteOptions _options;
     private readonly IMessageBus _bus;
+    private readonly InProcessMessageBus _local;
     private readonly ILogger _logger;
     private readonly PeerAccess _access;
     private readonly TopicTemplate? _replyTopic;
@@ -28,12 +34,14 @@ internal sealed class Route : IMessageSubscriber, IAsyncDisposable
     private RouteError? _lastError;
     private Task _pump = Task.CompletedTask;
 
-    public Route(string name, RouteOptions options, IUpstream upstream, IMessageBus bus, PermissionPolicy permissions, ILogger logger)
+    public Route(string name, RouteOptions options, IUpstream upstream, IMessageBus bus, InProcessMessageBus local, PermissionPolicy permissions,
+        ILogger logger)
     {
         Name = name;
         _options = options;
         Upstream = upstream;
         _bus = bus;
+        _local = local;
         _logger = logger;
         _access = permissions.ForPeer(options.Identity, name, "route", logger);
         _replyTopic = options.ReplyTopic is null ? null : TopicTemplate.Parse(options.ReplyTopic, TemplateKind.Topic);
@@ -59,11 +67,13 @@ internal sealed class Route : IMessageSubscriber, IAsyncDisposable
         await Upstream.StartAsync(PublishUnsolicitedAnswer, cancellationToken).ConfigureAwait(false);
         _pump = Task.Run(PumpAsync, CancellationToken.None);
         foreach (var filter in _options.From)
-            _subscriptions.Add(_bus.Subscribe(TopicFilter.Parse(filter), this));
+            _subscriptions.Add(_local.Subscribe(TopicFilter.Parse(filter), this));
     }
 
     public DeliveryOutcome Deliver(Message message)
     {
+        // Another instance's publish, here for a local subscriber with the same filter: that instance forwards it.
+        if (message.FromOtherInstance) return DeliveryOutcome.Accepted;
         var discarded = Queue.Enqueue(message, out var accepted);
         if (discarded is not null) DeadLetter(discarded);
         Wake();

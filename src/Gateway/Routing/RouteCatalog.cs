@@ -9,10 +9,11 @@ namespace Gateway.Routing;
 internal sealed class RouteCatalog
 {
     public RouteCatalog(IOptions<GatewayOptions> options, IHttpClientFactory clients, UpstreamCircuits circuits, IMessageBus bus,
-        PermissionPolicy permissions, ILoggerFactory loggers)
+        InProcessMessageBus local, PermissionPolicy permissions, ILoggerFactory loggers)
     {
         var logger = loggers.CreateLogger("Gateway.Routing");
-        Routes = [.. options.Value.Routes.Select(pair => new Route(pair.Key, pair.Value, CreateUpstream(pair.Key, pair.Value, clients, circuits), bus, permissions, logger))];
+        Routes = [.. options.Value.Routes.Select(pair =>
+            new Route(pair.Key, pair.Value, CreateUpstream(pair.Key, pair.Value, clients, circuits), bus, local, permissions, logger))];
     }
 
     public IReadOnlyList<Route> Routes { get; }
