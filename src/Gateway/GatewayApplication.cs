@@ -33,7 +33,8 @@ public static class GatewayApplication
             .AddTcpEndpoints()
             .AddUdpEndpoints()
             .AddHttpHost()
-            .AddWebSocketEndpoint();
+            .AddWebSocketEndpoint()
+            .AddTunnels();
         configure?.Invoke(builder);
 
         WebApplication app;
@@ -48,6 +49,7 @@ public static class GatewayApplication
 
         app.MapHttpHost();
         app.MapWebSocketEndpoint();
+        app.MapTunnels();
         return app;
     }
 

@@ -32,4 +32,7 @@ internal static class LogEventIds
 
     /// <summary>The NATS backplane: 900-999.</summary>
     public const int Backplane = 900;
+
+    /// <summary>Tunnels: HTTP CONNECT and WebSocket-to-TCP bridges: 1100-1199.</summary>
+    public const int Tunnels = 1100;
 }

@@ -45,6 +45,9 @@ public sealed class GatewayOptions
 
     /// <summary>Endpoints by name. The name appears in logs, in topic templates as {endpoint}, and in the admin API.</summary>
     public Dictionary<string, EndpointOptions> Endpoints { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>HTTP <c>CONNECT</c> and WebSocket-to-TCP bridges to allow-listed destinations; none by default.</summary>
+    public Gateway.Routing.Tunnels.TunnelsOptions Tunnels { get; set; } = new();
 }
 
 /// <summary>The shared HTTP host (API, health, and later WebSocket and SSE).</summary>
