@@ -34,7 +34,8 @@ public static class GatewayApplication
             .AddUdpEndpoints()
             .AddHttpHost()
             .AddWebSocketEndpoint()
-            .AddRoutes(builder.Configuration);
+            .AddRoutes(builder.Configuration)
+            .AddTunnels();
         configure?.Invoke(builder);
 
         WebApplication app;
@@ -49,6 +50,7 @@ public static class GatewayApplication
 
         app.MapHttpHost();
         app.MapWebSocketEndpoint();
+        app.MapTunnels();
         return app;
     }
 

@@ -35,4 +35,7 @@ internal static class LogEventIds
 
     /// <summary>Routes to upstream services: 1000-1099.</summary>
     public const int Routing = 1000;
+
+    /// <summary>Tunnels: HTTP CONNECT and WebSocket-to-TCP bridges: 1100-1199.</summary>
+    public const int Tunnels = 1100;
 }

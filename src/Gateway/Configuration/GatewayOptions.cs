@@ -48,6 +48,9 @@ public sealed class GatewayOptions
 
     /// <summary>Routes by name: topics forwarded to upstream HTTP, TCP and UDP services, whose answers come back as messages.</summary>
     public Dictionary<string, Gateway.Routing.RouteOptions> Routes { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>HTTP <c>CONNECT</c> and WebSocket-to-TCP bridges to allow-listed destinations; none by default.</summary>
+    public Gateway.Routing.Tunnels.TunnelsOptions Tunnels { get; set; } = new();
 }
 
 /// <summary>The shared HTTP host (API, health, and later WebSocket and SSE).</summary>

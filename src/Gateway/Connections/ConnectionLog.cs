@@ -12,6 +12,11 @@ internal static partial class ConnectionLog
     public static partial void Closed(ILogger logger, string connectionId, string protocol, string endpoint, string remote, string identity, long durationMs,
         string closeReason, long bytesIn, long framesIn, long bytesOut, long framesOut);
 
+    /// <summary>The open line of a tunnel, which names where its bytes go.</summary>
+    [LoggerMessage(EventId = LogEventIds.Connections + 3, EventName = "TunnelOpened", Level = LogLevel.Information,
+        Message = "Connection {ConnectionId} ({Protocol}) opened on {Endpoint} from {Remote} as {Identity} to {Destination}")]
+    public static partial void OpenedTo(ILogger logger, string connectionId, string protocol, string endpoint, string remote, string identity, string destination);
+
     [LoggerMessage(EventId = LogEventIds.Connections + 2, EventName = "EndpointListening", Level = LogLevel.Information,
         Message = "Endpoint {Endpoint} listening on {Address} ({Protocol}): {Summary}")]
     public static partial void EndpointListening(ILogger logger, string endpoint, string address, string protocol, string summary);

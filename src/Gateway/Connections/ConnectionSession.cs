@@ -44,6 +44,7 @@ internal sealed class ConnectionSession
         Endpoint = start.Endpoint;
         Protocol = start.Protocol;
         RemoteAddress = start.RemoteAddress;
+        Destination = start.Destination;
         Identity = start.Identity;
         Source = new MessageSource(Endpoint, Id, RemoteAddress);
         Access = permissions.ForPeer(Identity, Endpoint, Id, logger);
@@ -64,11 +65,14 @@ internal sealed class ConnectionSession
     /// <summary>The endpoint's name, as configuration, log lines, metrics and message sources give it.</summary>
     public string Endpoint { get; }
 
-    /// <summary>"tcp", "unix", "udp", "ws", "wss" or "sse".</summary>
+    /// <summary>"tcp", "unix", "udp", "ws", "wss", "sse", or a tunnel's "connect" or "tunnel".</summary>
     public string Protocol { get; }
 
     /// <summary>"address:port", or the socket path for a Unix socket peer.</summary>
     public string RemoteAddress { get; }
+
+    /// <summary>Where a tunnel carries the peer's bytes, "host:port"; null for every protocol that is no tunnel.</summary>
+    public string? Destination { get; }
 
     /// <summary>The client certificate's or API key's identity; null for an anonymous peer.</summary>
     public string? Identity { get; }
@@ -116,7 +120,10 @@ internal sealed class ConnectionSession
         }
 
         _registry.Add(this);
-        ConnectionLog.Opened(_logger, Id, Protocol, Endpoint, RemoteAddress, IdentityName);
+        if (Destination is null)
+            ConnectionLog.Opened(_logger, Id, Protocol, Endpoint, RemoteAddress, IdentityName);
+        else
+            ConnectionLog.OpenedTo(_logger, Id, Protocol, Endpoint, RemoteAddress, IdentityName, Destination);
     }
 
     /// <summary>Subscribes the outbox to <paramref name="filter"/>; false when it already is. The caller has checked the permission.</summary>
@@ -193,9 +200,10 @@ internal sealed class ConnectionSession
 /// <param name="Subscriptions">The filters it subscribes to when it opens, already rendered.</param>
 /// <param name="Outbox">Its outbox's size and policy; null for a peer that only publishes (it can then not subscribe).</param>
 /// <param name="IdleTimeout">Closes the peer after this long without <see cref="ConnectionSession.Touch"/>; null: never.</param>
+/// <param name="Destination">A tunnel's destination, "host:port", for its open line and the admin API; null for other protocols.</param>
 internal readonly record struct SessionStart(
     string Endpoint, string Protocol, string Id, string RemoteAddress, string? Identity,
-    string? PublishTopic, IReadOnlyList<TopicFilter> Subscriptions, OutboxOptions? Outbox, TimeSpan? IdleTimeout = null);
+    string? PublishTopic, IReadOnlyList<TopicFilter> Subscriptions, OutboxOptions? Outbox, TimeSpan? IdleTimeout = null, string? Destination = null);
 
 /// <summary>How the session, the registry and the admin API ask a protocol's peer to close.</summary>
 internal interface IConnectionControl

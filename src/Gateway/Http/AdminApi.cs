@@ -34,9 +34,10 @@ internal static class AdminApi
         bool Tls = false, long? FailedTlsHandshakes = null, long DeniedPublishes = 0);
 
     /// <summary>One live connection as the admin API lists it.</summary>
+    /// <param name="Destination">Where a tunnel carries the peer's bytes, "host:port"; null for every other protocol.</param>
     public sealed record ConnectionInfo(
         string Id, string Endpoint, string Protocol, string RemoteAddress, string? Identity, DateTimeOffset ConnectedAt,
-        long BytesIn, long BytesOut, long MessagesIn, long MessagesOut);
+        long BytesIn, long BytesOut, long MessagesIn, long MessagesOut, string? Destination = null);
 
     private static Ok<List<EndpointInfo>> ListEndpoints(EndpointDirectory directory, ConnectionRegistry registry, PermissionPolicy permissions)
     {
@@ -52,7 +53,7 @@ internal static class AdminApi
             .OrderBy(connection => connection.ConnectedAt)
             .Select(connection => new ConnectionInfo(
                 connection.Id, connection.Endpoint, connection.Protocol, connection.RemoteAddress, connection.Identity, connection.ConnectedAt,
-                connection.Traffic.BytesIn, connection.Traffic.BytesOut, connection.Traffic.FramesIn, connection.Traffic.FramesOut))
+                connection.Traffic.BytesIn, connection.Traffic.BytesOut, connection.Traffic.FramesIn, connection.Traffic.FramesOut, connection.Destination))
             .ToList());
 
     private static Results<NoContent, ProblemHttpResult> Disconnect(string id, ConnectionRegistry registry)

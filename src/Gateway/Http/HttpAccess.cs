@@ -14,7 +14,7 @@ internal sealed record HttpCaller(string? Identity, TopicPermissions Permissions
 {
     public string Name => Identity ?? PermissionPolicy.Anonymous;
 
-    /// <summary>The caller of a request under <c>/api</c> or <c>/ws</c>, set by <see cref="HttpAccess.Identify"/>.</summary>
+    /// <summary>The caller of a request under <c>/api</c>, <c>/ws</c> or <c>/tunnel</c>, set by <see cref="HttpAccess.Identify"/>.</summary>
     public static HttpCaller Of(HttpContext context) => context.Features.GetRequiredFeature<HttpCaller>();
 }
 
@@ -36,7 +36,8 @@ internal sealed class HttpAccess(PermissionPolicy policy, HttpHostListener liste
     /// </summary>
     public async Task Identify(HttpContext context, RequestDelegate next)
     {
-        if (!context.Request.Path.StartsWithSegments("/api") && !context.Request.Path.StartsWithSegments(WebSocketEndpoint.Path))
+        if (!context.Request.Path.StartsWithSegments("/api") && !context.Request.Path.StartsWithSegments(WebSocketEndpoint.Path)
+            && !context.Request.Path.StartsWithSegments(Routing.Tunnels.WebSocketBridge.PathPrefix))
         {
             await next(context).ConfigureAwait(false);
             return;

@@ -20,6 +20,8 @@ internal static class RoutesServiceCollectionExtensions
             return catalog;
         });
         services.AddHostedService<RouteService>();
+        // The factory itself, whether or not any route is configured.
+        services.AddHttpClient();
         services.AddHealthChecks().AddCheck<RoutesReadyCheck>(RoutesReadyCheck.Name, tags: [HealthEndpoints.ReadyTag]);
 
         // The factory's clients are named when services are registered, so the routes are read from the configuration

@@ -83,7 +83,7 @@ internal sealed class RoutesValidator : GatewayOptionsCheck
                 if (to.Tls is { } tls) CheckUpstreamTls($"{path}:Tls", tls, errors);
                 break;
             case UpstreamKind.Tcp:
-                if (!UpstreamAddress.TryParse(to.Address, out _, out _))
+                if (!HostPort.TryParse(to.Address, out _))
                     errors.Add($"{path}:Address '{to.Address}' is not host:port with a port from 1 to 65535.");
                 foreach (var error in FrameCodecFactory.Validate(to.Framing))
                     errors.Add($"{path}:Framing: {error}");

@@ -27,8 +27,9 @@ internal sealed class TcpUpstream : IUpstream
     public TcpUpstream(string route, RouteOptions options, UpstreamCircuit circuit)
     {
         _options = options;
-        UpstreamAddress.TryParse(options.To.Address, out var host, out _port);
-        _host = host!;
+        var address = HostPort.TryParse(options.To.Address, out var parsed) ? parsed.Value : throw new ArgumentException($"Not host:port: {options.To.Address}");
+        _host = address.SocketHost;
+        _port = address.Port;
         _codec = FrameCodecFactory.Create(options.To.Framing);
         Circuit = circuit;
         _pipeline = UpstreamResilience.Build(options, circuit);
