@@ -49,12 +49,12 @@ internal static class MessageTracing
     }
 
     /// <summary>
-    /// Starts the span of a route's request to its upstream, a child of the message's publish, so the upstream's
-    /// <c>traceparent</c> continues the trace; null when no tracer listens.
+    /// Starts the span of a route's request to its upstream, a child of the message's publish when that was traced (a
+    /// trace of its own otherwise), so the upstream's <c>traceparent</c> continues it; null when no tracer listens.
     /// </summary>
-    public static Activity? StartForward(Activity published, Message message, string route, string destination)
+    public static Activity? StartForward(Message message, string route, string destination)
     {
-        var activity = s_source.StartActivity("forward", ActivityKind.Client, published.Context);
+        var activity = s_source.StartActivity("forward", ActivityKind.Client, message.PublishActivity?.Context ?? default);
         activity?.SetTag("messaging.system", "gateway")
             .SetTag("messaging.operation.type", "send")
             .SetTag("messaging.destination.name", message.Topic)

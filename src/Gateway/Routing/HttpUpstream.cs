@@ -51,7 +51,7 @@ internal sealed class HttpUpstream(string route, RouteOptions options, HttpClien
         request.Headers.TryAddWithoutValidation(MessageIdHeader, message.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
         request.Headers.TryAddWithoutValidation(SourceHeader, HeaderValue(message.SourceEndpoint));
         // The client's diagnostics handler writes the current span's context as traceparent.
-        using var span = message.PublishActivity is { } published ? MessageTracing.StartForward(published, message, route, Destination) : null;
+        using var span = MessageTracing.StartForward(message, route, Destination);
         try
         {
             using var response = await client.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);

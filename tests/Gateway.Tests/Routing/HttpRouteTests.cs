@@ -51,6 +51,22 @@ public sealed class HttpRouteTests(TestCertificates certificates) : IClassFixtur
     }
 
     [Fact]
+    public async Task With_tracing_on_each_request_carries_the_trace_context()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync();
+        // Spans are made once an OTLP endpoint is set; nothing listens there, which only loses the export.
+        await using var gateway = await TestGateway.StartAsync(Settings(upstream.Url, $"Gateway:Telemetry:OtlpEndpoint=http://127.0.0.1:{FreePort.Next()}"));
+        await using var device = await FramedClient.ConnectAsync(gateway.EndPointOf("devices"));
+        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
+
+        await device.SendLineAsync("traced");
+        await http.PostAsync("/api/topics/devices/d1/up", new StringContent("published over http"));
+
+        await RouteAccounting.SettledAsync(gateway.HttpAddress, "svc", matched: 2);
+        Assert.All(upstream.Received, request => Assert.Matches("^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$", request.TraceParent));
+    }
+
+    [Fact]
     public async Task Server_errors_are_retried_until_the_service_answers()
     {
         await using var upstream = await ScriptedUpstream.StartAsync();

@@ -59,7 +59,8 @@ internal sealed class ScriptedUpstream : IAsyncDisposable
             var body = await new StreamReader(context.Request.Body, Encoding.UTF8).ReadToEndAsync();
             var request = context.Request;
             upstream!.Received.Enqueue(new ReceivedRequest(DateTimeOffset.UtcNow, request.Protocol, body, request.Headers["X-Gateway-Topic"].ToString(),
-                request.Headers["X-Gateway-Message-Id"].ToString(), request.ContentType, context.Connection.ClientCertificate?.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.SimpleName, false)));
+                request.Headers["X-Gateway-Message-Id"].ToString(), request.ContentType, context.Connection.ClientCertificate?.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.SimpleName, false),
+                request.Headers.TraceParent.ToString()));
             context.Items["body"] = body;
             await (upstream._script.TryDequeue(out var step) ? step : upstream.Otherwise)(context);
         });
@@ -121,7 +122,8 @@ internal sealed class ScriptedUpstream : IAsyncDisposable
 }
 
 /// <summary>One request the upstream received.</summary>
-internal sealed record ReceivedRequest(DateTimeOffset At, string Protocol, string Body, string Topic, string MessageId, string? ContentType, string? ClientCertificateName);
+internal sealed record ReceivedRequest(DateTimeOffset At, string Protocol, string Body, string Topic, string MessageId, string? ContentType, string? ClientCertificateName,
+    string TraceParent);
 
 /// <summary>A route as <c>GET /api/routes</c> lists it, and the accounting identity every test checks.</summary>
 internal static class RouteAccounting
