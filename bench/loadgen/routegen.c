@@ -33,6 +33,7 @@
  *                 [--window 16 [--refill 8] | --rate MSGS_PER_S] [--size 64] [--warmup 2] [--duration 10]
  *                 [--drain 2] [--lost-ms 2000] [--server-pid PID] [--server-cpu 0]
  *        routegen --sink-only --sink-port PORT [--warmup 0] [--duration 10]   the sink alone, counting requests
+ * SIGINT or SIGTERM ends the measured window at once, and the result is printed as usual.
  *
  * Build: cc -O2 -Wall -Wextra -std=gnu11 -o routegen routegen.c
  */
@@ -110,6 +111,9 @@ static int measuring, loading, stopped;
 static uint64_t sent_total, sent_probes, received, received_window, received_probes, late, timed_out, unstamped,
     not_queued, sink_accepts, unstamped_window;
 static int sink_open, sink_open_max;
+
+static volatile sig_atomic_t stop_requested;   /* SIGINT or SIGTERM: end the window now and report */
+static void on_stop_signal(int sig) { (void)sig; stop_requested = 1; }
 
 static const char RESPONSE_204[] = "HTTP/1.1 204 No Content\r\n\r\n";
 static const char RESPONSE_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -649,6 +653,8 @@ int main(int argc, char **argv)
     if (opt.refill <= 0 || opt.refill > opt.window)
         opt.refill = (opt.window + 1) / 2;
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, on_stop_signal);
+    signal(SIGTERM, on_stop_signal);
     epfd = epoll_create1(EPOLL_CLOEXEC);
     body_scratch = malloc(MAX_REQUEST);
     if (epfd < 0 || !body_scratch) {
@@ -746,6 +752,11 @@ int main(int argc, char **argv)
             cpu_snapshot(&s0, opt.server_pid, opt.server_cpu);
             core0[0] = core_idle_ticks(my_cpu);
             core0[1] = core_idle_ticks(opt.server_cpu);
+        }
+        if (stop_requested && !stopped) {
+            if (!measuring)
+                break;
+            t_end = t;
         }
         if (measuring && t >= t_end) {
             measuring = 0;
