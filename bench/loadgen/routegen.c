@@ -6,8 +6,8 @@
  *      ^                                                              |
  *      +---- sink: HTTP/1.1 keep-alive, answers 204 to every POST <---+  (up to MAX_SOCKETS connections)
  *
- * A frame is one line: "R <conn> <slot> <gen> <send ns> xxx...\n", SIZE bytes before the LF, the send time being
- * CLOCK_MONOTONIC in nanoseconds. The server forwards the line without its LF as a POST body; the sink reads the
+ * A frame is one line: "R <conn> <slot> <gen> <send ns> <in window> xxx...\n", SIZE bytes before the LF, the send
+ * time being CLOCK_MONOTONIC in nanoseconds, <in window> 1 for a frame sent in the measured window. The server forwards the line without its LF as a POST body; the sink reads the
  * fields back, so the latency is from the generator's write to the sink's read of the request, on one clock.
  *
  * Why one process: there is no reply to the device, so only the sink knows when a frame has been forwarded. Being in
@@ -22,7 +22,7 @@
  * Before the load starts, connection 0 sends a probe frame every 100 ms until one reaches the sink (the server's
  * route and its HTTP client are up); the probes still on their way get 300 ms to arrive. Then WARMUP seconds of load,
  * DURATION measured seconds (msgs/s is what the sink received in them; latencies are of those arrivals), and up to
- * DRAIN seconds without sending, for what is still on its way: lost = sent - received after that.
+ * DRAIN seconds without sending, for what is still on its way: lost = the window's frames not received after that.
  *
  * The sink: epoll, one buffer per connection, requests parsed whole (request line, headers, and a body of
  * Content-Length bytes or chunked), Expect: 100-continue answered, pipelined requests answered in one write.
@@ -108,7 +108,7 @@ static size_t ndirty;
 static uint8_t *body_scratch;        /* a chunked body, put back together */
 static struct latencies window_lat;
 static int measuring, loading, stopped;
-static uint64_t sent_total, sent_probes, received, received_window, received_probes, late, timed_out, unstamped,
+static uint64_t sent_total, sent_window, received_of_window, sent_probes, received, received_window, received_probes, late, timed_out, unstamped,
     not_queued, sink_accepts, unstamped_window;
 static int sink_open, sink_open_max;
 
@@ -141,7 +141,8 @@ static int dev_append(struct device *d, char kind, uint32_t slot, uint32_t gen, 
     if (d->len + frame > d->cap)
         return 0;
     char *f = (char *)d->out + d->len;
-    int n = snprintf(f, frame, "%c %" PRIu32 " %" PRIu32 " %" PRIu32 " %" PRIu64 " ", kind, d->index, slot, gen, t);
+    int n = snprintf(f, frame, "%c %" PRIu32 " %" PRIu32 " %" PRIu32 " %" PRIu64 " %d ", kind, d->index, slot, gen, t,
+                     measuring);
     memset(f + n, 'x', opt.size - (size_t)n);
     f[opt.size] = '\n';
     d->len += frame;
@@ -188,6 +189,7 @@ static void dev_fill(struct device *d, uint64_t t)
         d->nfree--;
         d->slot_sent[s] = t;
         sent_total++;
+        sent_window += (uint64_t)measuring;
     }
 }
 
@@ -261,11 +263,15 @@ static void on_body(const char *b, size_t n, uint64_t now)
     sent = strtoull(p = e, &e, 10);
     if (e == p || conn >= (unsigned long long)opt.conns || sent > now)
         goto bad;
+    unsigned long long in_window = strtoull(p = e, &e, 10);
+    if (e == p)
+        goto bad;
     if (kind == 'P') {
         received_probes++;
         return;
     }
     received++;
+    received_of_window += in_window != 0;
     if (measuring) {
         received_window++;
         lat_record(&window_lat, now - sent);
@@ -790,6 +796,7 @@ int main(int argc, char **argv)
                 struct device *d = &devs[rr];
                 if (dev_append(d, 'O', 0, 0, t)) {
                     sent_total++;
+                    sent_window += (uint64_t)measuring;
                     mark_dirty(d);
                 } else {
                     not_queued++;
@@ -841,7 +848,10 @@ int main(int argc, char **argv)
     double elapsed = t_measure_actual ? (double)(t_stop - t_measure_actual) / 1e9 : 0.0;
     struct cpu_pct cpu = cpu_window(&s0, &s1, elapsed);
     struct lat_us lat = lat_summary(&window_lat);
-    uint64_t lost = sent_total > received ? sent_total - received : 0;
+    /* lost: the frames sent in the measured window that had not arrived after the drain; lost_all: of the whole run,
+     * the warm-up's included (a server still starting may drop some there). */
+    uint64_t lost = sent_window > received_of_window ? sent_window - received_of_window : 0;
+    uint64_t lost_all = sent_total > received ? sent_total - received : 0;
     if (opt.sink_only) {
         /* wrk's bodies are not frames: the requests of the window are counted as unstamped. */
         received_window = unstamped_window;
@@ -850,18 +860,19 @@ int main(int argc, char **argv)
     if (abort_reason)
         fprintf(stderr, "routegen: ABORTED: %s\n", abort_reason);
     printf("%d conns x %s %.0f, %" PRIu32 " B, :%d -> sink :%d over %.2fs: %.0f msgs/s forwarded, latency p50 %.1fus "
-           "p99 %.1fus p99.9 %.1fus max %.1fus; sent %" PRIu64 ", lost %" PRIu64 ", late %" PRIu64 ", timed out %" PRIu64
+           "p99 %.1fus p99.9 %.1fus max %.1fus; sent %" PRIu64 ", lost %" PRIu64 " of the window's (%" PRIu64 " in all), late %" PRIu64 ", timed out %" PRIu64
            ", sink connections %d (%" PRIu64 " accepted), errors %" PRIu64 ", routegen cpu %.0f%% (its core %.0f%% busy), "
            "server cpu %.0f%% (its core %.0f%% busy)\n",
            opt.conns, closed_loop ? "window" : "rate", closed_loop ? (double)opt.window : opt.rate, opt.size, opt.port,
-           opt.sink_port, elapsed, mps, lat.p50, lat.p99, lat.p999, lat.max, sent_total, lost, late, timed_out,
+           opt.sink_port, elapsed, mps, lat.p50, lat.p99, lat.p999, lat.max, sent_total, lost, lost_all, late, timed_out,
            sink_open_max, sink_accepts, errors, cpu.self, core_pct[0], cpu.srv, core_pct[1]);
     printf("RESULT msgs_per_s=%.0f p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f mean_us=%.1f "
-           "msgs=%" PRIu64 " sent=%" PRIu64 " lost=%" PRIu64 " late=%" PRIu64 " timed_out=%" PRIu64 " not_queued=%" PRIu64
+           "msgs=%" PRIu64 " sent=%" PRIu64 " sent_window=%" PRIu64 " lost=%" PRIu64 " lost_all=%" PRIu64 " late=%" PRIu64 " timed_out=%" PRIu64 " not_queued=%" PRIu64
            " unstamped=%" PRIu64 " sink_conns_max=%d sink_accepts=%" PRIu64 " errors=%" PRIu64
            " connections=%d window=%d rate=%.0f size=%" PRIu32 " duration_s=%.2f routegen_cpu_pct=%.0f"
            " routegen_core_pct=%.0f server_cpu_pct=%.0f server_core_pct=%.0f other_cpu_pct=%.0f sirq_pct=%.0f steal_pct=%.0f\n",
-           mps, lat.p50, lat.p90, lat.p99, lat.p999, lat.max, lat.mean, received_window, sent_total, lost, late,
+           mps, lat.p50, lat.p90, lat.p99, lat.p999, lat.max, lat.mean, received_window, sent_total, sent_window, lost,
+           lost_all, late,
            timed_out, not_queued, unstamped, sink_open_max, sink_accepts, errors, opt.conns,
            closed_loop ? opt.window : 0, opt.rate, opt.size, elapsed, cpu.self, core_pct[0], cpu.srv, core_pct[1], cpu.other,
            cpu.sirq, cpu.steal);
