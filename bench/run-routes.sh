@@ -21,7 +21,8 @@
 # Env (defaults):
 #   DURATION=10 WARMUP=5      measured / warm-up seconds per run (the warm-up is load too: the gateway's HTTP client
 #                             path needs a few seconds before the JIT has optimised it)
-#   DRAIN=2                   seconds, after the window, for the frames still on their way (lost = sent - received)
+#   DRAIN=2                   seconds, after the window, for the frames still on their way (lost: the frames sent in
+#                             the measured window that had not arrived by then)
 #   SIZE=64                   frame bytes before the LF (the POST body)
 #   CONNECTIONS=50            device connections
 #   WINDOW=16                 saturation: frames on their way per connection (50 x 16 = 800, under QUEUE + MAX_SOCKETS,
@@ -134,7 +135,7 @@ run_one() {   # server scenario
         echo "RESULT server=$server scenario=$scenario ${line#RESULT }" >>"$RESULTS"
         RUN=("$(field msgs_per_s)" "$(field p50_us)" "$(field p99_us)" "$(field lost)" "$(field server_cpu_pct)" \
              "$(field routegen_core_pct)" "$RUN_OTHER")
-        log "$(field msgs_per_s) msgs/s, p99 $(field p99_us) us, lost $(field lost), server cpu $(field server_cpu_pct)%, routegen cpu $(field routegen_cpu_pct)% (its core $(field routegen_core_pct)% busy), other processes ${RUN_OTHER}%, sink connections $(field sink_conns_max)"
+        log "$(field msgs_per_s) msgs/s, p99 $(field p99_us) us, lost $(field lost) of the window's frames ($(field lost_all) with the warm-up's), server cpu $(field server_cpu_pct)%, routegen cpu $(field routegen_cpu_pct)% (its core $(field routegen_core_pct)% busy), other processes ${RUN_OTHER}%, sink connections $(field sink_conns_max)"
         [[ "$(field errors)" == "0" ]] || FAILED=1
         if (($(field not_queued) > 0)); then
             log "WARNING: routegen could not queue $(field not_queued) frames (the server stopped reading): the paced rate was not offered in full"
