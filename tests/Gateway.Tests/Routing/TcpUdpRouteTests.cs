@@ -5,8 +5,12 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using Gateway.Configuration;
+using Gateway.Messaging;
+using Gateway.Protocols.Topics;
 using Gateway.Routing;
 using Gateway.Tests.Infrastructure;
+using Gateway.Tests.Udp;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Gateway.Tests.Routing;
 
@@ -15,9 +19,8 @@ namespace Gateway.Tests.Routing;
 /// the upstream sends back is published to the reply topic, and every matched message is accounted for.
 /// </summary>
 /// <remarks>
-/// What a TCP route guarantees: a message counts as succeeded once its frame is flushed to the connection, which TCP
-/// says no more about. A frame flushed just before the upstream goes away can be lost (counted succeeded, never read);
-/// a message published while the upstream is down waits (within its TTL and retries) and goes out once it is back.
+/// What a UDP route guarantees: a datagram counts as succeeded once sent, and the "port unreachable" of a service that is down
+/// fails the sends that follow, which are retried and then failed and dead-lettered.
 /// </remarks>
 public sealed class TcpUdpRouteTests
 {
@@ -62,6 +65,43 @@ public sealed class TcpUdpRouteTests
         await upstream.SendAsync("ack"u8.ToArray(), route!);
         Assert.Equal("ack", await device.ReadLineAsync(s_timeout));
         Assert.Equal(sent.Length, (await SettledAsync(gateway, sent.Length)).GetProperty("succeeded").GetInt64());
+    }
+
+    [Fact]
+    public async Task Udp_upstream_that_is_down_fails_the_sends_after_retries_and_dead_letters_them()
+    {
+        // Nothing listens on the port: the loopback answers each datagram with ICMP port unreachable.
+        int port;
+        using (var closed = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0)))
+            port = ((IPEndPoint)closed.Client.LocalEndPoint!).Port;
+        await using var gateway = await TestGateway.StartAsync(DevicesAndRoute("Udp", $"127.0.0.1:{port}",
+            "Gateway:Routes:up:DeadLetter=dead/{connectionId}",
+            "Gateway:Routes:up:Retry:MaxRetries=2",
+            "Gateway:Routes:up:Retry:BaseDelay=00:00:00.020",
+            // The breaker would keep the messages queued instead: this test is about retries.
+            "Gateway:Routes:up:CircuitBreaker:MinimumThroughput=1000"));
+        var recorder = new MessageRecorder();
+        using var subscription = gateway.Services.GetRequiredService<IMessageBus>().Subscribe(TopicFilter.Parse("dead/#"), recorder);
+        await using var device = await FramedClient.ConnectAsync(gateway.EndPointOf("devices"));
+        await gateway.WaitForConnectionsAsync(1);
+
+        // The first datagram counts as sent: nothing says it was lost until its "port unreachable" comes back.
+        await device.SendLineAsync("m0");
+        var udp = (UdpUpstream)Route(gateway).Upstream;
+        await Eventually.TrueAsync(() => udp.IsUnreachable, "the route heard the port is unreachable", s_timeout);
+        string[] sent = ["m1", "m2", "m3", "m4"];
+        foreach (var line in sent)
+            await device.SendLineAsync(line);
+
+        var route = await SettledAsync(gateway, 1 + sent.Length, s_timeout);
+        Assert.Equal(sent.Length, route.GetProperty("failed").GetInt64());
+        Assert.Equal(1, route.GetProperty("succeeded").GetInt64());
+        Assert.Contains("refused", route.GetProperty("lastError").GetString(), StringComparison.OrdinalIgnoreCase);
+        // A message is counted as failed a moment before its dead letter is published and counted.
+        await Eventually.TrueAsync(() => recorder.Messages.Count == sent.Length, "every failed message was dead-lettered");
+        Assert.Equal(sent, recorder.Messages.Select(message => Encoding.UTF8.GetString(message.Payload.Span)));
+        Assert.Equal(sent.Length, (await RouteStateAsync(gateway)).GetProperty("deadLettered").GetInt64());
+        Assert.All(recorder.Messages, message => Assert.StartsWith("dead/", message.Topic, StringComparison.Ordinal));
     }
 
     [Theory]
@@ -112,15 +152,15 @@ public sealed class TcpUdpRouteTests
         Assert.Equal(expected, target?.ToString());
     }
 
+    private static Route Route(TestGateway gateway) => gateway.Services.GetRequiredService<RouteCatalog>().Routes.Single(route => route.Name == "up");
+
     /// <summary>Waits until nothing of route "up" is queued or in flight, checking at each look that matched = succeeded + failed + in flight + queued + dropped.</summary>
     private static async Task<JsonElement> SettledAsync(TestGateway gateway, long matched, TimeSpan? timeout = null)
     {
-        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
         JsonElement state = default;
         await Eventually.TrueAsync(async () =>
         {
-            var routes = await http.GetFromJsonAsync<JsonElement[]>("/api/routes");
-            state = routes!.Single(route => route.GetProperty("name").GetString() == "up");
+            state = await RouteStateAsync(gateway);
             var dropped = state.GetProperty("dropped").EnumerateObject().Sum(reason => reason.Value.GetInt64());
             var ended = state.GetProperty("succeeded").GetInt64() + state.GetProperty("failed").GetInt64() + dropped;
             var pending = state.GetProperty("inFlight").GetInt64() + state.GetProperty("queued").GetInt64();
@@ -128,5 +168,13 @@ public sealed class TcpUdpRouteTests
             return state.GetProperty("matched").GetInt64() >= matched && pending == 0;
         }, $"route up settled after {matched} messages", timeout);
         return state;
+    }
+
+    /// <summary>Route "up" as <c>GET /api/routes</c> lists it.</summary>
+    private static async Task<JsonElement> RouteStateAsync(TestGateway gateway)
+    {
+        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
+        var routes = await http.GetFromJsonAsync<JsonElement[]>("/api/routes");
+        return routes!.Single(route => route.GetProperty("name").GetString() == "up");
     }
 }
