@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
@@ -11,6 +12,7 @@ using Gateway.Routing;
 using Gateway.Tests.Infrastructure;
 using Gateway.Tests.Udp;
 using Microsoft.Extensions.DependencyInjection;
+using Xunit.Abstractions;
 
 namespace Gateway.Tests.Routing;
 
@@ -19,10 +21,13 @@ namespace Gateway.Tests.Routing;
 /// the upstream sends back is published to the reply topic, and every matched message is accounted for.
 /// </summary>
 /// <remarks>
-/// What a UDP route guarantees: a datagram counts as succeeded once sent, and the "port unreachable" of a service that is down
+/// What a TCP route guarantees: a message counts as succeeded once its frame is flushed to the connection, which TCP
+/// says no more about. A frame flushed just before the upstream goes away can be lost (counted succeeded, never read);
+/// a message published while the upstream is down waits (within its TTL and retries) and goes out once it is back.
+/// A UDP route knows even less: a datagram is succeeded when sent, and the "port unreachable" of a service that is down
 /// fails the sends that follow, which are retried and then failed and dead-lettered.
 /// </remarks>
-public sealed class TcpUdpRouteTests
+public sealed class TcpUdpRouteTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(30);
 
@@ -39,6 +44,95 @@ public sealed class TcpUdpRouteTests
         "Gateway:Routes:up:ReplyTopic=answers",
         .. more,
     ];
+
+    [Fact]
+    public async Task Tcp_upstream_gets_each_message_as_one_frame_and_its_frames_reach_the_reply_topic()
+    {
+        await using var upstream = TcpLineUpstream.Start(0, answer: line => "ack " + line);
+        await using var gateway = await TestGateway.StartAsync(DevicesAndRoute("Tcp", $"127.0.0.1:{upstream.Port}", "Gateway:Routes:up:To:Framing:Kind=Line"));
+        await using var device = await FramedClient.ConnectAsync(gateway.EndPointOf("devices"));
+        await gateway.WaitForConnectionsAsync(1);
+
+        string[] sent = ["temp=21.5", "temp=21.7", "door=open"];
+        foreach (var line in sent)
+            await device.SendLineAsync(line);
+
+        foreach (var line in sent)
+            Assert.Equal("ack " + line, await device.ReadLineAsync(s_timeout));
+        Assert.Equal(sent, upstream.Received);
+        var route = await SettledAsync(gateway, sent.Length);
+        Assert.Equal(sent.Length, route.GetProperty("succeeded").GetInt64());
+    }
+
+    [Fact]
+    public async Task Tcp_upstream_that_restarts_mid_traffic_gets_what_was_published_while_it_was_down()
+    {
+        const int before = 100, whileDown = 30, after = 100;
+        var port = FreePort.Next();
+        var upstream = TcpLineUpstream.Start(port);
+        await using var gateway = await TestGateway.StartAsync(DevicesAndRoute("Tcp", $"127.0.0.1:{port}",
+            "Gateway:Routes:up:To:Framing:Kind=Line",
+            // Each attempt waits for the connection for longer than the upstream is down, and a write that meets the broken
+            // connection is retried often enough to reach the next one: nothing fails, nothing expires.
+            "Gateway:Routes:up:AttemptTimeout=00:00:20",
+            "Gateway:Routes:up:TotalTimeout=00:00:50",
+            "Gateway:Routes:up:Retry:MaxRetries=10",
+            "Gateway:Routes:up:Retry:BaseDelay=00:00:00.050",
+            "Gateway:Routes:up:Retry:MaxDelay=00:00:00.500"));
+        await using var device = await FramedClient.ConnectAsync(gateway.EndPointOf("devices"));
+        await gateway.WaitForConnectionsAsync(1);
+        var tcp = (TcpUpstream)Route(gateway).Upstream;
+        await Eventually.TrueAsync(() => tcp.IsConnected, "the route connected to the upstream");
+        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
+
+        var received = new List<string>();
+        // Messages flow while the upstream goes away: it stops listening and closes the connection mid-stream.
+        var sending = Task.Run(async () =>
+        {
+            for (var i = 0; i < before; i++)
+            {
+                await device.SendLineAsync($"m{i}");
+                await Task.Delay(2);
+            }
+        });
+        await Eventually.TrueAsync(() => upstream.Received.Count >= before / 3, "the upstream received the first messages", s_timeout);
+        received.AddRange(await upstream.StopAsync());
+        await sending;
+        await Eventually.TrueAsync(() => !tcp.IsConnected, "the route saw the connection close", s_timeout);
+
+        for (var i = before; i < before + whileDown; i++)
+            await device.SendLineAsync($"m{i}");
+        await Task.Delay(500);
+        Assert.False(tcp.IsConnected);
+        upstream = TcpLineUpstream.Start(port);
+        try
+        {
+            for (var i = before + whileDown; i < before + whileDown + after; i++)
+                await device.SendLineAsync($"m{i}");
+            var total = before + whileDown + after;
+            var route = await SettledAsync(gateway, total, s_timeout);
+            AssertMetricsAddUp(await http.GetStringAsync("/metrics"));
+            received.AddRange(await upstream.StopAsync());
+
+            var numbers = received.Select(line => int.Parse(line.AsSpan(1), CultureInfo.InvariantCulture)).ToList();
+            var succeeded = route.GetProperty("succeeded").GetInt64();
+            var lost = before - numbers.Count(n => n < before);
+            output.WriteLine($"upstream received {received.Count} of {total}; succeeded {succeeded}; lost when the connection closed: {lost}");
+            Assert.Equal(total, route.GetProperty("matched").GetInt64());
+            // Each message ended: none failed or expired, as the settings above promise.
+            Assert.Equal(total, succeeded);
+            // One message, one frame, and each topic's order kept across the restart (no duplicates either).
+            Assert.Equal(numbers.Order(), numbers);
+            Assert.Equal(numbers.Count, numbers.Distinct().Count());
+            Assert.True(received.Count <= succeeded);
+            // Published while the upstream was down, or after it came back: every one arrives.
+            Assert.Equal(Enumerable.Range(before, whileDown + after), numbers.Where(n => n >= before));
+        }
+        finally
+        {
+            await upstream.DisposeAsync();
+        }
+    }
 
     [Fact]
     public async Task Udp_upstream_gets_each_message_as_one_datagram_and_its_datagrams_reach_the_reply_topic()
@@ -176,5 +270,122 @@ public sealed class TcpUdpRouteTests
         using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
         var routes = await http.GetFromJsonAsync<JsonElement[]>("/api/routes");
         return routes!.Single(route => route.GetProperty("name").GetString() == "up");
+    }
+
+    /// <summary>At one scrape: gateway_route_messages_total matched = succeeded + failed + dropped + gateway_route_pending.</summary>
+    private static void AssertMetricsAddUp(string text)
+    {
+        var lines = text.Split('\n').Where(line => line.Contains("gateway_route=\"up\"", StringComparison.Ordinal)).ToArray();
+        double Sum(string series, string label) => lines
+            .Where(line => line.StartsWith(series + "{", StringComparison.Ordinal) && line.Contains(label, StringComparison.Ordinal))
+            .Sum(line => double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
+        var matched = Sum("gateway_route_messages_total", "outcome=\"matched\"");
+        var ended = Sum("gateway_route_messages_total", "outcome=\"succeeded\"") + Sum("gateway_route_messages_total", "outcome=\"failed\"")
+            + Sum("gateway_route_messages_total", "outcome=\"dropped\"");
+        var pending = Sum("gateway_route_pending", "gateway_route_state=");
+        Assert.True(matched > 0 && matched == ended + pending, $"matched {matched} != ended {ended} + pending {pending}:\n{string.Join('\n', lines)}");
+    }
+
+    /// <summary>
+    /// A line-framed TCP service on the loopback: it records each line it reads, in order, and writes back
+    /// <c>answer(line)</c> when given. Disposing it stops the listener and closes every accepted connection at once.
+    /// </summary>
+    private sealed class TcpLineUpstream : IAsyncDisposable
+    {
+        private readonly TcpListener _listener;
+        private readonly Func<string, string>? _answer;
+        private readonly CancellationTokenSource _stop = new();
+        private readonly ConcurrentBag<Socket> _accepted = [];
+        private readonly Task _accepting;
+        private readonly List<Task> _reading = [];
+        private readonly Lock _lock = new();
+        private readonly List<string> _received = [];
+        private List<string>? _final;
+
+        private TcpLineUpstream(int port, Func<string, string>? answer)
+        {
+            _answer = answer;
+            _listener = new TcpListener(IPAddress.Loopback, port);
+            // The port is taken again at once after a restart, its closed connections in TIME_WAIT notwithstanding.
+            _listener.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            _listener.Start();
+            Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
+            _accepting = AcceptAsync();
+        }
+
+        public int Port { get; }
+
+        public IReadOnlyList<string> Received
+        {
+            get
+            {
+                lock (_lock) return [.. _received];
+            }
+        }
+
+        public static TcpLineUpstream Start(int port, Func<string, string>? answer = null) => new(port, answer);
+
+        private async Task AcceptAsync()
+        {
+            try
+            {
+                while (true)
+                {
+                    var socket = await _listener.AcceptSocketAsync(_stop.Token);
+                    _accepted.Add(socket);
+                    lock (_lock) _reading.Add(ReadAsync(socket));
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+            }
+        }
+
+        private async Task ReadAsync(Socket socket)
+        {
+            var buffer = new byte[64 * 1024];
+            var pending = new StringBuilder();
+            try
+            {
+                while (true)
+                {
+                    var read = await socket.ReceiveAsync(buffer, SocketFlags.None, _stop.Token);
+                    if (read == 0) return;
+                    pending.Append(Encoding.UTF8.GetString(buffer, 0, read));
+                    var text = pending.ToString();
+                    var end = text.LastIndexOf('\n');
+                    if (end < 0) continue;
+                    pending.Remove(0, end + 1);
+                    foreach (var line in text[..end].Split('\n'))
+                    {
+                        lock (_lock) _received.Add(line);
+                        if (_answer is not null) await socket.SendAsync(Encoding.UTF8.GetBytes(_answer(line) + "\n"), SocketFlags.None);
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                // Stopped, or the gateway went away: a line cut short is not a message.
+            }
+        }
+
+        /// <summary>Stops listening, closes every connection (what was not read yet is lost), and returns every line read.</summary>
+        public async Task<List<string>> StopAsync()
+        {
+            if (_final is not null) return [];
+            await _stop.CancelAsync();
+            _listener.Stop();
+            foreach (var socket in _accepted)
+                socket.Dispose();
+            await _accepting;
+            Task[] reading;
+            lock (_lock) reading = [.. _reading];
+            await Task.WhenAll(reading);
+            _final = [.. Received];
+            _stop.Dispose();
+            return _final;
+        }
+
+        public async ValueTask DisposeAsync() => await StopAsync();
     }
 }
