@@ -15,12 +15,23 @@ internal sealed class RoutesValidator : GatewayOptionsCheck
 
     protected override void Check(GatewayOptions options, List<string> errors)
     {
-        var permissions = new PermissionPolicy(Microsoft.Extensions.Options.Options.Create(options));
+        if (options.Routes.Count == 0) return;
+        PermissionPolicy? permissions;
+        try
+        {
+            permissions = new PermissionPolicy(Microsoft.Extensions.Options.Options.Create(options));
+        }
+        catch (TopicException)
+        {
+            // A permission with an invalid filter: the security check names it, and the routes' filters are not checked against it.
+            permissions = null;
+        }
+
         foreach (var (name, route) in options.Routes)
             CheckRoute($"{Root}:Routes:{name}", name, route, options, permissions, errors);
     }
 
-    private static void CheckRoute(string path, string name, RouteOptions route, GatewayOptions options, PermissionPolicy permissions, List<string> errors)
+    private static void CheckRoute(string path, string name, RouteOptions route, GatewayOptions options, PermissionPolicy? permissions, List<string> errors)
     {
         if (options.Endpoints.ContainsKey(name))
             errors.Add($"{path}: an endpoint has the name '{name}' too; a route's messages are published under its name, so give it another.");
@@ -31,7 +42,7 @@ internal sealed class RoutesValidator : GatewayOptionsCheck
         {
             if (!TopicFilter.TryParse(route.From[i], out var filter, out var error))
                 errors.Add($"{path}:From:{i}: {error}");
-            else if (!permissions.For(route.Identity).MaySubscribe(filter))
+            else if (permissions is not null && !permissions.For(route.Identity).MaySubscribe(filter))
                 errors.Add($"{path}:From:{i} '{filter}' is not within what {route.Identity ?? PermissionPolicy.Anonymous} may subscribe to (Gateway:Security:Permissions); set {path}:Identity or widen its permissions.");
             else
                 filters.Add(filter);
