@@ -63,10 +63,16 @@ internal static class SettingsShape
         {
             if (settings.TryGetValue(child.Key, out var property))
                 CheckSection(child, property.PropertyType, problems);
+            else if (Retired(type, child.Key) is { } retired)
+                problems.Add(new(child.Path, $"{child.Path} {retired.Replacement}", Subtree: true));
             else
                 problems.Add(new(child.Path, $"{child.Path} is not a setting{Suggestion(child.Key, settings.Values)}", Subtree: true));
         }
     }
+
+    private static RetiredSettingAttribute? Retired(Type type, string key) =>
+        type.GetCustomAttributes(typeof(RetiredSettingAttribute), inherit: false).Cast<RetiredSettingAttribute>()
+            .FirstOrDefault(retired => retired.Name.Equals(key, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>A type the binder converts from one string (numbers, enums, TimeSpan, Uri), as it decides: by its type converter.</summary>
     private static bool IsValue(Type type) =>

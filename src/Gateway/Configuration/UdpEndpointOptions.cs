@@ -1,6 +1,7 @@
 namespace Gateway.Configuration;
 
 /// <summary>Settings that apply to UDP endpoints only (the <c>Udp</c> section of an endpoint).</summary>
+[RetiredSetting("Target", "was replaced by routes: add Gateway:Routes:{name} with To:Kind Udp and To:Address set to the target, and From set to the topics the endpoint subscribed to")]
 public sealed class UdpEndpointOptions
 {
     /// <summary>The largest payload one UDP datagram over IPv4 can carry.</summary>
@@ -32,11 +33,4 @@ public sealed class UdpEndpointOptions
 
     /// <summary>Kernel send buffer of the socket, in bytes. Defaults to 4 MiB; Linux caps it at net.core.wmem_max.</summary>
     public int SendBufferSize { get; set; } = 4 * 1024 * 1024;
-
-    /// <summary>
-    /// When set ("host:port"), deliveries go to this fixed address instead of to the peers that have sent
-    /// recently: a route from topics to a UDP target. The endpoint subscribes once, with {remote} in its filters
-    /// standing for the target. An IP literal or localhost, never a name to resolve.
-    /// </summary>
-    public string? Target { get; set; }
 }

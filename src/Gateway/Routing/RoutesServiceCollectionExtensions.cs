@@ -20,9 +20,10 @@ internal static class RoutesServiceCollectionExtensions
             return catalog;
         });
         services.AddHostedService<RouteService>();
-        // The factory itself, whether or not any route is configured.
-        services.AddHttpClient();
         services.AddHealthChecks().AddCheck<RoutesReadyCheck>(RoutesReadyCheck.Name, tags: [HealthEndpoints.ReadyTag]);
+        // The catalog takes the client factory whatever its routes are: without an HTTP route (or any route), the loop
+        // below registers nothing, and the host could not start.
+        services.AddHttpClient();
 
         // The factory's clients are named when services are registered, so the routes are read from the configuration
         // here; their options, bound and validated later, are read when each client is first made.

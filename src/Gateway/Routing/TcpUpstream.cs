@@ -56,10 +56,14 @@ internal sealed class TcpUpstream : IUpstream
     private async ValueTask WriteFrameAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
         // Down: the attempt waits for the connection to come back, within its timeout.
-        var connection = await _connected.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var connected = Volatile.Read(ref _connected);
+        var connection = await connected.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         await _writing.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            // Lost while this writer waited its turn: the upstream has closed it, and a frame written now would be lost
+            // while counting as sent. Retried on the next connection instead.
+            if (Volatile.Read(ref _connected) != connected) throw new UpstreamNotConnectedException($"{Destination} closed the connection.");
             _codec.WriteFrame(payload.Span, connection.Output);
             var flushed = await connection.Output.FlushAsync(cancellationToken).ConfigureAwait(false);
             if (flushed.IsCompleted) throw new UpstreamNotConnectedException($"{Destination} closed the connection.");
@@ -97,7 +101,7 @@ internal sealed class TcpUpstream : IUpstream
             await ReadAnswersAsync(stream, onAnswer, token).ConfigureAwait(false);
 
             // Lost: later sends wait for the next connection; the writer is done with this one before it goes.
-            _connected = NewConnected();
+            Volatile.Write(ref _connected, NewConnected());
             await _writing.WaitAsync(CancellationToken.None).ConfigureAwait(false);
             _writing.Release();
             await stream.DisposeAsync().ConfigureAwait(false);

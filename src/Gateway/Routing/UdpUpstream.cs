@@ -8,16 +8,29 @@ namespace Gateway.Routing;
 
 /// <summary>
 /// A UDP upstream: each message is one datagram from a socket connected to the service, and each datagram it sends back
-/// is an answer for the reply topic. The connected socket hears the "port unreachable" of a service that is down: the
-/// next send fails, is retried, and counts towards the circuit breaker.
+/// is an answer for the reply topic. The connected socket hears the "port unreachable" of a service that is down; from
+/// then on each send is a probe that waits a round trip for another refusal, and fails (is retried, counts towards the
+/// circuit breaker) when one comes, until a probe meets none or the service sends something.
 /// </summary>
+/// <remarks>
+/// The kernel reports an ICMP error once, to the first operation on the socket: the receive loop, always waiting, is
+/// nearly always that one, so a send alone would never see the service is down. The datagram that drew the first
+/// refusal has already counted as sent: UDP cannot tell it was lost.
+/// </remarks>
 internal sealed class UdpUpstream : IUpstream
 {
+    // A refusal comes back within a round trip, and the receive loop hears it at once unless the thread pool is busy;
+    // a probe waits this long for one (it ends as soon as one comes), which only the first send to a service that is back pays.
+    private static readonly TimeSpan s_maxProbeWait = TimeSpan.FromSeconds(1);
+
     private readonly IPEndPoint _target;
     private readonly ResiliencePipeline _pipeline;
     private readonly Socket _socket;
+    private readonly TimeSpan _probeWait;
     private readonly CancellationTokenSource _stopping = new();
     private Task _receiving = Task.CompletedTask;
+    private TaskCompletionSource _refused = NewSignal();
+    private volatile bool _unreachable;
 
     public UdpUpstream(string route, RouteOptions options, UpstreamCircuit circuit)
     {
@@ -25,6 +38,8 @@ internal sealed class UdpUpstream : IUpstream
         _target = target!;
         Circuit = circuit;
         _pipeline = UpstreamResilience.Build(options, circuit);
+        // Within the attempt's timeout, or a probe of a service that is back would time out.
+        _probeWait = TimeSpan.FromTicks(Math.Min(s_maxProbeWait.Ticks, options.AttemptTimeout.Ticks / 2));
         _socket = new Socket(_target.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         Destination = "udp://" + options.To.Address;
     }
@@ -33,6 +48,9 @@ internal sealed class UdpUpstream : IUpstream
 
     public UpstreamCircuit Circuit { get; }
 
+    /// <summary>Whether the service was last heard refusing datagrams (ICMP port unreachable): each send is a probe then.</summary>
+    public bool IsUnreachable => _unreachable;
+
     public async Task StartAsync(Action<byte[]> onAnswer, CancellationToken cancellationToken)
     {
         await _socket.ConnectAsync(_target, cancellationToken).ConfigureAwait(false);
@@ -40,8 +58,49 @@ internal sealed class UdpUpstream : IUpstream
     }
 
     public Task<UpstreamResult> SendAsync(Message message, CancellationToken cancellationToken) =>
-        UpstreamResilience.SendAsync(_pipeline, async token => await _socket.SendAsync(message.Payload, SocketFlags.None, token).ConfigureAwait(false),
-            cancellationToken);
+        UpstreamResilience.SendAsync(_pipeline, token => SendDatagramAsync(message.Payload, token), cancellationToken);
+
+    private async ValueTask SendDatagramAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        // Decided before sending: the refusal of this very datagram may be heard before the send returns.
+        var probing = _unreachable;
+        var refused = Volatile.Read(ref _refused).Task;
+        try
+        {
+            await _socket.SendAsync(payload, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException ex) when (IsUnreachableError(ex.SocketErrorCode))
+        {
+            // The refusal of an earlier datagram, which this send met before the receive loop did; this one was not sent.
+            OnUnreachable();
+            throw;
+        }
+
+        if (!probing) return;
+        try
+        {
+            await refused.WaitAsync(_probeWait, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // No refusal within a round trip and more: the service is back.
+            _unreachable = false;
+            return;
+        }
+
+        throw new SocketException((int)SocketError.ConnectionRefused);
+    }
+
+    private void OnUnreachable()
+    {
+        _unreachable = true;
+        Interlocked.Exchange(ref _refused, NewSignal()).TrySetResult();
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private static bool IsUnreachableError(SocketError error) =>
+        error is SocketError.ConnectionRefused or SocketError.ConnectionReset or SocketError.HostUnreachable or SocketError.NetworkUnreachable;
 
     private async Task ReceiveAnswersAsync(Action<byte[]> onAnswer)
     {
@@ -52,11 +111,18 @@ internal sealed class UdpUpstream : IUpstream
             try
             {
                 var received = await _socket.ReceiveAsync(buffer, SocketFlags.None, token).ConfigureAwait(false);
+                // The service is there.
+                _unreachable = false;
                 onAnswer(buffer.AsSpan(0, received).ToArray());
+            }
+            catch (SocketException ex) when (IsUnreachableError(ex.SocketErrorCode))
+            {
+                // The ICMP error of a datagram sent: the sends that follow are probes until it stops.
+                OnUnreachable();
             }
             catch (SocketException)
             {
-                // "Port unreachable" of a send, reported here too: the send side counts it.
+                // Nothing to do with the service's state; the loop goes on.
             }
             catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
             {

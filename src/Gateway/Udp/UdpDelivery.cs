@@ -7,8 +7,8 @@ using Gateway.Transport;
 namespace Gateway.Udp;
 
 /// <summary>
-/// The outbound adapter of UDP: one loop drains an outbox (a peer session's, or the endpoint's target's) and sends each
-/// message as one datagram to one address, from the endpoint's own socket (so replies come from the port peers sent to).
+/// The outbound adapter of UDP: one loop drains a peer session's outbox and sends each message as one datagram to the
+/// peer's address, from the endpoint's own socket (so replies come from the port peers sent to).
 /// </summary>
 internal sealed class UdpDelivery : IDatagramSendCompletion
 {
@@ -18,13 +18,14 @@ internal sealed class UdpDelivery : IDatagramSendCompletion
     private readonly ILogger _logger;
     private readonly SocketAddress _destination;
     private readonly string _remote;
-    private readonly ConnectionTraffic? _traffic;
+    private readonly ConnectionTraffic _traffic;
+    private readonly Outbox _outbox;
 
     /// <param name="batched">The endpoint's batched socket, which then sends instead of <paramref name="socket"/>; null with the socket transport.</param>
     /// <param name="outbox">What to send.</param>
-    /// <param name="traffic">The peer's counters to add the sent datagrams to; null for a target, which is no connection.</param>
+    /// <param name="traffic">The peer's counters to add the sent datagrams to.</param>
     public UdpDelivery(Socket socket, BatchedDatagramSocket? batched, UdpEndpoint endpoint, ILogger logger,
-        Outbox outbox, SocketAddress destination, string remote, ConnectionTraffic? traffic)
+        Outbox outbox, SocketAddress destination, string remote, ConnectionTraffic traffic)
     {
         _socket = socket;
         _batched = batched;
@@ -33,15 +34,13 @@ internal sealed class UdpDelivery : IDatagramSendCompletion
         _destination = destination;
         _remote = remote;
         _traffic = traffic;
-        Outbox = outbox;
+        _outbox = outbox;
     }
-
-    public Outbox Outbox { get; }
 
     /// <summary>Sends until the outbox is completed and drained, or the socket is closed.</summary>
     public async Task RunAsync()
     {
-        var outbox = Outbox;
+        var outbox = _outbox;
         var maxDatagramSize = _endpoint.Options.Udp.MaxDatagramSize;
         try
         {
@@ -96,11 +95,8 @@ internal sealed class UdpDelivery : IDatagramSendCompletion
     {
         var length = message.Payload.Length;
         _endpoint.Counters.OnSent(length);
-        if (_traffic is { } traffic)
-        {
-            traffic.FramesOut++;
-            traffic.BytesOut += length;
-        }
+        _traffic.FramesOut++;
+        _traffic.BytesOut += length;
     }
 
     /// <summary>Counts and logs a message that could not go out.</summary>

@@ -4,7 +4,7 @@ using Gateway.Connections;
 
 namespace Gateway.Udp;
 
-/// <summary>A configured UDP endpoint: its templates and target parsed once at start, then its bound address, peers and counters.</summary>
+/// <summary>A configured UDP endpoint: its templates parsed once at start, then its bound address, peers and counters.</summary>
 internal sealed class UdpEndpoint : IEndpointDescription
 {
     public UdpEndpoint(string name, EndpointOptions options, string defaultAddress)
@@ -13,7 +13,6 @@ internal sealed class UdpEndpoint : IEndpointDescription
         Options = options;
         Address = options.Address ?? defaultAddress;
         Topics = new EndpointTopics(options.Publish, options.Subscribe);
-        Target = UdpTargetAddress.TryParse(options.Udp.Target, out var target) ? target : null;
         Peers = new UdpPeerTable(options.Udp.MaxPeers);
     }
 
@@ -29,10 +28,7 @@ internal sealed class UdpEndpoint : IEndpointDescription
 
     public EndpointTopics Topics { get; }
 
-    /// <summary>The fixed destination of every delivery, when <see cref="UdpEndpointOptions.Target"/> is set.</summary>
-    public IPEndPoint? Target { get; }
-
-    /// <summary>The peers that have sent recently, which receive the endpoint's deliveries when there is no target.</summary>
+    /// <summary>The peers that have sent recently, which receive the endpoint's deliveries.</summary>
     public UdpPeerTable Peers { get; }
 
     public UdpEndpointCounters Counters { get; } = new();
@@ -48,7 +44,7 @@ internal sealed class UdpEndpoint : IEndpointDescription
 
     IReadOnlyList<string> IEndpointDescription.Subscribe => Options.Subscribe;
 
-    string IEndpointDescription.Details => $"deliveries to {Target?.ToString() ?? "recent peers"}";
+    string IEndpointDescription.Details => "deliveries to recent peers";
 
     bool IEndpointDescription.Tls => false;
 
@@ -58,7 +54,7 @@ internal sealed class UdpEndpoint : IEndpointDescription
 
     string IEndpointDescription.TrafficUnit => "datagram";
 
-    /// <summary>Every datagram read, dropped or not, and every datagram sent, to a peer or to the target.</summary>
+    /// <summary>Every datagram read, dropped or not, and every datagram sent to a peer.</summary>
     EndpointTraffic? IEndpointDescription.Traffic => new(Counters.BytesIn, Counters.BytesOut, Counters.DatagramsIn, Counters.DatagramsOut);
 
     IEnumerable<(string Reason, long Count)> IEndpointDescription.Drops =>

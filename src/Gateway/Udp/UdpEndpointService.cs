@@ -1,7 +1,6 @@
 using Gateway.Configuration;
 using Gateway.Connections;
 using Gateway.Messaging;
-using Gateway.Security;
 using Microsoft.Extensions.Hosting;
 
 namespace Gateway.Udp;
@@ -10,8 +9,8 @@ namespace Gateway.Udp;
 /// Runs every enabled UDP endpoint: binds each socket when the host starts (so a port in use stops the
 /// start, as it does for TCP) and runs one receive loop per endpoint until the host stops.
 /// </summary>
-internal sealed class UdpEndpointService(UdpEndpointCatalog catalog, IMessageBus bus, ConnectionSessions sessions, PermissionPolicy permissions,
-    ILoggerFactory loggers, IOptions<GatewayOptions> gateway) : BackgroundService
+internal sealed class UdpEndpointService(UdpEndpointCatalog catalog, IMessageBus bus, ConnectionSessions sessions, ILoggerFactory loggers,
+    IOptions<GatewayOptions> gateway) : BackgroundService
 {
     private readonly List<UdpListener> _listeners = [];
 
@@ -24,7 +23,7 @@ internal sealed class UdpEndpointService(UdpEndpointCatalog catalog, IMessageBus
         {
             foreach (var endpoint in catalog.Endpoints)
             {
-                var listener = new UdpListener(endpoint, bus, sessions, permissions, logger, batchedIo);
+                var listener = new UdpListener(endpoint, bus, sessions, logger, batchedIo);
                 _listeners.Add(listener);
                 listener.Bind();
             }

@@ -1,6 +1,4 @@
-using System.Net;
 using Gateway.Configuration;
-using Gateway.Messaging;
 
 namespace Gateway.Udp;
 
@@ -17,11 +15,11 @@ internal sealed class UdpEndpointsValidator : GatewayOptionsCheck
     {
         foreach (var (name, endpoint) in options.Endpoints)
         {
-            if (endpoint.Protocol == EndpointProtocol.Udp) CheckEndpoint($"{Root}:Endpoints:{name}", endpoint, options.DefaultAddress, errors);
+            if (endpoint.Protocol == EndpointProtocol.Udp) CheckEndpoint($"{Root}:Endpoints:{name}", endpoint, errors);
         }
     }
 
-    private static void CheckEndpoint(string path, EndpointOptions endpoint, string defaultAddress, List<string> errors)
+    private static void CheckEndpoint(string path, EndpointOptions endpoint, List<string> errors)
     {
         if (endpoint.Port is { } port)
             CheckPort(port, $"{path}:Port", errors);
@@ -54,29 +52,5 @@ internal sealed class UdpEndpointsValidator : GatewayOptionsCheck
             else if (burst <= 0 || burst < udp.RateLimitPerSecond)
                 errors.Add($"{udpPath}:RateLimitBurst must be at least RateLimitPerSecond ({udp.RateLimitPerSecond}) (was {burst}).");
         }
-
-        if (udp.Target is not null)
-            CheckTarget(path, endpoint, defaultAddress, errors);
-    }
-
-    private static void CheckTarget(string path, EndpointOptions endpoint, string defaultAddress, List<string> errors)
-    {
-        var udpPath = $"{path}:Udp";
-        if (!UdpTargetAddress.TryParse(endpoint.Udp.Target, out var target))
-        {
-            errors.Add($"{udpPath}:Target '{endpoint.Udp.Target}' is not host:port with an IPv4 address, [IPv6 address] or localhost, and a port from 1 to 65535.");
-            return;
-        }
-
-        if (endpoint.Outbox.Overflow == OverflowPolicy.Disconnect)
-            errors.Add($"{path}:Outbox:Overflow Disconnect does not apply to a Udp:Target, which cannot be disconnected; use DropOldest or DropNewest.");
-
-        // One socket sends to the target: its family must reach the target's (a dual-mode socket reaches both).
-        var address = endpoint.Address ?? defaultAddress;
-        if (!ListenAddress.IsValid(address)) return;
-        var bound = ListenAddress.ResolveSingle(address);
-        var reachable = bound.Equals(IPAddress.IPv6Any) || bound.AddressFamily == target.AddressFamily;
-        if (!reachable)
-            errors.Add($"{udpPath}:Target {target} cannot be reached from the endpoint's address {address} (another address family).");
     }
 }

@@ -6,14 +6,13 @@ using Gateway.Configuration;
 using Gateway.Connections;
 using Gateway.Messaging;
 using Gateway.Protocols.Topics;
-using Gateway.Security;
 using Gateway.Transport;
 
 namespace Gateway.Udp;
 
 /// <summary>
 /// The socket of one UDP endpoint and its receive loop: each datagram becomes one message on the sender's
-/// publish topic. Deliveries leave through the same socket, to the recent peers or to the target.
+/// publish topic. Deliveries leave through the same socket, to the recent peers.
 /// </summary>
 /// <remarks>
 /// The Node dgram lifecycle maps onto it: listening = <see cref="Bind"/>; message = the receive loop;
@@ -30,20 +29,15 @@ internal sealed class UdpListener : IDatagramReceiver, IDisposable
 
     private readonly IMessageBus _bus;
     private readonly ConnectionSessions _sessions;
-    private readonly PermissionPolicy _permissions;
     private readonly ILogger _logger;
     private readonly int _maxDatagramSize;
     private readonly bool _batchedIo;
     private Socket? _socket;
     private IPEndPoint _addressTemplate = new(IPAddress.Any, 0);
-    private UdpDelivery? _targetDelivery;
-    private Task _targetDelivered = Task.CompletedTask;
-    private IDisposable[] _targetSubscriptions = [];
 
     /// <param name="batchedIo">Receive and send in batches on a thread of the endpoint's own (Linux, the epoll transport).</param>
-    public UdpListener(UdpEndpoint endpoint, IMessageBus bus, ConnectionSessions sessions, PermissionPolicy permissions, ILogger logger, bool batchedIo)
+    public UdpListener(UdpEndpoint endpoint, IMessageBus bus, ConnectionSessions sessions, ILogger logger, bool batchedIo)
     {
-        _permissions = permissions;
         Endpoint = endpoint;
         _batchedIo = batchedIo;
         _bus = bus;
@@ -63,8 +57,7 @@ internal sealed class UdpListener : IDatagramReceiver, IDisposable
     public BatchedDatagramSocket? Batched { get; private set; }
 
     /// <summary>
-    /// Binds the socket and, with a target, subscribes the endpoint's filters for it. Runs at start, so an
-    /// address in use stops the start with a message naming the setting.
+    /// Binds the socket. Runs at start, so an address in use stops the start with a message naming the setting.
     /// </summary>
     /// <exception cref="GatewayStartupException">The address cannot be bound.</exception>
     public void Bind()
@@ -98,8 +91,6 @@ internal sealed class UdpListener : IDatagramReceiver, IDisposable
         if (_batchedIo) Batched = new BatchedDatagramSocket(socket, _maxDatagramSize, $"UDP {Endpoint.Name}");
         _addressTemplate = new IPEndPoint(address.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0);
         Endpoint.BoundEndPoint = (IPEndPoint)socket.LocalEndPoint!;
-        if (Endpoint.Target is { } target) SubscribeTarget(socket, target);
-
     }
 
     /// <summary>Receives until <paramref name="stopping"/> fires, then forgets every peer, lets queued deliveries go out, and closes.</summary>
@@ -254,23 +245,6 @@ internal sealed class UdpListener : IDatagramReceiver, IDisposable
         peer.Session.End();
     }
 
-    private void SubscribeTarget(Socket socket, IPEndPoint target)
-    {
-        // A dual-mode socket sends to IPv4 through the IPv4-mapped IPv6 address.
-        var destination = socket.AddressFamily == AddressFamily.InterNetworkV6 && target.AddressFamily == AddressFamily.InterNetwork
-            ? new IPEndPoint(target.Address.MapToIPv6(), target.Port)
-            : target;
-        var remote = target.ToString();
-        // The target is no connection: its outbox has no session, and never disconnects (validation refuses that policy).
-        var outbox = new Outbox(Endpoint.Options.Outbox, _bus.Counters.ForEndpoint(Endpoint.Name));
-        _targetDelivery = new UdpDelivery(socket, Batched, Endpoint, _logger, outbox, destination.Serialize(), remote, traffic: null);
-        var targetId = $"{Endpoint.Name}-target";
-        var (_, filters) = Endpoint.Topics.Render(new TopicTemplateValues(Endpoint.Name, targetId, remote, ClientId: null));
-        var access = _permissions.ForPeer(identity: null, Endpoint.Name, targetId, _logger);
-        _targetSubscriptions = [.. filters.Where(access.MaySubscribe).Select(filter => _bus.Subscribe(filter, outbox))];
-        _targetDelivered = _targetDelivery.RunAsync();
-    }
-
     private async Task CloseAsync()
     {
         var pending = new List<Task>();
@@ -280,8 +254,6 @@ internal sealed class UdpListener : IDatagramReceiver, IDisposable
             pending.Add(peer.Delivered);
         }
 
-        StopTarget();
-        pending.Add(_targetDelivered);
         try
         {
             // Let what is queued go out, for DrainTimeout at most; what remains is counted as unsendable.
@@ -298,18 +270,9 @@ internal sealed class UdpListener : IDatagramReceiver, IDisposable
         Dispose();
     }
 
-    private void StopTarget()
-    {
-        foreach (var subscription in _targetSubscriptions)
-            subscription.Dispose();
-        _targetSubscriptions = [];
-        _targetDelivery?.Outbox.Complete();
-    }
-
     /// <summary>Closes the socket; used directly when the start fails after this endpoint was bound.</summary>
     public void Dispose()
     {
-        StopTarget();
         Batched?.Dispose();
         _socket?.Dispose();
     }

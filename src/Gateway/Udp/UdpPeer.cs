@@ -9,8 +9,8 @@ namespace Gateway.Udp;
 /// <summary>
 /// One source address that has sent to a UDP endpoint recently. UDP has no connection, so this is the gateway's memory
 /// of the sender, with a <see cref="ConnectionSession"/> like any connection's: the topics rendered for it, its rate
-/// limit, and (without a target) its subscriptions and delivery loop, which send datagrams back to it until it goes
-/// quiet for PeerIdleTimeout.
+/// limit, its subscriptions and its delivery loop, which sends datagrams back to it until it goes quiet for
+/// PeerIdleTimeout.
 /// </summary>
 /// <remarks>The Node dgram model: 'message' gives the sender's address; replies go to that address.</remarks>
 internal sealed class UdpPeer : IConnectionControl
@@ -31,8 +31,6 @@ internal sealed class UdpPeer : IConnectionControl
         RecencyNode = new LinkedListNode<UdpPeer>(this);
 
         var (publish, subscribe) = endpoint.Topics.Render(new TopicTemplateValues(endpoint.Name, id, remoteAddress, ClientId: null));
-        // With a target, the endpoint subscribes once for all its deliveries; its peers only publish.
-        if (endpoint.Target is not null) subscribe = [];
         Session = sessions.Create(
             new SessionStart(endpoint.Name, UdpEndpoint.ProtocolName, id, remoteAddress, Identity: null, publish, subscribe,
                 subscribe.Length > 0 ? endpoint.Options.Outbox : null, endpoint.Options.Udp.PeerIdleTimeout),

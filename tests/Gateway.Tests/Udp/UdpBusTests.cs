@@ -10,7 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Gateway.Tests.Udp;
 
-/// <summary>UDP and TCP share one topic space: datagrams reach line clients, lines reach the UDP peers heard from recently, or a fixed target.</summary>
+/// <summary>UDP and TCP share one topic space: datagrams reach line clients, lines reach the UDP peers heard from recently, or a UDP service through a route.</summary>
 public abstract class UdpBusTests(TransportKind transport)
 {
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(30);
@@ -70,35 +70,14 @@ public abstract class UdpBusTests(TransportKind transport)
     }
 
     [Fact]
-    public async Task With_a_target_deliveries_go_to_the_fixed_address_from_the_endpoints_port()
-    {
-        using var target = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
-        var targetPort = ((IPEndPoint)target.Client.LocalEndPoint!).Port;
-        await using var gateway = await TestGateway.StartAsync(transport, UdpAndLines($"Gateway:Endpoints:udp:Udp:Target=127.0.0.1:{targetPort}"));
-        await using var lines = await FramedClient.ConnectAsync(gateway.EndPointOf("lines"));
-        await gateway.WaitForConnectionsAsync(1);
-        using var peer = new UdpTestClient(gateway.UdpEndPointOf("udp"));
-        await peer.SendAsync("a peer that has sent");
-        Assert.Equal("a peer that has sent", await lines.ReadLineAsync());
-
-        await lines.SendLineAsync("alarm");
-
-        using var cts = new CancellationTokenSource(s_timeout);
-        var delivered = await target.ReceiveAsync(cts.Token);
-        Assert.Equal("alarm", Encoding.UTF8.GetString(delivered.Buffer));
-        Assert.Equal(gateway.UdpEndPointOf("udp"), delivered.RemoteEndPoint);
-        Assert.True(await peer.ReceivesNothingWithinAsync(TimeSpan.FromMilliseconds(300)));
-        await Eventually.TrueAsync(() => gateway.UdpEndpoint("udp").Counters.DatagramsOut == 1, "the delivery is counted as sent");
-    }
-
-    [Fact]
-    public async Task Seed_dgram_server_as_the_target_receives_what_tcp_clients_publish()
+    public async Task Seed_dgram_server_behind_a_udp_route_receives_what_tcp_clients_publish()
     {
         await using var server = ProcessRunner.Start("node", ["udp-server.js", "2"], workingDirectory: RepositoryPaths.SeedsInterop);
         await server.WaitForOutputAsync(output => output.Contains("server listening", StringComparison.Ordinal), s_timeout);
         var address = server.StandardOutput.Split('\n').First(line => line.StartsWith("server listening ", StringComparison.Ordinal))
             ["server listening ".Length..].Trim();
-        await using var gateway = await TestGateway.StartAsync(transport, UdpAndLines($"Gateway:Endpoints:udp:Udp:Target={address}"));
+        await using var gateway = await TestGateway.StartAsync(transport, UdpAndLines(
+            "Gateway:Routes:seed:From:0=down", "Gateway:Routes:seed:To:Kind=Udp", $"Gateway:Routes:seed:To:Address={address}"));
         await using var lines = await FramedClient.ConnectAsync(gateway.EndPointOf("lines"));
         await gateway.WaitForConnectionsAsync(1);
 
@@ -106,9 +85,9 @@ public abstract class UdpBusTests(TransportKind transport)
         await lines.SendLineAsync("second");
 
         Assert.Equal(0, await server.WaitForExitAsync(s_timeout));
-        var from = gateway.UdpEndPointOf("udp");
-        Assert.Contains($"server got: first from {from}", server.StandardOutput, StringComparison.Ordinal);
-        Assert.Contains($"server got: second from {from}", server.StandardOutput, StringComparison.Ordinal);
+        // The route sends from a socket of its own, not from the endpoint's port.
+        Assert.Contains("server got: first from 127.0.0.1:", server.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("server got: second from 127.0.0.1:", server.StandardOutput, StringComparison.Ordinal);
     }
 }
 

@@ -27,10 +27,6 @@ public sealed class UdpConfigurationTests
     [InlineData("Gateway:Endpoints:udp:Udp:SendBufferSize=0", "Gateway:Endpoints:udp:Udp:SendBufferSize must be at least 1024")]
     [InlineData("Gateway:Endpoints:udp:Udp:RateLimitPerSecond=0", "Gateway:Endpoints:udp:Udp:RateLimitPerSecond")]
     [InlineData("Gateway:Endpoints:udp:Udp:RateLimitBurst=5", "Gateway:Endpoints:udp:Udp:RateLimitBurst")]
-    [InlineData("Gateway:Endpoints:udp:Udp:Target=example.com:9", "Gateway:Endpoints:udp:Udp:Target")]
-    [InlineData("Gateway:Endpoints:udp:Udp:Target=127.0.0.1", "Gateway:Endpoints:udp:Udp:Target")]
-    [InlineData("Gateway:Endpoints:udp:Udp:Target=127.0.0.1:0", "Gateway:Endpoints:udp:Udp:Target")]
-    [InlineData("Gateway:Endpoints:udp:Udp:Target=[::1]:9", "Gateway:Endpoints:udp:Udp:Target [::1]:9 cannot be reached")]
     [InlineData("Gateway:Endpoints:udp:Udp:MaxDatagram=1", "MaxDatagram")]
     [InlineData("Gateway:Endpoints:udp:UnixSocketPath=/tmp/udp.sock", "Gateway:Endpoints:udp:UnixSocketPath")]
     [InlineData("Gateway:Endpoints:udp:Port=70000", "Gateway:Endpoints:udp:Port")]
@@ -55,13 +51,12 @@ public sealed class UdpConfigurationTests
     }
 
     [Fact]
-    public async Task Target_with_the_disconnect_overflow_policy_stops_the_start()
+    public async Task Udp_target_setting_stops_the_start_and_points_to_udp_routes()
     {
-        var failure = await Assert.ThrowsAsync<GatewayStartupException>(() => TestGateway.StartAsync(ValidUdp(
-            "Gateway:Endpoints:udp:Udp:Target=127.0.0.1:9",
-            "Gateway:Endpoints:udp:Outbox:Overflow=Disconnect")));
+        var failure = await Assert.ThrowsAsync<GatewayStartupException>(() => TestGateway.StartAsync(ValidUdp("Gateway:Endpoints:udp:Udp:Target=127.0.0.1:9")));
 
-        Assert.Contains("Gateway:Endpoints:udp:Outbox:Overflow", failure.Message, StringComparison.Ordinal);
+        Assert.Contains("Gateway:Endpoints:udp:Udp:Target was replaced by routes: add Gateway:Routes:{name} with To:Kind Udp", failure.Message,
+            StringComparison.Ordinal);
     }
 
     [Fact]
@@ -120,22 +115,6 @@ public sealed class UdpConfigurationTests
 
         Assert.True(result.Failed);
         Assert.Contains("Gateway:Endpoints:udp2:Port 9100 is also used by Gateway:Endpoints:udp1", result.FailureMessage, StringComparison.Ordinal);
-    }
-
-    [Theory]
-    [InlineData("127.0.0.1:5000", "127.0.0.1:5000")]
-    [InlineData("localhost:5000", "127.0.0.1:5000")]
-    [InlineData("[::1]:5000", "[::1]:5000")]
-    [InlineData("::1:5000", null)]
-    [InlineData("host.example:5000", null)]
-    [InlineData("127.0.0.1:65536", null)]
-    [InlineData("127.0.0.1:", null)]
-    public void Target_is_parsed_as_ip_and_port_without_name_resolution(string value, string? expected)
-    {
-        var parsed = UdpTargetAddress.TryParse(value, out var target);
-
-        Assert.Equal(expected is not null, parsed);
-        Assert.Equal(expected, target?.ToString());
     }
 
     private static int FreeTcpAndUdpPort()

@@ -2,12 +2,13 @@ using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using Gateway.Configuration;
 
-namespace Gateway.Configuration;
+namespace Gateway.Routing;
 
 /// <summary>
-/// Parses <see cref="UdpEndpointOptions.Target"/>: "1.2.3.4:5000", "[::1]:5000" or "localhost:5000".
-/// No name resolution: a target is resolved once, at start, and must not depend on DNS.
+/// Parses the address of a UDP route's upstream (<see cref="UpstreamOptions.Address"/>): "1.2.3.4:5000", "[::1]:5000" or
+/// "localhost:5000". No name resolution: the route's socket is connected once, at start, and must not depend on DNS.
 /// </summary>
 internal static class UdpTargetAddress
 {
