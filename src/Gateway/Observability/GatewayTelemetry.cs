@@ -16,11 +16,12 @@ namespace Gateway.Observability;
 internal static class GatewayTelemetry
 {
     /// <summary>
-    /// The built-in meters reported beside the gateway's own. System.Net.Http's are the routes' connection pools: open
-    /// connections, active or idle, and requests waiting for one (the Node agent's <c>sockets</c> and <c>requests</c>).
+    /// The built-in meters reported beside the gateway's own. Not System.Net.Http's: recording its histograms for every
+    /// request of a route cost about a quarter of the route's throughput (bench/README.md, routes); a route's own
+    /// in-flight and queued counts say what the Node agent's <c>sockets</c> and <c>requests</c> say.
     /// </summary>
     private static readonly string[] s_meters =
-        [GatewayMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "System.Runtime", "System.Net.Http"];
+        [GatewayMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "System.Runtime"];
 
     // One set of OTLP options per signal: over HTTP each signal has its own path, so they cannot share an instance.
     private const string OtlpMetrics = "Gateway.Metrics";

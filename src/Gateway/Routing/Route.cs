@@ -6,8 +6,8 @@ namespace Gateway.Routing;
 
 /// <summary>
 /// One route: a subscriber whose outbound adapter is an upstream client. Messages matching its filters wait in its
-/// bounded queue (<see cref="RouteQueue"/>); its pump sends up to its window of them at once, publishes the answers to
-/// the reply topic, and publishes what it gives up on to the dead-letter topic. A slow or dead upstream costs the
+/// bounded queue (<see cref="RouteQueue"/>); up to its window of them are sent at once, the answers are published to
+/// the reply topic, and what it gives up on is published to the dead-letter topic. A slow or dead upstream costs the
 /// publisher one queued message, never a wait.
 /// </summary>
 /// <remarks>
@@ -25,14 +25,14 @@ internal sealed class Route : IMessageSubscriber, IAsyncDisposable
     private readonly TopicTemplate? _replyTopic;
     private readonly TopicTemplate? _deadLetter;
     private readonly MessageSource _source;
-    private readonly SemaphoreSlim _wake = new(0);
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<IDisposable> _subscriptions = [];
-    private int _wakePending;
+    private int _taking; // 1 while a thread takes from the queue and starts sends
+    private int _moreWork; // set by a caller that found another thread taking
     private long _pausedUntilTicks;
     private int _templateErrorLogged;
     private RouteError? _lastError;
-    private Task _pump = Task.CompletedTask;
+    private Task _ticks = Task.CompletedTask;
 
     public Route(string name, RouteOptions options, IUpstream upstream, IMessageBus bus, InProcessMessageBus local, PermissionPolicy permissions,
         ILogger logger)
@@ -65,7 +65,7 @@ internal sealed class Route : IMessageSubscriber, IAsyncDisposable
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await Upstream.StartAsync(PublishUnsolicitedAnswer, cancellationToken).ConfigureAwait(false);
-        _pump = Task.Run(PumpAsync, CancellationToken.None);
+        _ticks = Task.Run(TickAsync, CancellationToken.None);
         foreach (var filter in _options.From)
             _subscriptions.Add(_local.Subscribe(TopicFilter.Parse(filter), this));
     }
@@ -80,46 +80,69 @@ internal sealed class Route : IMessageSubscriber, IAsyncDisposable
         return accepted ? DeliveryOutcome.Accepted : DeliveryOutcome.DroppedNewest;
     }
 
+    /// <summary>
+    /// Takes what may be sent and starts sending it, on the calling thread: the publisher's, after a new message, or the
+    /// one that completed a send. One thread at a time does it; another that calls meanwhile leaves a note, which the one
+    /// at work picks up before it stops. So a message goes from the socket that brought it to the upstream's socket
+    /// with no hand-off between threads, as in Node's event loop: on one core each hand-off is a context switch, and
+    /// those cost more than the forwarding itself.
+    /// </summary>
     private void Wake()
     {
-        if (Interlocked.Exchange(ref _wakePending, 1) == 0) _wake.Release();
+        Volatile.Write(ref _moreWork, 1);
+        while (Volatile.Read(ref _moreWork) == 1 && Interlocked.CompareExchange(ref _taking, 1, 0) == 0)
+        {
+            try
+            {
+                Volatile.Write(ref _moreWork, 0);
+                TakeAndSend();
+            }
+            finally
+            {
+                Volatile.Write(ref _taking, 0);
+            }
+        }
+    }
+
+    private void TakeAndSend()
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            var now = DateTime.UtcNow.Ticks;
+            if (Volatile.Read(ref _pausedUntilTicks) > now)
+            {
+                // The circuit is open: nothing is sent, but what outlives its TTL meanwhile still leaves the queue.
+                while (Queue.TryExpireOldest(now, out var old))
+                    DeadLetter(old);
+                return;
+            }
+
+            if (!Queue.TryTake(now, out var message, out var expired)) return;
+            if (expired) DeadLetter(message);
+            else _ = ForwardAsync(message);
+        }
     }
 
     /// <summary>
-    /// Takes what may be sent and starts sending it, then waits to be woken: by a new message, a message done, or, at
-    /// least once a second, to take out what has outlived its TTL while nothing could be sent.
+    /// Wakes the route at least once a second, and when a pause for an open circuit ends: what outlived its TTL while
+    /// nothing could be sent leaves the queue, and after a pause the queue flows again.
     /// </summary>
-    private async Task PumpAsync()
+    private async Task TickAsync()
     {
         var token = _stopping.Token;
         while (!token.IsCancellationRequested)
         {
-            Volatile.Write(ref _wakePending, 0);
-            var now = DateTime.UtcNow.Ticks;
-            var pausedFor = Volatile.Read(ref _pausedUntilTicks) - now;
-            if (pausedFor > 0)
-            {
-                while (Queue.TryExpireOldest(now, out var expired))
-                    DeadLetter(expired);
-            }
-            else
-            {
-                while (Queue.TryTake(now, out var message, out var expired))
-                {
-                    if (expired) DeadLetter(message);
-                    else _ = ForwardAsync(message);
-                }
-            }
-
-            var wait = pausedFor > 0 ? TimeSpan.FromTicks(Math.Min(pausedFor, TimeSpan.TicksPerSecond)) : TimeSpan.FromSeconds(1);
+            var pausedFor = Volatile.Read(ref _pausedUntilTicks) - DateTime.UtcNow.Ticks;
             try
             {
-                await _wake.WaitAsync(wait, token).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromTicks(Math.Clamp(pausedFor, TimeSpan.TicksPerMillisecond, TimeSpan.TicksPerSecond)), token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
                 return;
             }
+
+            Wake();
         }
     }
 
@@ -242,7 +265,7 @@ internal sealed class Route : IMessageSubscriber, IAsyncDisposable
         }
 
         await _stopping.CancelAsync().ConfigureAwait(false);
-        await _pump.ConfigureAwait(false);
+        await _ticks.ConfigureAwait(false);
         foreach (var message in Queue.Close())
             DeadLetter(message);
         // The messages in flight see the cancellation and end as dropped at shutdown; an upstream client ends at once.
@@ -254,7 +277,6 @@ internal sealed class Route : IMessageSubscriber, IAsyncDisposable
     {
         await Upstream.DisposeAsync().ConfigureAwait(false);
         _stopping.Dispose();
-        _wake.Dispose();
     }
 }
 
