@@ -65,7 +65,19 @@ internal sealed class TcpUpstream : IUpstream
             // while counting as sent. Retried on the next connection instead.
             if (Volatile.Read(ref _connected) != connected) throw new UpstreamNotConnectedException($"{Destination} closed the connection.");
             _codec.WriteFrame(payload.Span, connection.Output);
-            var flushed = await connection.Output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            FlushResult flushed;
+            try
+            {
+                flushed = await connection.Output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException)
+            {
+                // Part of the frame may be on the wire: a frame written after it would be read as garbage. The connection
+                // goes, and the frame is retried whole on the next one.
+                await connection.Stream.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+
             if (flushed.IsCompleted) throw new UpstreamNotConnectedException($"{Destination} closed the connection.");
         }
         finally
@@ -123,7 +135,7 @@ internal sealed class TcpUpstream : IUpstream
                 if (read.IsCompleted) return;
             }
         }
-        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or FramingException)
+        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException or FramingException)
         {
             // The connection is lost or broke the framing: it is opened again.
         }

@@ -15,7 +15,8 @@ internal static class UpstreamResilience
     public static ResiliencePipeline Build(RouteOptions options, UpstreamCircuit circuit)
     {
         var transient = new PredicateBuilder()
-            .Handle<SocketException>()
+            // A datagram too large for the path fails the same way every time.
+            .Handle<SocketException>(ex => ex.SocketErrorCode != SocketError.MessageSize)
             .Handle<IOException>()
             // A send that took the connection just as it was lost.
             .Handle<ObjectDisposedException>()

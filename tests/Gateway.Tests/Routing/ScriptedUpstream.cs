@@ -146,6 +146,23 @@ internal static class RouteAccounting
         return state;
     }
 
+    /// <summary>
+    /// At one scrape of <c>/metrics</c>: the route's matched (at least <paramref name="minimumMatched"/>) = succeeded +
+    /// failed + dropped + pending (queued and in flight).
+    /// </summary>
+    public static void AssertMetricsAddUp(string text, string route, long minimumMatched = 0)
+    {
+        var lines = text.Split('\n').Where(line => line.Contains($"gateway_route=\"{route}\"", StringComparison.Ordinal)).ToArray();
+        double Sum(string series, string label) => lines
+            .Where(line => line.StartsWith(series + "{", StringComparison.Ordinal) && line.Contains(label, StringComparison.Ordinal))
+            .Sum(line => double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+        var matched = Sum("gateway_route_messages_total", "outcome=\"matched\"");
+        var ended = Sum("gateway_route_messages_total", "outcome=\"succeeded\"") + Sum("gateway_route_messages_total", "outcome=\"failed\"")
+            + Sum("gateway_route_messages_total", "outcome=\"dropped\"");
+        var pending = Sum("gateway_route_pending", "gateway_route_state=");
+        Assert.True(matched >= minimumMatched && matched == ended + pending, $"matched {matched} != ended {ended} + pending {pending}:\n{string.Join('\n', lines)}");
+    }
+
     /// <summary>Waits until nothing of the route is queued or in flight; returns its state then, the identity checked.</summary>
     public static async Task<JsonElement> SettledAsync(Uri gateway, string route, long matched, TimeSpan? timeout = null)
     {

@@ -60,7 +60,7 @@ public sealed class TcpUdpRouteTests(ITestOutputHelper output)
         foreach (var line in sent)
             Assert.Equal("ack " + line, await device.ReadLineAsync(s_timeout));
         Assert.Equal(sent, upstream.Received);
-        var route = await SettledAsync(gateway, sent.Length);
+        var route = await RouteAccounting.SettledAsync(gateway.HttpAddress, "up", sent.Length);
         Assert.Equal(sent.Length, route.GetProperty("succeeded").GetInt64());
     }
 
@@ -110,8 +110,8 @@ public sealed class TcpUdpRouteTests(ITestOutputHelper output)
             for (var i = before + whileDown; i < before + whileDown + after; i++)
                 await device.SendLineAsync($"m{i}");
             var total = before + whileDown + after;
-            var route = await SettledAsync(gateway, total, s_timeout);
-            AssertMetricsAddUp(await http.GetStringAsync("/metrics"));
+            var route = await RouteAccounting.SettledAsync(gateway.HttpAddress, "up", total, s_timeout);
+            RouteAccounting.AssertMetricsAddUp(await http.GetStringAsync("/metrics"), "up", minimumMatched: 1);
             received.AddRange(await upstream.StopAsync());
 
             var numbers = received.Select(line => int.Parse(line.AsSpan(1), CultureInfo.InvariantCulture)).ToList();
@@ -158,7 +158,7 @@ public sealed class TcpUdpRouteTests(ITestOutputHelper output)
 
         await upstream.SendAsync("ack"u8.ToArray(), route!);
         Assert.Equal("ack", await device.ReadLineAsync(s_timeout));
-        Assert.Equal(sent.Length, (await SettledAsync(gateway, sent.Length)).GetProperty("succeeded").GetInt64());
+        Assert.Equal(sent.Length, (await RouteAccounting.SettledAsync(gateway.HttpAddress, "up", sent.Length)).GetProperty("succeeded").GetInt64());
     }
 
     [Fact]
@@ -187,14 +187,14 @@ public sealed class TcpUdpRouteTests(ITestOutputHelper output)
         foreach (var line in sent)
             await device.SendLineAsync(line);
 
-        var route = await SettledAsync(gateway, 1 + sent.Length, s_timeout);
+        var route = await RouteAccounting.SettledAsync(gateway.HttpAddress, "up", 1 + sent.Length, s_timeout);
         Assert.Equal(sent.Length, route.GetProperty("failed").GetInt64());
         Assert.Equal(1, route.GetProperty("succeeded").GetInt64());
         Assert.Contains("refused", route.GetProperty("lastError").GetString(), StringComparison.OrdinalIgnoreCase);
         // A message is counted as failed a moment before its dead letter is published and counted.
         await Eventually.TrueAsync(() => recorder.Messages.Count == sent.Length, "every failed message was dead-lettered");
         Assert.Equal(sent, recorder.Messages.Select(message => Encoding.UTF8.GetString(message.Payload.Span)));
-        Assert.Equal(sent.Length, (await RouteStateAsync(gateway)).GetProperty("deadLettered").GetInt64());
+        Assert.Equal(sent.Length, (await RouteAccounting.GetAsync(gateway.HttpAddress, "up")).GetProperty("deadLettered").GetInt64());
         Assert.All(recorder.Messages, message => Assert.StartsWith("dead/", message.Topic, StringComparison.Ordinal));
     }
 
@@ -247,44 +247,6 @@ public sealed class TcpUdpRouteTests(ITestOutputHelper output)
     }
 
     private static Route Route(TestGateway gateway) => gateway.Services.GetRequiredService<RouteCatalog>().Routes.Single(route => route.Name == "up");
-
-    /// <summary>Waits until nothing of route "up" is queued or in flight, checking at each look that matched = succeeded + failed + in flight + queued + dropped.</summary>
-    private static async Task<JsonElement> SettledAsync(TestGateway gateway, long matched, TimeSpan? timeout = null)
-    {
-        JsonElement state = default;
-        await Eventually.TrueAsync(async () =>
-        {
-            state = await RouteStateAsync(gateway);
-            var dropped = state.GetProperty("dropped").EnumerateObject().Sum(reason => reason.Value.GetInt64());
-            var ended = state.GetProperty("succeeded").GetInt64() + state.GetProperty("failed").GetInt64() + dropped;
-            var pending = state.GetProperty("inFlight").GetInt64() + state.GetProperty("queued").GetInt64();
-            Assert.True(state.GetProperty("matched").GetInt64() == ended + pending, $"matched != succeeded + failed + inFlight + queued + dropped in {state}");
-            return state.GetProperty("matched").GetInt64() >= matched && pending == 0;
-        }, $"route up settled after {matched} messages", timeout);
-        return state;
-    }
-
-    /// <summary>Route "up" as <c>GET /api/routes</c> lists it.</summary>
-    private static async Task<JsonElement> RouteStateAsync(TestGateway gateway)
-    {
-        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
-        var routes = await http.GetFromJsonAsync<JsonElement[]>("/api/routes");
-        return routes!.Single(route => route.GetProperty("name").GetString() == "up");
-    }
-
-    /// <summary>At one scrape: gateway_route_messages_total matched = succeeded + failed + dropped + gateway_route_pending.</summary>
-    private static void AssertMetricsAddUp(string text)
-    {
-        var lines = text.Split('\n').Where(line => line.Contains("gateway_route=\"up\"", StringComparison.Ordinal)).ToArray();
-        double Sum(string series, string label) => lines
-            .Where(line => line.StartsWith(series + "{", StringComparison.Ordinal) && line.Contains(label, StringComparison.Ordinal))
-            .Sum(line => double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
-        var matched = Sum("gateway_route_messages_total", "outcome=\"matched\"");
-        var ended = Sum("gateway_route_messages_total", "outcome=\"succeeded\"") + Sum("gateway_route_messages_total", "outcome=\"failed\"")
-            + Sum("gateway_route_messages_total", "outcome=\"dropped\"");
-        var pending = Sum("gateway_route_pending", "gateway_route_state=");
-        Assert.True(matched > 0 && matched == ended + pending, $"matched {matched} != ended {ended} + pending {pending}:\n{string.Join('\n', lines)}");
-    }
 
     /// <summary>
     /// A line-framed TCP service on the loopback: it records each line it reads, in order, and writes back
