@@ -61,7 +61,7 @@ internal sealed class Route : IMessageSubscriber, IAsyncDisposable
     /// <summary>The last failure: what and when; null before the first.</summary>
     public RouteError? LastError => Volatile.Read(ref _lastError);
 
-    /// <summary>Starts the upstream and the pump, then subscribes to the route's filters under its identity's permissions.</summary>
+    /// <summary>Starts the upstream and the route's tick, then subscribes to the route's filters on this instance's bus.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await Upstream.StartAsync(PublishUnsolicitedAnswer, cancellationToken).ConfigureAwait(false);

@@ -1,7 +1,7 @@
 namespace Gateway.Routing;
 
 /// <summary>
-/// Starts every route (its upstream, its pump, its subscriptions) with the host, and stops them with it: each route
+/// Starts every route (its upstream, its tick, its subscriptions) with the host, and stops them with it: each route
 /// unsubscribes, has half of <c>Gateway:Shutdown:DrainTimeout</c> to send what it holds, and counts and dead-letters the
 /// rest. Half, because the host's services stop one after another within that one timeout, and the connections'
 /// drain comes after the routes'.
