@@ -6,6 +6,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Gateway.Tests.Infrastructure;
+using Gateway.Tests.Security;
 using Microsoft.Extensions.Logging;
 
 namespace Gateway.Tests.Routing;
@@ -15,7 +16,7 @@ namespace Gateway.Tests.Routing;
 /// socket), and WebSocket-to-TCP bridges at /tunnel/{name} (Node's ws, .NET's ClientWebSocket), against TCP servers
 /// the tests start.
 /// </summary>
-public sealed class TunnelTests
+public sealed class TunnelTests(TestCertificates certificates) : IClassFixture<TestCertificates>
 {
     private const string Key = "tunnel-key-1";
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(15);
@@ -157,6 +158,34 @@ public sealed class TunnelTests
         await bridge.WaitForOutputAsync(output => output.Contains("recv binary:6b6579", StringComparison.Ordinal), s_timeout);
         var opened = await gateway.Logs.WaitForAsync(line => line.EventId.Name == "TunnelOpened" && line.Message.Contains("(tunnel)", StringComparison.Ordinal));
         Assert.Contains("as ops to", opened.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Connect_over_https_takes_the_client_certificate_as_the_identity_authentication_requires()
+    {
+        await using var echo = EchoServer.Start(EchoServer.Mode.EchoUntilEnd);
+        await using var upstream = EchoServer.Start(EchoServer.Mode.Http);
+        await using var gateway = await TestGateway.StartAsync([.. Authenticated(echo, upstream),
+            "Gateway:Https:Port=0",
+            $"Gateway:Https:Certificate:Path={certificates.ServerCertificate}",
+            $"Gateway:Https:Certificate:KeyPath={certificates.ServerKey}",
+            "Gateway:Https:ClientCertificateMode=AllowCertificate",
+            $"Gateway:Https:ClientCertificateAuthority={certificates.CaCertificate}"]);
+        var proxy = gateway.HttpsAddress.ToString();
+        var (certificate, key) = certificates.Client("device1");
+
+        // curl speaks TLS to the proxy itself (an HTTPS proxy), then CONNECTs inside that TLS connection.
+        await using var withCertificate = ProcessRunner.Start("curl", ["-sS", "-p", "--proxy", proxy, "--proxy-cacert", certificates.CaCertificate,
+            "--proxy-cert", certificate, "--proxy-key", key, $"http://{upstream.Address}/over/tls"]);
+        Assert.Equal(0, await withCertificate.WaitForExitAsync(s_timeout));
+        Assert.Equal("GET /over/tls HTTP/1.1", withCertificate.StandardOutput.Trim());
+        var opened = await gateway.Logs.WaitForAsync(line => line.EventId.Name == "TunnelOpened");
+        Assert.Contains($"as device1 to {upstream.Address}", opened.Message, StringComparison.Ordinal);
+
+        await using var without = ProcessRunner.Start("curl", ["-sS", "-p", "--proxy", proxy, "--proxy-cacert", certificates.CaCertificate,
+            $"http://{upstream.Address}/no/identity"]);
+        Assert.NotEqual(0, await without.WaitForExitAsync(s_timeout));
+        Assert.Contains("407", without.StandardError, StringComparison.Ordinal);
     }
 
     [Fact]
