@@ -76,27 +76,6 @@ static struct {
 
 static int epfd;
 
-static int connect_blocking(const struct sockaddr_in *sa)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (const struct sockaddr *)sa, sizeof *sa) < 0 && errno != EINPROGRESS) {
-        close(fd);
-        return -1;
-    }
-    struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-    int err = 0;
-    socklen_t el = sizeof err;
-    if (poll(&pfd, 1, 5000) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 static void add_fd(int fd, uint32_t events, uint64_t data)
 {
     struct epoll_event ev = { .events = events, .data.u64 = data };
@@ -186,14 +165,14 @@ static int xfer(void)
         pattern[i] = (uint8_t)(i * 31u + 7u);
     epfd = epoll_create1(EPOLL_CLOEXEC);
 
-    int sub = connect_blocking(&sub_sa);
+    int sub = connect_tcp(&sub_sa);
     if (sub < 0) {
         fprintf(stderr, "backplanegen: cannot connect the subscriber to %s:%d\n", opt.host, opt.sub_port);
         return 1;
     }
     add_fd(sub, EPOLLIN, UINT64_MAX);
     for (int i = 0; i < opt.publishers; i++) {
-        pubs[i].fd = connect_blocking(&pub_sa);
+        pubs[i].fd = connect_tcp(&pub_sa);
         if (pubs[i].fd < 0) {
             fprintf(stderr, "backplanegen: cannot connect publisher %d to %s:%d\n", i, opt.host, opt.pub_port);
             return 1;

@@ -16,9 +16,14 @@
 #ifndef BENCH_LOADGEN_COMMON_H
 #define BENCH_LOADGEN_COMMON_H
 
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -56,6 +61,28 @@ static COMMON_MAYBE_UNUSED void epoll_want_out(int epfd, int fd, void *conn, int
 }
 
 /* ---------- clocks ---------- */
+/* A non-blocking TCP connection with TCP_NODELAY to sa, waited for up to 5 s; -1 when it fails. */
+static COMMON_MAYBE_UNUSED int connect_tcp(const struct sockaddr_in *sa)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, (const struct sockaddr *)sa, sizeof *sa) < 0 && errno != EINPROGRESS) {
+        close(fd);
+        return -1;
+    }
+    struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+    int err = 0;
+    socklen_t el = sizeof err;
+    if (poll(&pfd, 1, 5000) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static uint64_t now_ns(void)
 {
     struct timespec ts;

@@ -212,27 +212,6 @@ static void dev_readable(struct device *d)
     /* Anything the server sends to a device is ignored: the route has no reply. */
 }
 
-static int connect_device(const struct sockaddr_in *sa)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (const struct sockaddr *)sa, sizeof *sa) < 0 && errno != EINPROGRESS) {
-        close(fd);
-        return -1;
-    }
-    struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-    int err = 0;
-    socklen_t el = sizeof err;
-    if (poll(&pfd, 1, 5000) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* ======================================== sink ======================================== */
 
 /* A received body: a frame of this run gives its slot back and its latency. */
@@ -687,7 +666,7 @@ int main(int argc, char **argv)
         struct device *d = &devs[i];
         d->kind = DEVICE;
         d->index = (uint32_t)i;
-        d->fd = connect_device(&sa);
+        d->fd = connect_tcp(&sa);
         if (d->fd < 0) {
             fprintf(stderr, "routegen: cannot connect device %d to %s:%d\n", i, opt.host, opt.port);
             return 1;

@@ -42,4 +42,26 @@ internal readonly record struct HostPort(string Host, int Port)
         address = new HostPort(host, port);
         return true;
     }
+
+    /// <summary>
+    /// Parses "1.2.3.4:5000", "[::1]:5000" or "localhost:5000" as an address to send datagrams to: an IP literal or
+    /// localhost, never a name to resolve, since a UDP route's socket is connected once, at start.
+    /// </summary>
+    public static bool TryParseIPEndPoint(string? value, [NotNullWhen(true)] out IPEndPoint? target)
+    {
+        target = null;
+        if (!TryParse(value, out var parsed)) return false;
+        var (host, port) = (parsed.Value.Host, parsed.Value.Port);
+        IPAddress? address;
+        if (host.Equals(Configuration.ListenAddress.Localhost, StringComparison.OrdinalIgnoreCase))
+            address = IPAddress.Loopback;
+        else if (host is ['[', .. var inner, ']'])
+            address = IPAddress.TryParse(inner, out var v6) ? v6 : null;
+        else
+            address = IPAddress.TryParse(host, out var v4) && v4.AddressFamily == AddressFamily.InterNetwork ? v4 : null;
+
+        if (address is null) return false;
+        target = new IPEndPoint(address, port);
+        return true;
+    }
 }

@@ -100,7 +100,7 @@ internal sealed class RoutesValidator : GatewayOptionsCheck
                     errors.Add($"{path}:Framing: {error}");
                 break;
             case UpstreamKind.Udp:
-                if (!UdpTargetAddress.TryParse(to.Address, out _))
+                if (!HostPort.TryParseIPEndPoint(to.Address, out _))
                     errors.Add($"{path}:Address '{to.Address}' is not host:port with an IPv4 address, [IPv6 address] or localhost, and a port from 1 to 65535.");
                 break;
         }

@@ -34,7 +34,7 @@ internal sealed class UdpUpstream : IUpstream
 
     public UdpUpstream(string route, RouteOptions options, UpstreamCircuit circuit)
     {
-        UdpTargetAddress.TryParse(options.To.Address, out var target);
+        HostPort.TryParseIPEndPoint(options.To.Address, out var target);
         _target = target!;
         Circuit = circuit;
         _pipeline = UpstreamResilience.Build(options, circuit);

@@ -240,7 +240,7 @@ public sealed class TcpUdpRouteTests(ITestOutputHelper output)
     [InlineData("127.0.0.1:", null)]
     public void Udp_upstream_address_is_an_ip_and_port_without_name_resolution(string value, string? expected)
     {
-        var parsed = UdpTargetAddress.TryParse(value, out var target);
+        var parsed = HostPort.TryParseIPEndPoint(value, out var target);
 
         Assert.Equal(expected is not null, parsed);
         Assert.Equal(expected, target?.ToString());
