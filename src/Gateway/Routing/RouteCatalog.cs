@@ -21,8 +21,8 @@ internal sealed class RouteCatalog
     private static IUpstream CreateUpstream(string name, RouteOptions route, IHttpClientFactory clients, UpstreamCircuits circuits) => route.To.Kind switch
     {
         UpstreamKind.Http => new HttpUpstream(name, route, clients.CreateClient(HttpUpstream.ClientName(name)), circuits.For(name, route.To.Url!)),
-        UpstreamKind.Tcp => new TcpUpstream(name, route, circuits.For(name, "tcp://" + route.To.Address)),
-        _ => new UdpUpstream(name, route, circuits.For(name, "udp://" + route.To.Address)),
+        UpstreamKind.Tcp => new TcpUpstream(route, circuits.For(name, "tcp://" + route.To.Address)),
+        _ => new UdpUpstream(route, circuits.For(name, "udp://" + route.To.Address)),
     };
 }
 

@@ -24,7 +24,7 @@ internal sealed class TcpUpstream : IUpstream
     private TaskCompletionSource<Connection> _connected = NewConnected();
     private Task _connectLoop = Task.CompletedTask;
 
-    public TcpUpstream(string route, RouteOptions options, UpstreamCircuit circuit)
+    public TcpUpstream(RouteOptions options, UpstreamCircuit circuit)
     {
         _options = options;
         var address = HostPort.TryParse(options.To.Address, out var parsed) ? parsed.Value : throw new ArgumentException($"Not host:port: {options.To.Address}");

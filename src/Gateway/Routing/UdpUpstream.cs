@@ -32,7 +32,7 @@ internal sealed class UdpUpstream : IUpstream
     private TaskCompletionSource _refused = NewSignal();
     private volatile bool _unreachable;
 
-    public UdpUpstream(string route, RouteOptions options, UpstreamCircuit circuit)
+    public UdpUpstream(RouteOptions options, UpstreamCircuit circuit)
     {
         HostPort.TryParseIPEndPoint(options.To.Address, out var target);
         _target = target!;
