@@ -6,7 +6,7 @@ using RouteOptions = Gateway.Routing.RouteOptions;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
-/// <summary>Registers the routes: their validation, one HTTP client (pool and resilience handler) per HTTP route, the service that runs them, their metrics and readiness.</summary>
+/// <summary>Registers the routes: their validation, one named HTTP client (pool and resilience handler) per route, made only for HTTP routes, the service that runs them, their metrics and readiness.</summary>
 internal static class RoutesServiceCollectionExtensions
 {
     public static IServiceCollection AddRoutes(this IServiceCollection services, IConfiguration configuration)
