@@ -88,10 +88,12 @@ internal sealed class HttpUpstream(string route, RouteOptions options, HttpClien
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
     /// <summary>The route's connection pool: the Node agent's <c>maxSockets</c> and keep-alive, and TLS towards the upstream.</summary>
-    public static SocketsHttpHandler CreateHandler(UpstreamOptions to)
+    /// <param name="connect">Opens the pool's connections on the gateway's transport; null: the handler's own sockets.</param>
+    public static SocketsHttpHandler CreateHandler(UpstreamOptions to, Func<SocketsHttpConnectionContext, CancellationToken, ValueTask<Stream>>? connect)
     {
         var handler = new SocketsHttpHandler
         {
+            ConnectCallback = connect,
             MaxConnectionsPerServer = to.MaxConnections,
             PooledConnectionLifetime = to.PooledConnectionLifetime,
             PooledConnectionIdleTimeout = to.PooledConnectionIdleTimeout,

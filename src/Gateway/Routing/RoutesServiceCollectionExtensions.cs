@@ -39,7 +39,8 @@ internal static class RoutesServiceCollectionExtensions
                     client.Timeout = Timeout.InfiniteTimeSpan;
                     client.MaxResponseContentBufferSize = RouteOf(provider, name).To.MaxReplyBytes;
                 })
-                .ConfigurePrimaryHttpMessageHandler(provider => HttpUpstream.CreateHandler(RouteOf(provider, name).To))
+                .ConfigurePrimaryHttpMessageHandler(provider =>
+                    HttpUpstream.CreateHandler(RouteOf(provider, name).To, provider.GetRequiredService<Gateway.Transport.OutboundConnections>().HttpConnectCallback))
                 // One pool for the route's lifetime: PooledConnectionLifetime replaces connections for DNS changes instead.
                 .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
                 .AddResilienceHandler("upstream", (pipeline, context) =>

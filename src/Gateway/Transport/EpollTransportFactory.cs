@@ -14,7 +14,7 @@ namespace Gateway.Transport;
 /// TLS, its connection limits, shutdown and metrics. The loops start with the first listener.
 /// </remarks>
 internal sealed class EpollTransportFactory(EpollTransportOptions options, IMemoryPoolFactory<byte> pools, ILogger<EpollTransportFactory> logger)
-    : IConnectionListenerFactory, IConnectionListenerFactorySelector, IDisposable
+    : IConnectionListenerFactory, IConnectionListenerFactorySelector, IConnectionFactory, IDisposable
 {
     private const int ListenBacklog = 512; // Kestrel's default
 
@@ -42,6 +42,31 @@ internal sealed class EpollTransportFactory(EpollTransportOptions options, IMemo
         if (!epoll.Optional) throw failure!;
         TransportLog.ListenAddressUnavailable(logger, epoll.ToString(), failure!.Message);
         return new ValueTask<IConnectionListener>(new EpollConnectionListener(null, epoll.Candidates[0], NextLoop(), this, logger));
+    }
+
+    /// <summary>
+    /// An outbound TCP connection served by the loops, as an accepted one is: its reads and sends happen where epoll
+    /// reports it ready, on a loop thread, and the runtime's socket engine never sees it. The connect itself blocks a
+    /// thread-pool thread (which keeps the socket away from that engine); cancelling closes the socket, which ends it.
+    /// </summary>
+    public async ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    {
+        EnsureStarted();
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            using (cancellationToken.UnsafeRegister(static state => ((Socket)state!).Dispose(), socket))
+                await Task.Run(() => socket.Connect(endpoint), cancellationToken).ConfigureAwait(false);
+            socket.Blocking = false;
+        }
+        catch (Exception ex)
+        {
+            socket.Dispose();
+            if (cancellationToken.IsCancellationRequested) throw new OperationCanceledException("The connect was cancelled.", ex, cancellationToken);
+            throw;
+        }
+
+        return Accept(socket);
     }
 
     /// <summary>Wraps an accepted socket (non-blocking: the loops' reads and sends must return EAGAIN, never wait) in a connection served by the next loop, round robin.</summary>

@@ -25,7 +25,9 @@ internal static class TransportServiceCollectionExtensions
             var transport = provider.GetRequiredService<IOptions<GatewayOptions>>().Value.Transport;
             return new EpollTransportOptions(transport.EpollLoops ?? Environment.ProcessorCount, transport.InlineScheduling);
         });
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionListenerFactory, EpollTransportFactory>());
+        services.TryAddSingleton<EpollTransportFactory>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionListenerFactory, EpollTransportFactory>(static provider => provider.GetRequiredService<EpollTransportFactory>()));
+        services.TryAddSingleton<OutboundConnections>();
 
         services.AddGatewayOptionsCheck<TransportOptionsValidator>();
         services.AddOptions<SocketTransportOptions>()
