@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using Gateway.Messaging;
 using Gateway.Observability;
@@ -28,7 +27,7 @@ internal sealed class HttpUpstream(string route, RouteOptions options, HttpClien
     private readonly HttpMethod _method = HttpMethod.Parse(options.To.Method);
     private readonly Version _version = options.To.HttpVersion == "2" ? HttpVersion.Version20 : HttpVersion.Version11;
 
-    public string Destination => _url.ToString();
+    public string Destination => circuit.Destination;
 
     public UpstreamCircuit Circuit => circuit;
 
@@ -108,24 +107,14 @@ internal sealed class HttpUpstream(string route, RouteOptions options, HttpClien
                 handler.SslOptions.ClientCertificates = [CertificateFiles.LoadWithKey(certificate)];
             if (tls.CertificateAuthority is { } authority)
             {
-                var authorities = CertificateFiles.LoadBundle(authority, nameof(tls.CertificateAuthority));
-                handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-                    certificate is X509Certificate2 server && IsTrustedBy(authorities, server, errors);
+                // Only the private authorities, never the system's store; the host name is checked as always.
+                var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
+                policy.CustomTrustStore.AddRange(CertificateFiles.LoadBundle(authority, nameof(tls.CertificateAuthority)));
+                handler.SslOptions.CertificateChainPolicy = policy;
             }
         }
 
         return handler;
-    }
-
-    /// <summary>The upstream's certificate names the host and chains to one of the private authorities; the system's store plays no part.</summary>
-    private static bool IsTrustedBy(X509Certificate2Collection authorities, X509Certificate2 certificate, SslPolicyErrors errors)
-    {
-        if ((errors & (SslPolicyErrors.RemoteCertificateNotAvailable | SslPolicyErrors.RemoteCertificateNameMismatch)) != 0) return false;
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(authorities);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        return chain.Build(certificate);
     }
 
     /// <summary>

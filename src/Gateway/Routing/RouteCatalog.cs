@@ -20,9 +20,9 @@ internal sealed class RouteCatalog
 
     private static IUpstream CreateUpstream(string name, RouteOptions route, IHttpClientFactory clients, UpstreamCircuits circuits) => route.To.Kind switch
     {
-        UpstreamKind.Http => new HttpUpstream(name, route, clients.CreateClient(HttpUpstream.ClientName(name)), circuits.For(name, route.To.Url!)),
-        UpstreamKind.Tcp => new TcpUpstream(route, circuits.For(name, "tcp://" + route.To.Address)),
-        _ => new UdpUpstream(route, circuits.For(name, "udp://" + route.To.Address)),
+        UpstreamKind.Http => new HttpUpstream(name, route, clients.CreateClient(HttpUpstream.ClientName(name)), circuits.For(name, route.To)),
+        UpstreamKind.Tcp => new TcpUpstream(route, circuits.For(name, route.To)),
+        _ => new UdpUpstream(route, circuits.For(name, route.To)),
     };
 }
 
@@ -35,5 +35,14 @@ internal sealed class UpstreamCircuits(ILoggerFactory loggers)
     private readonly ConcurrentDictionary<string, UpstreamCircuit> _circuits = new(StringComparer.OrdinalIgnoreCase);
     private readonly ILogger _logger = loggers.CreateLogger("Gateway.Routing");
 
-    public UpstreamCircuit For(string route, string destination) => _circuits.GetOrAdd(route, static (name, state) => new UpstreamCircuit(name, state.destination, state.logger), (destination, logger: _logger));
+    public UpstreamCircuit For(string route, UpstreamOptions to) =>
+        _circuits.GetOrAdd(route, static (name, state) => new UpstreamCircuit(name, DestinationOf(state.to), state.logger), (to, logger: _logger));
+
+    /// <summary>The upstream as log lines and the admin API name it.</summary>
+    private static string DestinationOf(UpstreamOptions to) => to.Kind switch
+    {
+        UpstreamKind.Http => new Uri(to.Url!).ToString(),
+        UpstreamKind.Tcp => "tcp://" + to.Address,
+        _ => "udp://" + to.Address,
+    };
 }

@@ -46,7 +46,7 @@ internal static class RoutesServiceCollectionExtensions
                 .AddResilienceHandler("upstream", (pipeline, context) =>
                 {
                     var options = RouteOf(context.ServiceProvider, name);
-                    HttpUpstream.ConfigureResilience(pipeline, options, context.ServiceProvider.GetRequiredService<UpstreamCircuits>().For(name, options.To.Url!));
+                    HttpUpstream.ConfigureResilience(pipeline, options, context.ServiceProvider.GetRequiredService<UpstreamCircuits>().For(name, options.To));
                 });
         }
 

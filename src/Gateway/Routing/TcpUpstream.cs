@@ -33,10 +33,9 @@ internal sealed class TcpUpstream : IUpstream
         _codec = FrameCodecFactory.Create(options.To.Framing);
         Circuit = circuit;
         _pipeline = UpstreamResilience.Build(options, circuit);
-        Destination = "tcp://" + options.To.Address;
     }
 
-    public string Destination { get; }
+    public string Destination => Circuit.Destination;
 
     public UpstreamCircuit Circuit { get; }
 

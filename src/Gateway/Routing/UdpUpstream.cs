@@ -41,10 +41,9 @@ internal sealed class UdpUpstream : IUpstream
         // Within the attempt's timeout, or a probe of a service that is back would time out.
         _probeWait = TimeSpan.FromTicks(Math.Min(s_maxProbeWait.Ticks, options.AttemptTimeout.Ticks / 2));
         _socket = new Socket(_target.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-        Destination = "udp://" + options.To.Address;
     }
 
-    public string Destination { get; }
+    public string Destination => Circuit.Destination;
 
     public UpstreamCircuit Circuit { get; }
 

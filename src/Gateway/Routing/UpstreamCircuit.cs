@@ -6,6 +6,9 @@ namespace Gateway.Routing;
 /// </summary>
 internal sealed class UpstreamCircuit(string route, string destination, ILogger logger)
 {
+    /// <summary>Where the route's messages go, as the admin API and the log lines show it: the URL, or "tcp://host:port".</summary>
+    public string Destination => destination;
+
     private volatile bool _open;
     private long _openedAtTicks;
 
