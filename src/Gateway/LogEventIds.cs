@@ -38,4 +38,7 @@ internal static class LogEventIds
 
     /// <summary>Tunnels: HTTP CONNECT and WebSocket-to-TCP bridges: 1100-1199.</summary>
     public const int Tunnels = 1100;
+
+    /// <summary>Observability: the log throttle's summaries: 1200-1299.</summary>
+    public const int Observability = 1200;
 }

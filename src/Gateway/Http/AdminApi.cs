@@ -30,8 +30,9 @@ internal static class AdminApi
     /// for <c>wss</c>, whose port's handshakes <c>https</c> counts.
     /// </param>
     /// <param name="DeniedPublishes">Messages refused since start because their sender may not publish to their topic.</param>
+    /// <param name="Rejections">What the endpoint's limits refused since start, by reason (the metrics' <c>gateway_rejections_total</c>).</param>
     public sealed record EndpointInfo(string Name, string Protocol, string? Address, string? Publish, IReadOnlyList<string> Subscribe, int Connections,
-        bool Tls = false, long? FailedTlsHandshakes = null, long DeniedPublishes = 0);
+        bool Tls, long? FailedTlsHandshakes, long DeniedPublishes, IReadOnlyDictionary<string, long> Rejections);
 
     /// <summary>One live connection as the admin API lists it.</summary>
     /// <param name="Destination">Where a tunnel carries the peer's bytes, "host:port"; null for every other protocol.</param>
@@ -39,12 +40,12 @@ internal static class AdminApi
         string Id, string Endpoint, string Protocol, string RemoteAddress, string? Identity, DateTimeOffset ConnectedAt,
         long BytesIn, long BytesOut, long MessagesIn, long MessagesOut, string? Destination = null);
 
-    private static Ok<List<EndpointInfo>> ListEndpoints(EndpointDirectory directory, ConnectionRegistry registry, PermissionPolicy permissions)
+    private static Ok<List<EndpointInfo>> ListEndpoints(EndpointDirectory directory, ConnectionRegistry registry, PermissionPolicy permissions, Rejections rejections)
     {
         var activity = registry.Snapshot();
         return TypedResults.Ok(directory.Endpoints
             .Select(endpoint => new EndpointInfo(endpoint.Name, endpoint.Protocol, endpoint.BoundEndPoint?.ToString(), endpoint.Publish, endpoint.Subscribe,
-                activity.GetValueOrDefault(endpoint.Name).OpenConnections, endpoint.Tls, endpoint.FailedTlsHandshakes, permissions.DeniedPublishes(endpoint.Name)))
+                activity.GetValueOrDefault(endpoint.Name).OpenConnections, endpoint.Tls, endpoint.FailedTlsHandshakes, permissions.DeniedPublishes(endpoint.Name), rejections.Of(endpoint.Name)))
             .ToList());
     }
 

@@ -23,6 +23,7 @@ internal sealed class GatewayMetrics
     private const string ProtocolTag = "gateway.protocol";
     private const string DirectionTag = "network.io.direction";
     private const string ReasonTag = "gateway.drop.reason";
+    private const string RejectionReasonTag = "gateway.rejection.reason";
 
     /// <summary>Upper bounds of the delivery-latency buckets, in seconds: 100 µs to 10 s.</summary>
     /// <summary>Bucket boundaries, in seconds, of the gateway's latency histograms: 100 µs to 10 s.</summary>
@@ -32,17 +33,19 @@ internal sealed class GatewayMetrics
     private readonly MessageCounters _messages;
     private readonly IReadOnlyList<IEndpointDescription> _endpoints;
     private readonly PermissionPolicy _permissions;
+    private readonly Rejections _rejections;
 
     // Every endpoint, by name, with its protocol: fixed at start, so each measurement's tags are made once.
     private readonly Dictionary<string, string> _protocols = new(StringComparer.Ordinal);
 
     public GatewayMetrics(IMeterFactory meters, IOptions<GatewayOptions> options, ConnectionRegistry registry, IMessageBus bus, EndpointDirectory directory,
-        PermissionPolicy permissions)
+        PermissionPolicy permissions, Rejections rejections)
     {
         _registry = registry;
         _messages = bus.Counters;
         _endpoints = directory.Endpoints;
         _permissions = permissions;
+        _rejections = rejections;
         foreach (var endpoint in _endpoints)
             _protocols[endpoint.Name] = endpoint.Protocol;
 
@@ -78,6 +81,8 @@ internal sealed class GatewayMetrics
             "TLS handshakes that failed: plaintext, an untrusted or missing client certificate, or too slow.");
         meter.CreateObservableCounter("gateway.permission.denials", ObserveDenials, "{message}",
             "Messages refused because their sender may not publish to their topic.");
+        meter.CreateObservableCounter("gateway.rejections", ObserveRejections, "{event}",
+            "Connections, messages and frames a limit refused, by endpoint and reason (gateway.rejection.reason).");
 
         if (!options.Value.Telemetry.MeasureDeliveryLatency) return;
         foreach (var (name, protocol) in _protocols)
@@ -192,4 +197,7 @@ internal sealed class GatewayMetrics
         foreach (var endpoint in _endpoints)
             yield return new(_permissions.DeniedPublishes(endpoint.Name), Tags(endpoint.Name));
     }
+
+    private IEnumerable<Measurement<long>> ObserveRejections() =>
+        _rejections.All.Select(counter => new Measurement<long>(counter.Value, With(Tags(counter.Endpoint), RejectionReasonTag, counter.Reason)));
 }
