@@ -13,7 +13,7 @@ namespace Gateway.Protocols.Topics;
 /// a filter, <c>+</c> becomes <c>*</c> and a final <c>#</c> becomes <c>&gt;</c>; since MQTT's <c>a/#</c> also matches
 /// <c>a</c> and NATS's <c>a.&gt;</c> does not, such a filter has a second subject, its parent level alone.</para>
 /// <para>Inside a level, what NATS gives a meaning to is escaped as <c>%</c> and two upper-case hex digits per UTF-8
-/// byte: <c>.</c>, <c>*</c>, <c>&gt;</c>, <c>%</c> itself, spaces and control characters, and every character outside
+/// byte: <c>.</c>, <c>*</c>, <c>&gt;</c>, <c>%</c> itself, spaces, and every character outside
 /// ASCII, so a subject is plain ASCII whatever encoding a NATS client uses. <c>udp/127.0.0.1:5000</c> is
 /// <c>gw.udp.127%2E0%2E0%2E1:5000</c>. An empty level, which NATS has no token for, is a lone <c>%</c>. Decoding
 /// accepts only what encoding produces, so each subject stands for one topic.</para>
@@ -123,8 +123,11 @@ public static class NatsSubject
     /// </summary>
     private static bool IsPlain(char c) => c is > ' ' and < '\x7f' and not (Separator or '*' or '>' or Escape or '/' or '+' or '#');
 
-    /// <summary>Whether an escaped byte is one the encoder escapes: a space, a control character but NUL, '.', '*', '>', '%', or part of a non-ASCII character.</summary>
-    private static bool IsEscapedByte(byte b) => b >= 0x7f || b is > 0 and <= (byte)' ' || (char)b is Separator or '*' or '>' or Escape;
+    /// <summary>
+    /// Whether an escaped byte is one the encoder escapes: a space, '.', '*', '>', '%', or part of a non-ASCII character.
+    /// No topic holds a control character, so none is escaped.
+    /// </summary>
+    private static bool IsEscapedByte(byte b) => b >= 0x80 || (char)b is ' ' or Separator or '*' or '>' or Escape;
 
     private static bool TryAppendLevel(StringBuilder builder, string level)
     {

@@ -170,10 +170,9 @@ public sealed class TopicFilter : IEquatable<TopicFilter>
             return $"it is {filter.Length} characters long; the maximum is {Topic.MaxLength}";
         }
 
-        int nul = filter.IndexOf('\0', StringComparison.Ordinal);
-        if (nul >= 0)
+        if (Topic.GetControlCharacterError(filter) is { } control)
         {
-            return $"it contains a NUL character at position {nul}";
+            return control;
         }
 
         int levelStart = 0;

@@ -127,7 +127,7 @@ public sealed class TopicTemplate
     }
 
     /// <summary>
-    /// Fills in the placeholders. '/', '+', '#' and NUL in the values become '_', so a value cannot add levels or wildcards.
+    /// Fills in the placeholders. '/', '+', '#' and control characters in the values become '_', so a value cannot add levels or wildcards.
     /// Throws <see cref="TopicException"/> when the template uses {clientId} and there is no client identity, or the result is invalid
     /// (for example too long).
     /// </summary>
@@ -207,7 +207,7 @@ public sealed class TopicTemplate
         for (int i = 0; i < value.Length; i++)
         {
             char c = value[i];
-            destination[i] = c is Topic.LevelSeparator or Topic.SingleLevelWildcard or Topic.MultiLevelWildcard or '\0' ? '_' : c;
+            destination[i] = c is Topic.LevelSeparator or Topic.SingleLevelWildcard or Topic.MultiLevelWildcard || Topic.IsControlCharacter(c) ? '_' : c;
         }
     }
 

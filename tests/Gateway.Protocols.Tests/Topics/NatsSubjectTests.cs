@@ -51,6 +51,8 @@ public class NatsSubjectTests
     [InlineData("gw.a/b")] // one token cannot be two levels
     [InlineData("gw.a+")]
     [InlineData("gw.%00")] // NUL, which no topic holds
+    [InlineData("gw.a%09b")] // a tab: no topic holds a control character
+    [InlineData("gw.a%7F")] // DEL, likewise
     [InlineData("gw.é")] // non-ASCII travels escaped
     [InlineData("gw.%C3")] // half a character
     [InlineData("gw.%C0%AF")] // an overlong '/'
@@ -122,7 +124,7 @@ public class NatsSubjectTests
     {
         var character = Gen.Frequency(
             (6, Gen.Elements('a', 'b', 'c')),
-            (4, Gen.Elements('.', '*', '>', '%', ' ', '\t', '\n', '\x7f', '$', ':', 'é', '温', '~', '-')));
+            (4, Gen.Elements('.', '*', '>', '%', ' ', '$', ':', 'é', '温', '~', '-')));
         var level = Gen.Frequency(
             (5, Gen.Elements("a", "b", "c", "a.b", "*", ">", "%", "温度", "😀")),
             (3, Gen.Choose(0, 4).SelectMany(length => Gen.ArrayOf(character, length)).Select(chars => new string(chars))),

@@ -51,7 +51,9 @@ public class TopicFilterTests
     [InlineData("a/b#", "'#' at position 3 must occupy a whole level")]
     [InlineData("##", "'#' at position 0 must occupy a whole level")]
     [InlineData("+a/b", "'+' at position 0 must occupy a whole level")]
-    [InlineData("a\0", "NUL")]
+    [InlineData("a\0", "control character U+0000")]
+    [InlineData("a/\r/#", "control character U+000D")]
+    [InlineData("+/\x7f", "control character U+007F")]
     public void Invalid_filters_are_rejected_with_a_clear_message(string filter, string reason)
     {
         var error = Assert.Throws<TopicException>(() => TopicFilter.Parse(filter));

@@ -42,8 +42,9 @@ public class TopicTemplateTests
     [InlineData("+", "_")]
     [InlineData("#", "_")]
     [InlineData("x\0y", "x_y")]
+    [InlineData("x\ny\x7f", "x_y_")]
     [InlineData("../+/#", "..____")]
-    public void Values_cannot_add_levels_or_wildcards(string clientId, string expected)
+    public void Values_cannot_add_levels_wildcards_or_control_characters(string clientId, string expected)
     {
         TopicTemplate template = TopicTemplate.Parse("devices/{clientId}/up", TemplateKind.Topic);
 

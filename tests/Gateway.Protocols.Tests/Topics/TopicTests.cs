@@ -20,7 +20,10 @@ public class TopicTests
     [InlineData("", "empty")]
     [InlineData("a/+", "wildcard '+'")]
     [InlineData("a/#", "wildcard '#'")]
-    [InlineData("a\0b", "NUL")]
+    [InlineData("a\0b", "control character U+0000 at position 1")]
+    [InlineData("a/\nb", "control character U+000A at position 2")]
+    [InlineData("\x1b[31m", "control character U+001B at position 0")]
+    [InlineData("a\x7f", "control character U+007F at position 1")]
     public void Invalid_topics_are_rejected_with_the_reason(string topic, string reason)
     {
         Assert.False(Topic.IsValid(topic, out string? error));
