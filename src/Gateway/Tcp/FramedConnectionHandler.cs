@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using Gateway.Connections;
 using Gateway.Messaging;
+using Gateway.Observability;
 using Gateway.Protocols.Topics;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
@@ -11,14 +12,20 @@ namespace Gateway.Tcp;
 /// Serves one framed endpoint. Kestrel calls it for each accepted socket; it is stateless and shared,
 /// keeping per-connection state in <see cref="FramedConnection"/>.
 /// </summary>
-internal sealed class FramedConnectionHandler(FramedEndpoint endpoint, IMessageBus bus, ConnectionSessions sessions, ILogger logger)
+internal sealed class FramedConnectionHandler(FramedEndpoint endpoint, IMessageBus bus, ConnectionSessions sessions, Rejections rejections, ILogger logger)
     : ConnectionHandler
 {
+    private readonly RejectionCounter _refused = rejections.For(endpoint.Name, RejectionReasons.MaxConnections);
+    private readonly LogThrottle _refusedLog = new(logger, $"connections refused on {endpoint.Name}");
+
     public override async Task OnConnectedAsync(ConnectionContext context)
     {
         if (!endpoint.TryAcquireConnectionSlot())
         {
-            TcpLog.ConnectionRefused(logger, endpoint.Name, context.RemoteEndPoint?.ToString() ?? "unix", endpoint.Options.MaxConnections);
+            // Returning closes the socket with a FIN: the peer reads the end of the stream, not a reset.
+            var refused = _refused.Increment();
+            if (_refusedLog.Allow())
+                TcpLog.ConnectionRefused(logger, endpoint.Name, context.RemoteEndPoint?.ToString() ?? "unix", endpoint.Options.MaxConnections, refused);
             return;
         }
 
