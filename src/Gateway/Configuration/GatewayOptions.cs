@@ -265,8 +265,14 @@ public sealed class EndpointOptions
     /// <summary>Disables Nagle's algorithm on accepted sockets. Defaults to true.</summary>
     public bool NoDelay { get; set; } = true;
 
-    /// <summary>Closes a connection with no traffic in either direction for this long. Unset: never.</summary>
-    public TimeSpan? IdleTimeout { get; set; }
+    /// <summary>
+    /// Closes a connection with no traffic in either direction for this long, so peers that vanished without a FIN (or
+    /// that only hold a socket) do not keep it for good. Defaults to 5 minutes, as cloud load balancers do; 0 turns it off.
+    /// </summary>
+    public TimeSpan IdleTimeout { get; set; } = DefaultIdleTimeout;
+
+    /// <summary>The default of <see cref="IdleTimeout"/>.</summary>
+    public static readonly TimeSpan DefaultIdleTimeout = TimeSpan.FromMinutes(5);
 
     /// <summary>Connections beyond this are closed as soon as they are accepted. Defaults to 10,000.</summary>
     public int MaxConnections { get; set; } = 10_000;

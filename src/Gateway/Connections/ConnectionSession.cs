@@ -199,7 +199,7 @@ internal sealed class ConnectionSession
 /// <param name="PublishTopic">The topic its messages go to, already rendered; null when it publishes nothing.</param>
 /// <param name="Subscriptions">The filters it subscribes to when it opens, already rendered.</param>
 /// <param name="Outbox">Its outbox's size and policy; null for a peer that only publishes (it can then not subscribe).</param>
-/// <param name="IdleTimeout">Closes the peer after this long without <see cref="ConnectionSession.Touch"/>; null: never.</param>
+/// <param name="IdleTimeout">Closes the peer after this long without <see cref="ConnectionSession.Touch"/>; null or zero: never.</param>
 /// <param name="Destination">A tunnel's destination, "host:port", for its open line and the admin API; null for other protocols.</param>
 internal readonly record struct SessionStart(
     string Endpoint, string Protocol, string Id, string RemoteAddress, string? Identity,

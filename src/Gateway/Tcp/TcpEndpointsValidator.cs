@@ -31,8 +31,8 @@ internal sealed class TcpEndpointsValidator : GatewayOptionsCheck
             errors.Add($"{path}:{clientIdUsedBy} uses {{clientId}}, which needs a client certificate on every connection: set {path}:Tls:ClientCertificateMode to RequireCertificate.");
         if (endpoint.Tls is not null)
             CheckTls($"{path}:Tls", endpoint.Tls, errors);
-        if (endpoint.IdleTimeout is { } idle && idle <= TimeSpan.Zero)
-            errors.Add($"{path}:IdleTimeout must be positive (was {idle}); leave it unset for no timeout.");
+        if (endpoint.IdleTimeout < TimeSpan.Zero)
+            errors.Add($"{path}:IdleTimeout must not be negative (was {endpoint.IdleTimeout}); 0 turns the idle timeout off.");
         if (endpoint.MaxConnections <= 0)
             errors.Add($"{path}:MaxConnections must be positive (was {endpoint.MaxConnections}).");
         CheckOutbox(endpoint.Outbox, path, errors);
