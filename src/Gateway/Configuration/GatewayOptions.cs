@@ -277,6 +277,9 @@ public sealed class EndpointOptions
     /// <summary>Connections beyond this are closed as soon as they are accepted. Defaults to 10,000.</summary>
     public int MaxConnections { get; set; } = 10_000;
 
+    /// <summary>Rate limits of the endpoint's peers and of its new connections; every one is off until set.</summary>
+    public Gateway.Connections.RateLimitOptions Limits { get; set; } = new();
+
     /// <summary>Bounds each connection's queue of messages waiting to be written.</summary>
     public OutboxOptions Outbox { get; set; } = new();
 

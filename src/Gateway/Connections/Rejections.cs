@@ -57,4 +57,10 @@ internal static class RejectionReasons
 {
     /// <summary>A connection refused because the endpoint had MaxConnections open.</summary>
     public const string MaxConnections = "max_connections";
+
+    /// <summary>A connection refused because its source address already held Limits:MaxConnectionsPerAddress.</summary>
+    public const string MaxConnectionsPerAddress = "max_connections_per_address";
+
+    /// <summary>A connection refused because the endpoint's Limits:ConnectionsPerSecond were used up.</summary>
+    public const string AcceptRate = "accept_rate";
 }

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Sockets;
 using Gateway.Connections;
 using Gateway.Messaging;
@@ -15,17 +16,18 @@ namespace Gateway.Tcp;
 internal sealed class FramedConnectionHandler(FramedEndpoint endpoint, IMessageBus bus, ConnectionSessions sessions, Rejections rejections, ILogger logger)
     : ConnectionHandler
 {
-    private readonly RejectionCounter _refused = rejections.For(endpoint.Name, RejectionReasons.MaxConnections);
     private readonly LogThrottle _refusedLog = new(logger, $"connections refused on {endpoint.Name}");
 
     public override async Task OnConnectedAsync(ConnectionContext context)
     {
-        if (!endpoint.TryAcquireConnectionSlot())
+        var address = (context.RemoteEndPoint as IPEndPoint)?.Address;
+        if (address is { IsIPv4MappedToIPv6: true }) address = address.MapToIPv4();
+        if (Admit(address) is { } refusal)
         {
             // Returning closes the socket with a FIN: the peer reads the end of the stream, not a reset.
-            var refused = _refused.Increment();
+            var refused = rejections.Count(endpoint.Name, refusal);
             if (_refusedLog.Allow())
-                TcpLog.ConnectionRefused(logger, endpoint.Name, context.RemoteEndPoint?.ToString() ?? "unix", endpoint.Options.MaxConnections, refused);
+                TcpLog.ConnectionRefused(logger, endpoint.Name, context.RemoteEndPoint?.ToString() ?? "unix", Describe(refusal, address), refusal, refused);
             return;
         }
 
@@ -48,8 +50,25 @@ internal sealed class FramedConnectionHandler(FramedEndpoint endpoint, IMessageB
         finally
         {
             endpoint.ReleaseConnectionSlot();
+            endpoint.Admission.Release(address);
         }
     }
+
+    /// <summary>Takes a connection slot and passes the endpoint's admission limits; null when admitted, else the reason of the refusal.</summary>
+    private string? Admit(IPAddress? address)
+    {
+        if (!endpoint.TryAcquireConnectionSlot()) return RejectionReasons.MaxConnections;
+        if (!endpoint.Admission.Limits || endpoint.Admission.TryAdmit(address) is not { } refusal) return null;
+        endpoint.ReleaseConnectionSlot();
+        return refusal;
+    }
+
+    private string Describe(string refusal, IPAddress? address) => refusal switch
+    {
+        RejectionReasons.MaxConnections => $"MaxConnections ({endpoint.Options.MaxConnections}) are open",
+        RejectionReasons.MaxConnectionsPerAddress => $"{address} holds Limits:MaxConnectionsPerAddress ({endpoint.Options.Limits.MaxConnectionsPerAddress})",
+        _ => $"more than Limits:ConnectionsPerSecond ({endpoint.Options.Limits.ConnectionsPerSecond}) new connections",
+    };
 
     private void ApplySocketOptions(ConnectionContext context)
     {

@@ -20,6 +20,7 @@ internal sealed class FramedEndpoint : IEndpointDescription
         Tls = tls;
         Codec = FrameCodecFactory.Create(options.Framing);
         Topics = new EndpointTopics(options.Publish, options.Subscribe);
+        Admission = new ConnectionAdmission(options.Limits);
     }
 
     public string Name { get; }
@@ -45,6 +46,9 @@ internal sealed class FramedEndpoint : IEndpointDescription
     public EndPoint? BoundEndPoint => Listeners.Count > 0 ? Listeners[0].EndPoint : null;
 
     public int ActiveConnections => Volatile.Read(ref _activeConnections);
+
+    /// <summary>The accept rate and the cap per source address, checked once a connection has a slot.</summary>
+    public ConnectionAdmission Admission { get; }
 
     /// <summary>Claims a connection slot; false when <see cref="EndpointOptions.MaxConnections"/> are already open.</summary>
     public bool TryAcquireConnectionSlot()

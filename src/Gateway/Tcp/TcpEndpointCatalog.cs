@@ -19,10 +19,13 @@ internal sealed class TcpEndpointCatalog(IOptions<GatewayOptions> options, ILogg
     public FramedEndpoint? Find(string name) =>
         Endpoints.FirstOrDefault(endpoint => string.Equals(endpoint.Name, name, StringComparison.OrdinalIgnoreCase));
 
-    /// <summary>Stops watching the endpoints' certificate files.</summary>
+    /// <summary>Stops watching the endpoints' certificate files, and the timers of their accept rates.</summary>
     public void Dispose()
     {
         foreach (var endpoint in Endpoints)
+        {
             endpoint.Tls?.Dispose();
+            endpoint.Admission.Dispose();
+        }
     }
 }

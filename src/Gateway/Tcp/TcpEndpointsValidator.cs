@@ -35,6 +35,7 @@ internal sealed class TcpEndpointsValidator : GatewayOptionsCheck
             errors.Add($"{path}:IdleTimeout must not be negative (was {endpoint.IdleTimeout}); 0 turns the idle timeout off.");
         if (endpoint.MaxConnections <= 0)
             errors.Add($"{path}:MaxConnections must be positive (was {endpoint.MaxConnections}).");
+        errors.AddRange(endpoint.Limits.Validate($"{path}:Limits", canPause: true));
         CheckOutbox(endpoint.Outbox, path, errors);
         if (endpoint.DrainTimeout < TimeSpan.Zero)
             errors.Add($"{path}:DrainTimeout must not be negative (was {endpoint.DrainTimeout}).");

@@ -6,8 +6,8 @@ namespace Gateway.Tcp;
 internal static partial class TcpLog
 {
     [LoggerMessage(EventId = LogEventIds.Tcp, EventName = "ConnectionRefused", Level = LogLevel.Warning,
-        Message = "Endpoint {Endpoint} refused a connection from {Remote}: MaxConnections ({MaxConnections}) are open ({Refused} refused on {Endpoint} so far)")]
-    public static partial void ConnectionRefused(ILogger logger, string endpoint, string remote, int maxConnections, long refused);
+        Message = "Endpoint {Endpoint} refused a connection from {Remote}: {Limit} ({Refused} refused on {Endpoint} as {Reason} so far)")]
+    public static partial void ConnectionRefused(ILogger logger, string endpoint, string remote, string limit, string reason, long refused);
 
     [LoggerMessage(EventId = LogEventIds.Tcp + 1, EventName = "FramingError", Level = LogLevel.Warning,
         Message = "Connection {ConnectionId} on {Endpoint} from {Remote} sent bad input and is being closed: {Problem}")]

@@ -54,7 +54,7 @@ public abstract class ConnectionCapTests(TransportKind transport)
 
         var lines = gateway.Logs.Lines.Where(line => line.EventId.Name == "ConnectionRefused").ToList();
         Assert.InRange(lines.Count, 1, 10);
-        Assert.Contains("MaxConnections (3) are open (1 refused on echo so far)", lines[0].Message);
+        Assert.Contains("MaxConnections (3) are open (1 refused on echo as max_connections so far)", lines[0].Message);
         foreach (var client in admitted) await client.DisposeAsync();
     }
 }
