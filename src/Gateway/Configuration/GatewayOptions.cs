@@ -65,6 +65,12 @@ public sealed class HttpHostOptions
     /// <summary>Largest body <c>POST /api/topics/{topic}</c> accepts; larger gets 413. Defaults to 1,048,576 bytes.</summary>
     public int MaxPublishBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>
+    /// Rate limits of <c>POST /api/topics/{topic}</c>, per client (its identity, or else its address): messages and
+    /// bytes per second with bursts; over them, 429 with Retry-After. Off until set.
+    /// </summary>
+    public Gateway.Connections.RateLimitOptions Limits { get; set; } = new();
+
     public ServerSentEventsOptions Sse { get; set; } = new();
 
     public WebSocketEndpointOptions WebSocket { get; set; } = new();

@@ -61,6 +61,9 @@ internal static class RejectionReasons
     /// <summary>A connection refused because its source address already held Limits:MaxConnectionsPerAddress.</summary>
     public const string MaxConnectionsPerAddress = "max_connections_per_address";
 
+    /// <summary>A message refused (dropped, answered 429, or its peer disconnected) for being over its peer's rate limit.</summary>
+    public const string RateLimited = "rate_limited";
+
     /// <summary>A connection refused because the endpoint's Limits:ConnectionsPerSecond were used up.</summary>
     public const string AcceptRate = "accept_rate";
 }

@@ -21,6 +21,7 @@ internal static class HttpHostExtensions
         services.AddOpenApi();
         services.TryAddSingleton<TopicHistory>();
         services.TryAddSingleton<HttpAccess>();
+        services.TryAddSingleton<PublishRateLimit>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IEndpointCatalog, HttpEndpointCatalog>());
         services.TryAddSingleton(provider =>
         {

@@ -13,6 +13,7 @@ internal sealed class HttpOptionsValidator : GatewayOptionsCheck
         CheckPort(http.Port, $"{path}:Port", errors);
         if (http.MaxPublishBytes <= 0)
             errors.Add($"{path}:MaxPublishBytes must be positive (was {http.MaxPublishBytes}).");
+        errors.AddRange(http.Limits.Validate($"{path}:Limits", canPause: true));
         if (http.Sse.HistoryPerTopic < 0)
             errors.Add($"{path}:Sse:HistoryPerTopic must not be negative (was {http.Sse.HistoryPerTopic}); 0 turns history off.");
         if (http.Sse.MaxHistoryTopics <= 0)

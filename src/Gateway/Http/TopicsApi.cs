@@ -31,7 +31,8 @@ internal static class TopicsApi
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
-            .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests);
         topics.MapGet("/{**filterAndEvents}", StreamAsync)
             .WithName("Events")
             .WithSummary("Streams the messages on topics matching a filter ('+' and '#' allowed, '#' sent as %23) as server-sent events; ends in /events.")
@@ -49,8 +50,8 @@ internal static class TopicsApi
     public sealed record PublishResult(long Id, string Topic, int Subscribers);
 
     private static async Task<Results<FileContentHttpResult, ProblemHttpResult>> PublishAsync(
-        string topic, HttpContext context, IMessageBus bus, ConnectionRegistry registry, HttpAccess access, IOptions<GatewayOptions> options,
-        IOptions<JsonOptions> json)
+        string topic, HttpContext context, IMessageBus bus, ConnectionRegistry registry, HttpAccess access, PublishRateLimit rateLimit,
+        IOptions<GatewayOptions> options, IOptions<JsonOptions> json)
     {
         topic = LevelsOf(topic);
         if (!Topic.IsValid(topic, out var topicError))
@@ -62,10 +63,14 @@ internal static class TopicsApi
         var limit = options.Value.Http.MaxPublishBytes;
         if (context.Request.ContentLength > limit)
             return TooLarge(context.Request.ContentLength.Value, limit);
+        if (await rateLimit.AdmitMessageAsync(context, context.RequestAborted).ConfigureAwait(false) is { } tooMany)
+            return tooMany;
 
         var body = await ReadBodyAsync(context.Request.BodyReader, limit, context.RequestAborted).ConfigureAwait(false);
         if (body is null)
             return TooLarge(null, limit);
+        if (await rateLimit.AdmitBytesAsync(context, body.Length, context.RequestAborted).ConfigureAwait(false) is { } tooManyBytes)
+            return tooManyBytes;
 
         var endpoint = HttpHost.EndpointOf(context.Request);
         using var activity = MessageTracing.StartPublish(topic, endpoint);
