@@ -118,6 +118,15 @@ public sealed class ServerSentEventsOptions
 
     /// <summary>Each stream's queue of messages waiting to be sent.</summary>
     public OutboxOptions Outbox { get; set; } = new();
+
+    /// <summary>
+    /// Closes a stream that has sent no event (keep-alive comments aside) for this long: a browser's EventSource
+    /// reconnects by itself and resumes from its last event id. Defaults to 10 minutes; 0 turns it off.
+    /// </summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>New streams per second (<c>ConnectionsPerSecond</c>, <c>ConnectionBurst</c>) and streams per client address (<c>MaxConnectionsPerAddress</c>); off until set.</summary>
+    public Gateway.Connections.RateLimitOptions Limits { get; set; } = new();
 }
 
 /// <summary>How console log lines are written.</summary>

@@ -51,8 +51,11 @@ public sealed class RateLimitOptions
 
     /// <summary>The problems of these settings, each naming its setting under <paramref name="path"/>.</summary>
     /// <param name="canPause">Whether the protocol can pause a peer (UDP cannot).</param>
-    public IEnumerable<string> Validate(string path, bool canPause)
+    /// <param name="sendsMessages">Whether the peers send messages at all: an event stream only receives, so only its connection limits apply.</param>
+    public IEnumerable<string> Validate(string path, bool canPause, bool sendsMessages = true)
     {
+        if (!sendsMessages && (LimitsPeers || OnBreach is not null))
+            yield return $"{path} can limit new connections and connections per address only: its peers send no messages (remove MessagesPerSecond, BytesPerSecond and OnBreach).";
         foreach (var problem in CheckRate(path, nameof(MessagesPerSecond), MessagesPerSecond, nameof(MessageBurst), MessageBurst)) yield return problem;
         foreach (var problem in CheckRate(path, nameof(BytesPerSecond), BytesPerSecond, nameof(ByteBurst), ByteBurst)) yield return problem;
         foreach (var problem in CheckRate(path, nameof(ConnectionsPerSecond), ConnectionsPerSecond, nameof(ConnectionBurst), ConnectionBurst)) yield return problem;

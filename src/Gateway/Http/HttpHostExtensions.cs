@@ -22,6 +22,7 @@ internal static class HttpHostExtensions
         services.TryAddSingleton<TopicHistory>();
         services.TryAddSingleton<HttpAccess>();
         services.TryAddSingleton<PublishRateLimit>();
+        services.TryAddSingleton<Gateway.Http.Sse.EventStreamAdmission>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IEndpointCatalog, HttpEndpointCatalog>());
         services.TryAddSingleton(provider =>
         {

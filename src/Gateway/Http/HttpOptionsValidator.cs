@@ -23,6 +23,9 @@ internal sealed class HttpOptionsValidator : GatewayOptionsCheck
         if (http.Sse.KeepAliveInterval <= TimeSpan.Zero)
             errors.Add($"{path}:Sse:KeepAliveInterval must be positive (was {http.Sse.KeepAliveInterval}).");
         CheckOutbox(http.Sse.Outbox, $"{path}:Sse", errors);
+        if (http.Sse.IdleTimeout < TimeSpan.Zero)
+            errors.Add($"{path}:Sse:IdleTimeout must not be negative (was {http.Sse.IdleTimeout}); 0 turns the idle timeout off.");
+        errors.AddRange(http.Sse.Limits.Validate($"{path}:Sse:Limits", canPause: true, sendsMessages: false));
 
         if (!options.Https.IsEnabled) return;
         CheckAddress(options.Https.Address, $"{Root}:Https:Address", errors);

@@ -40,7 +40,8 @@ internal static class TopicsApi
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
-            .ProducesProblem(StatusCodes.Status404NotFound);
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests);
     }
 
     /// <summary>What a publish returns.</summary>
@@ -129,7 +130,7 @@ internal static class TopicsApi
 
     private static async Task<IResult> StreamAsync(
         string filterAndEvents, HttpContext context, TopicHistory history, ISharedHistory sharedHistory, ConnectionSessions sessions,
-        HttpAccess access, IOptions<GatewayOptions> options, ILoggerFactory loggers)
+        HttpAccess access, EventStreamAdmission admission, IOptions<GatewayOptions> options, ILoggerFactory loggers)
     {
         if (!filterAndEvents.EndsWith(EventsSuffix, StringComparison.Ordinal))
             return TypedResults.Problem("Stream a topic filter at /api/topics/{filter}/events.", statusCode: StatusCodes.Status404NotFound, title: "Not found");
@@ -148,9 +149,11 @@ internal static class TopicsApi
             lastEventId = parsed;
         }
 
+        if (admission.TryAdmit(context) is { } tooMany)
+            return tooMany;
         var stream = new ServerSentEventStream(context, filter, options.Value.Http.Sse, sessions, loggers.CreateLogger(SseLogCategory),
             sharedHistory.Enabled ? sharedHistory : null);
-        await stream.RunAsync(history, lastEventId).ConfigureAwait(false);
+        await stream.RunAsync(history, lastEventId, ending: () => admission.Release(context)).ConfigureAwait(false);
         return TypedResults.Empty;
     }
 }

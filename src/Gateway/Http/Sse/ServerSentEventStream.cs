@@ -40,7 +40,7 @@ internal sealed class ServerSentEventStream : IConnectionControl
         Session = sessions.Create(
             new SessionStart(HttpHost.EndpointOf(context.Request), Protocol, "sse-" + context.TraceIdentifier,
                 $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}", HttpCaller.Of(context).Identity,
-                PublishTopic: null, sharedHistory is null ? [filter] : [], options.Outbox),
+                PublishTopic: null, sharedHistory is null ? [filter] : [], options.Outbox, options.IdleTimeout),
             this, logger);
     }
 
@@ -68,7 +68,8 @@ internal sealed class ServerSentEventStream : IConnectionControl
     public void OnServerStopping() => Close(CloseReasons.ServerShutdown);
 
     /// <summary>Replays what the client missed since <paramref name="lastEventId"/>, then streams live messages until either side closes.</summary>
-    public async Task RunAsync(TopicHistory history, long? lastEventId)
+    /// <param name="ending">Runs as the stream ends, before it leaves the registry: whoever counts the stream sees its place free once it is no longer listed.</param>
+    public async Task RunAsync(TopicHistory history, long? lastEventId, Action? ending = null)
     {
         var response = _context.Response;
         response.ContentType = "text/event-stream";
@@ -109,6 +110,7 @@ internal sealed class ServerSentEventStream : IConnectionControl
         finally
         {
             Session.TrySetCloseReason(ClientClosed);
+            ending?.Invoke();
             Session.End();
             _closing.Dispose();
         }
@@ -185,6 +187,8 @@ internal sealed class ServerSentEventStream : IConnectionControl
     private void Write(Message message)
     {
         ServerSentEventFormatter.Write(message, _context.Response.BodyWriter);
+        // An event, not a keep-alive comment, is what keeps a stream from its idle timeout.
+        Session.Touch();
         Session.Traffic.FramesOut++;
         Session.Traffic.BytesOut += message.Payload.Length;
     }
