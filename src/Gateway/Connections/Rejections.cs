@@ -57,4 +57,7 @@ internal static class RejectionReasons
 {
     /// <summary>A connection refused because the endpoint had MaxConnections open.</summary>
     public const string MaxConnections = "max_connections";
+
+    /// <summary>A UDP peer forgotten to make room for a new sender because the endpoint tracked MaxPeers.</summary>
+    public const string MaxPeers = "max_peers";
 }
