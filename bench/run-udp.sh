@@ -16,6 +16,9 @@
 # Env (defaults):
 #   DURATION=10 WARMUP=5 DRAIN=1  measured / warm-up / drain seconds per run
 #   SIZE=64 SOCKETS=32 LOAD_PCT=80
+#   BATCH=32                  datagrams udpgen sends from one socket before the next (1: every datagram from
+#                             another source port, so with SOCKETS above the endpoint's MaxPeers each one
+#                             displaces a peer)
 #   MODES="max load"          runs per server; "max" alone skips the paced run (load needs max: its rate
 #                             is a share of the max just measured)
 #   SERVERS="gateway node"    subset/order of servers
@@ -33,6 +36,7 @@ WARMUP="${WARMUP:-5}"
 DRAIN="${DRAIN:-1}"
 SIZE="${SIZE:-64}"
 SOCKETS="${SOCKETS:-32}"
+BATCH="${BATCH:-32}"
 LOAD_PCT="${LOAD_PCT:-80}"
 MODES="${MODES:-max load}"
 SERVERS="${SERVERS:-gateway node}"
@@ -64,7 +68,7 @@ server_cmd() {
 }
 
 # ---------- run ----------
-open_results udp "duration=${DURATION}s warmup=${WARMUP}s drain=${DRAIN}s size=$SIZE sockets=$SOCKETS load_pct=$LOAD_PCT"
+open_results udp "duration=${DURATION}s warmup=${WARMUP}s drain=${DRAIN}s size=$SIZE sockets=$SOCKETS batch=$BATCH load_pct=$LOAD_PCT"
 
 # One measurement: start server, run udpgen (it samples the CPU of the server, of itself and of the
 # machine over exactly the measured window), stop server. Sets RUN and RUN_OTHER.
@@ -78,7 +82,7 @@ run_one() {   # server mode(max|load) rate(0 = unlimited)
     lg_rc=0
     # timeout is a safety net only: udpgen stops itself after warmup+duration+drain.
     timeout --kill-after=5 "$(awk -v w="$WARMUP" -v d="$DURATION" -v r="$DRAIN" 'BEGIN{print int(w+d+r+30)}')" \
-        taskset -c "$CLIENT_CPU" "$LOADGEN" --host 127.0.0.1 --port "$port" --sockets "$SOCKETS" --size "$SIZE" \
+        taskset -c "$CLIENT_CPU" "$LOADGEN" --host 127.0.0.1 --port "$port" --sockets "$SOCKETS" --batch "$BATCH" --size "$SIZE" \
         --rate "$rate" --duration "$DURATION" --warmup "$WARMUP" --drain "$DRAIN" \
         --server-pid "$SERVER_PID" --server-cpu "$SERVER_CPU" >"$lg_out" || lg_rc=$?
     end_run "$lg_rc" "$lg_out" "server=$server mode=$mode"

@@ -26,6 +26,7 @@ internal sealed class ConnectionSession
     private readonly ILogger _logger;
     private readonly IReadOnlyList<TopicFilter> _initialFilters;
     private readonly long _idleTimeoutMilliseconds;
+    private readonly ConnectionLineThrottles? _lineThrottles;
     private readonly Dictionary<string, IDisposable> _subscriptions = new(StringComparer.Ordinal);
     private string? _closeReason;
     private long _lastActivity;
@@ -53,6 +54,7 @@ internal sealed class ConnectionSession
         PublishPermitted = PublishTopic is null || Access.MayPublish(PublishTopic);
         _initialFilters = start.Subscriptions;
         _idleTimeoutMilliseconds = start.IdleTimeout is { } idle ? (long)idle.TotalMilliseconds : 0;
+        _lineThrottles = start.LineThrottles;
         if (start.Outbox is { } outbox)
             Outbox = new Outbox(outbox, bus.Counters.ForEndpoint(Endpoint), () => control.Abort(CloseReasons.OutboxOverflow));
     }
@@ -108,7 +110,8 @@ internal sealed class ConnectionSession
 
     /// <summary>
     /// Subscribes the peer's initial filters (one it may not have is left out, and logged), joins the registry, and logs
-    /// the open line: from here on it receives, and the admin API lists it.
+    /// the open line (through the endpoint's throttle when <see cref="SessionStart.LineThrottles"/> gave one): from here
+    /// on it receives, and the admin API lists it.
     /// </summary>
     public void Open()
     {
@@ -120,6 +123,7 @@ internal sealed class ConnectionSession
         }
 
         _registry.Add(this);
+        if (_lineThrottles is not null && !_lineThrottles.Opened.Allow()) return;
         if (Destination is null)
             ConnectionLog.Opened(_logger, Id, Protocol, Endpoint, RemoteAddress, IdentityName);
         else
@@ -174,6 +178,7 @@ internal sealed class ConnectionSession
         StopDeliveries();
         if (Interlocked.Exchange(ref _ended, 1) != 0) return;
         _registry.Remove(this);
+        if (_lineThrottles is not null && !_lineThrottles.Closed.Allow()) return;
         ConnectionLog.Closed(_logger, Id, Protocol, Endpoint, RemoteAddress, IdentityName, (long)(DateTimeOffset.UtcNow - ConnectedAt).TotalMilliseconds,
             CloseReason, Traffic.BytesIn, Traffic.FramesIn, Traffic.BytesOut, Traffic.FramesOut);
     }
@@ -201,9 +206,14 @@ internal sealed class ConnectionSession
 /// <param name="Outbox">Its outbox's size and policy; null for a peer that only publishes (it can then not subscribe).</param>
 /// <param name="IdleTimeout">Closes the peer after this long without <see cref="ConnectionSession.Touch"/>; null or zero: never.</param>
 /// <param name="Destination">A tunnel's destination, "host:port", for its open line and the admin API; null for other protocols.</param>
+/// <param name="LineThrottles">
+/// The endpoint's throttles for the open and close lines, when a sender can make peers at will (UDP); null: both lines
+/// are written for every peer.
+/// </param>
 internal readonly record struct SessionStart(
     string Endpoint, string Protocol, string Id, string RemoteAddress, string? Identity,
-    string? PublishTopic, IReadOnlyList<TopicFilter> Subscriptions, OutboxOptions? Outbox, TimeSpan? IdleTimeout = null, string? Destination = null);
+    string? PublishTopic, IReadOnlyList<TopicFilter> Subscriptions, OutboxOptions? Outbox, TimeSpan? IdleTimeout = null, string? Destination = null,
+    ConnectionLineThrottles? LineThrottles = null);
 
 /// <summary>How the session, the registry and the admin API ask a protocol's peer to close.</summary>
 internal interface IConnectionControl

@@ -66,4 +66,7 @@ internal static class RejectionReasons
 
     /// <summary>A connection refused because the endpoint's Limits:ConnectionsPerSecond were used up.</summary>
     public const string AcceptRate = "accept_rate";
+
+    /// <summary>A UDP peer forgotten to make room for a new sender because the endpoint tracked MaxPeers.</summary>
+    public const string MaxPeers = "max_peers";
 }

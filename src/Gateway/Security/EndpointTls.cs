@@ -1,6 +1,7 @@
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Gateway.Configuration;
+using Gateway.Observability;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
@@ -11,8 +12,8 @@ namespace Gateway.Security;
 
 /// <summary>
 /// TLS in front of one endpoint's connection handler, or of the HTTPS port: Kestrel's TLS connection middleware with
-/// the endpoint's certificate, client-certificate mode and trusted authorities. It counts and logs the handshakes that
-/// fail, and reads the certificate files again when they change.
+/// the endpoint's certificate, client-certificate mode and trusted authorities. It counts every handshake that fails and
+/// logs them through a <see cref="LogThrottle"/>, and reads the certificate files again when they change.
 /// </summary>
 internal sealed class EndpointTls : IDisposable
 {
@@ -21,6 +22,9 @@ internal sealed class EndpointTls : IDisposable
     private readonly ILogger _logger;
     private readonly HttpsConnectionAdapterOptions _connectionOptions;
     private readonly FileChangeWatch? _watch;
+    // Anyone who can reach the port can fail a handshake, or offer a bad certificate, as often as they like.
+    private readonly LogThrottle _failedHandshakeLines;
+    private readonly LogThrottle _rejectedCertificateLines;
     private readonly Lock _reloading = new();
     // Swapped whole by a reload; each handshake reads the current ones.
     private X509Certificate2 _certificate;
@@ -33,6 +37,8 @@ internal sealed class EndpointTls : IDisposable
         _endpoint = endpoint;
         _options = options;
         _logger = logger;
+        _failedHandshakeLines = new LogThrottle(logger, $"failed TLS handshakes on {endpoint}");
+        _rejectedCertificateLines = new LogThrottle(logger, $"rejected client certificates on {endpoint}");
         (_certificate, _clients) = Load(options);
         _connectionOptions = new HttpsConnectionAdapterOptions
         {
@@ -132,14 +138,14 @@ internal sealed class EndpointTls : IDisposable
         await next(context).ConfigureAwait(false);
         if (watch.Completed) return;
         var failed = Interlocked.Increment(ref _failedHandshakes);
-        SecurityLog.HandshakeFailed(_logger, _endpoint, context.RemoteEndPoint?.ToString() ?? "unix", failed);
+        if (_failedHandshakeLines.Allow()) SecurityLog.HandshakeFailed(_logger, _endpoint, context.RemoteEndPoint?.ToString() ?? "unix", failed);
     }
 
     private bool IsClientCertificateTrusted(X509Certificate2 certificate, X509Chain? chain, System.Net.Security.SslPolicyErrors errors)
     {
         // The platform's verdict (errors) is against the system store; only the configured authorities count here.
         if (Volatile.Read(ref _clients)!.IsTrusted(certificate, out var problem)) return true;
-        SecurityLog.ClientCertificateRejected(_logger, _endpoint, certificate.Subject, problem);
+        if (_rejectedCertificateLines.Allow()) SecurityLog.ClientCertificateRejected(_logger, _endpoint, certificate.Subject, problem);
         return false;
     }
 

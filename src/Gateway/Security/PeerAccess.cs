@@ -4,7 +4,8 @@ namespace Gateway.Security;
 
 /// <summary>
 /// One peer's permissions at work: checks its publishes and subscriptions, counts each denied message on its
-/// endpoint and logs the first, so a device that keeps sending where it may not cannot flood the log.
+/// endpoint and logs the first, so a device that keeps sending where it may not cannot flood the log. That first line
+/// goes through the endpoint's throttle, so many peers denied at once cannot flood it either.
 /// </summary>
 internal sealed class PeerAccess(PermissionPolicy policy, TopicPermissions permissions, ILogger logger, string endpoint, string connectionId, string? identity)
 {
@@ -16,7 +17,7 @@ internal sealed class PeerAccess(PermissionPolicy policy, TopicPermissions permi
     public void OnPublishDenied(string topic)
     {
         var denied = policy.OnPublishDenied(endpoint);
-        if (Interlocked.Exchange(ref _publishDeniedLogged, 1) == 0)
+        if (Interlocked.Exchange(ref _publishDeniedLogged, 1) == 0 && policy.PublishDeniedLines(endpoint, logger).Allow())
             SecurityLog.PublishDenied(logger, topic, identity ?? PermissionPolicy.Anonymous, endpoint, connectionId, denied);
     }
 

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using Gateway.Configuration;
+using Gateway.Observability;
 
 namespace Gateway.Security;
 
@@ -16,6 +17,7 @@ internal sealed class PermissionPolicy
     private readonly Dictionary<string, TopicPermissions> _byIdentity;
     private readonly TopicPermissions _default;
     private readonly ConcurrentDictionary<string, StrongBox<long>> _deniedPublishes = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, LogThrottle> _publishDeniedLines = new(StringComparer.OrdinalIgnoreCase);
 
     public PermissionPolicy(IOptions<GatewayOptions> options)
     {
@@ -45,6 +47,14 @@ internal sealed class PermissionPolicy
     /// <summary>Counts a denied publish (of one message) on <paramref name="endpoint"/>; returns the endpoint's total.</summary>
     public long OnPublishDenied(string endpoint) =>
         Interlocked.Increment(ref _deniedPublishes.GetOrAdd(endpoint, static _ => new StrongBox<long>()).Value);
+
+    /// <summary>
+    /// The throttle of the denied-publish lines of <paramref name="endpoint"/>, made on first use with the logger of its
+    /// first denial (an endpoint's peers share their protocol's logger). Each peer logs only its first denial; this
+    /// bounds the lines of many peers denied at once.
+    /// </summary>
+    public LogThrottle PublishDeniedLines(string endpoint, ILogger logger) =>
+        _publishDeniedLines.GetOrAdd(endpoint, static (endpoint, logger) => new LogThrottle(logger, $"denied publishes on {endpoint}"), logger);
 
     /// <summary>Publishes denied on <paramref name="endpoint"/> since start.</summary>
     public long DeniedPublishes(string endpoint) =>

@@ -9,8 +9,8 @@ namespace Gateway.Udp;
 /// Runs every enabled UDP endpoint: binds each socket when the host starts (so a port in use stops the
 /// start, as it does for TCP) and runs one receive loop per endpoint until the host stops.
 /// </summary>
-internal sealed class UdpEndpointService(UdpEndpointCatalog catalog, IMessageBus bus, ConnectionSessions sessions, ILoggerFactory loggers,
-    IOptions<GatewayOptions> gateway) : BackgroundService
+internal sealed class UdpEndpointService(UdpEndpointCatalog catalog, IMessageBus bus, ConnectionSessions sessions, Rejections rejections,
+    ILoggerFactory loggers, IOptions<GatewayOptions> gateway) : BackgroundService
 {
     private readonly List<UdpListener> _listeners = [];
 
@@ -23,7 +23,7 @@ internal sealed class UdpEndpointService(UdpEndpointCatalog catalog, IMessageBus
         {
             foreach (var endpoint in catalog.Endpoints)
             {
-                var listener = new UdpListener(endpoint, bus, sessions, logger, batchedIo);
+                var listener = new UdpListener(endpoint, bus, sessions, rejections, logger, batchedIo);
                 _listeners.Add(listener);
                 listener.Bind();
             }

@@ -32,11 +32,13 @@ internal sealed class UdpListener : IDatagramReceiver, IDisposable
     private readonly ILogger _logger;
     private readonly int _maxDatagramSize;
     private readonly bool _batchedIo;
+    private readonly RejectionCounter _displaced;
+    private readonly string _displacedReason;
     private Socket? _socket;
     private IPEndPoint _addressTemplate = new(IPAddress.Any, 0);
 
     /// <param name="batchedIo">Receive and send in batches on a thread of the endpoint's own (Linux, the epoll transport).</param>
-    public UdpListener(UdpEndpoint endpoint, IMessageBus bus, ConnectionSessions sessions, ILogger logger, bool batchedIo)
+    public UdpListener(UdpEndpoint endpoint, IMessageBus bus, ConnectionSessions sessions, Rejections rejections, ILogger logger, bool batchedIo)
     {
         Endpoint = endpoint;
         _batchedIo = batchedIo;
@@ -44,12 +46,19 @@ internal sealed class UdpListener : IDatagramReceiver, IDisposable
         _sessions = sessions;
         _logger = logger;
         _maxDatagramSize = endpoint.Options.Udp.MaxDatagramSize;
+        // A sender makes a new peer with each new source port: a flood of them must not write two lines each.
+        PeerLines = ConnectionLineThrottles.For(logger, endpoint.Name, "UDP peers");
+        _displaced = rejections.For(endpoint.Name, RejectionReasons.MaxPeers);
+        _displacedReason = string.Create(CultureInfo.InvariantCulture, $"displaced: MaxPeers ({endpoint.Peers.Capacity}) tracked");
     }
 
     public UdpEndpoint Endpoint { get; }
 
     /// <summary>The UDP category's logger, which the endpoint's peers log through too.</summary>
     public ILogger Logger => _logger;
+
+    /// <summary>The throttles of the endpoint's peers' open and close lines.</summary>
+    public ConnectionLineThrottles PeerLines { get; }
 
     public Socket Socket => _socket ?? throw new InvalidOperationException($"UDP endpoint {Endpoint.Name} is not bound.");
 
@@ -233,7 +242,11 @@ internal sealed class UdpListener : IDatagramReceiver, IDisposable
         }
 
         if (Endpoint.Peers.Add(peer) is { } displaced)
-            displaced.Close(string.Create(CultureInfo.InvariantCulture, $"displaced: MaxPeers ({Endpoint.Peers.Capacity}) tracked"));
+        {
+            _displaced.Increment();
+            displaced.Close(_displacedReason);
+        }
+
         peer.Open();
         return peer;
     }

@@ -33,7 +33,7 @@ internal sealed class UdpPeer : IConnectionControl
         var (publish, subscribe) = endpoint.Topics.Render(new TopicTemplateValues(endpoint.Name, id, remoteAddress, ClientId: null));
         Session = sessions.Create(
             new SessionStart(endpoint.Name, UdpEndpoint.ProtocolName, id, remoteAddress, Identity: null, publish, subscribe,
-                subscribe.Length > 0 ? endpoint.Options.Outbox : null, endpoint.Options.Udp.PeerIdleTimeout),
+                subscribe.Length > 0 ? endpoint.Options.Outbox : null, endpoint.Options.Udp.PeerIdleTimeout, LineThrottles: listener.PeerLines),
             this, logger);
 
         if (endpoint.Options.Udp.RateLimitPerSecond is { } perSecond)

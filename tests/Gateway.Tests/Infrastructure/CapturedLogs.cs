@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using Microsoft.Extensions.Logging;
 
 namespace Gateway.Tests.Infrastructure;
@@ -23,6 +24,26 @@ internal sealed class CapturedLogs : ILoggerProvider
         }
 
         throw new TimeoutException("No matching log line. Lines:\n" + string.Join("\n", _lines.Select(line => line.Message)));
+    }
+
+    /// <summary>Lines at Information or above: what the console writes at the gateway's default levels, and more.</summary>
+    public int InformationOrAbove => _lines.Count(line => line.Level >= LogLevel.Information);
+
+    /// <summary>
+    /// The lines about <paramref name="kind"/> that a log throttle suppressed, summed over its summary lines
+    /// ("4990 more lines about failed TLS handshakes on secure were suppressed: ...").
+    /// </summary>
+    public long SuppressedAbout(string kind)
+    {
+        var about = $" more lines about {kind} were suppressed";
+        long suppressed = 0;
+        foreach (var line in _lines)
+        {
+            var at = line.Message.IndexOf(about, StringComparison.Ordinal);
+            if (line.EventId.Name == "LogLinesSuppressed" && at > 0) suppressed += long.Parse(line.Message.AsSpan(0, at), CultureInfo.InvariantCulture);
+        }
+
+        return suppressed;
     }
 
     public void Dispose()

@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using System.Text;
 using Gateway.Configuration;
 using Gateway.Connections;
@@ -158,6 +160,58 @@ public abstract class UdpLimitsTests(TransportKind transport)
         var again = Assert.Single(UdpPeers(registry));
         Assert.NotEqual(peer.Id, again.Id);
         Assert.Equal(client.Remote, again.RemoteAddress);
+    }
+
+    [Fact]
+    public async Task A_flood_of_new_source_ports_over_MaxPeers_keeps_the_log_quiet_counts_every_datagram_and_a_bystander_keeps_its_echoes()
+    {
+        const int Senders = 2_000;
+        const int MaxPeers = 1_000;
+        const int Rounds = 200; // 400,000 datagrams, every one from a source the endpoint has forgotten
+        await using var gateway = await TestGateway.StartAsync(transport, EchoAndLines($"Gateway:Endpoints:udp:Udp:MaxPeers={MaxPeers}"));
+        var counters = gateway.UdpEndpoint("udp").Counters;
+        var server = gateway.UdpEndPointOf("udp");
+        var senders = new Socket[Senders];
+        for (var i = 0; i < Senders; i++)
+        {
+            senders[i] = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            senders[i].Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        }
+
+        using var bystander = new UdpTestClient(server);
+        var payload = "flood"u8.ToArray();
+        long sent = 0;
+        try
+        {
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
+            for (var round = 0; round < Rounds; round++)
+            {
+                for (var i = 0; i < Senders; i++)
+                    senders[i].SendTo(payload, server);
+                await bystander.SendAsync(round.ToString());
+                sent += Senders + 1;
+                // At most two rounds in flight, so the socket's buffer never overflows and every datagram is read.
+                while (counters.DatagramsIn < sent - 2 * Senders)
+                {
+                    Assert.True(DateTime.UtcNow < deadline, $"the endpoint read {counters.DatagramsIn} of {sent} datagrams");
+                    await Task.Delay(1);
+                }
+            }
+        }
+        finally
+        {
+            foreach (var sender in senders)
+                sender.Dispose();
+        }
+
+        await Eventually.TrueAsync(() => counters.DatagramsIn == sent, $"all {sent} datagrams are read", TimeSpan.FromSeconds(30));
+        var echoes = new HashSet<string>();
+        for (var round = 0; round < Rounds; round++)
+            echoes.Add(await bystander.ReceiveTextAsync());
+        Assert.Equal(Enumerable.Range(0, Rounds).Select(round => round.ToString()).ToHashSet(), echoes);
+        var displaced = gateway.Services.GetRequiredService<Rejections>().Of("udp").GetValueOrDefault(RejectionReasons.MaxPeers);
+        Assert.True(displaced >= Rounds * Senders - MaxPeers, $"{displaced} peers counted as displaced");
+        Assert.True(gateway.Logs.InformationOrAbove < 1_000, $"{gateway.Logs.InformationOrAbove} lines at Information or above");
     }
 
     private static ConnectionSession[] UdpPeers(ConnectionRegistry registry) =>
