@@ -300,4 +300,10 @@ public sealed class EndpointOptions
 
     /// <summary>How long a closing connection may take to write what its outbox still holds. Defaults to 5 seconds.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long a connection closed for bad input reads and discards what its peer still sends, after its replies and
+    /// FIN, so the peer receives them instead of a reset (nginx's lingering close). Defaults to 5 seconds; 0 turns it off.
+    /// </summary>
+    public TimeSpan LingerTimeout { get; set; } = TimeSpan.FromSeconds(5);
 }

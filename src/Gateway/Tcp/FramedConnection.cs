@@ -3,6 +3,7 @@ using Gateway.Connections;
 using Gateway.Messaging;
 using Gateway.Protocols.Framing;
 using Gateway.Protocols.Topics;
+using Gateway.Transport;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 
@@ -17,6 +18,8 @@ namespace Gateway.Tcp;
 /// The Node 'net' lifecycle maps onto it: connection = construction; data = the read loop; end (the peer's
 /// FIN) = the read loop completes, then queued messages are flushed and the socket closed; timeout = the
 /// session's idle check; error = a framing error or transport fault; close = <see cref="RunAsync"/> returns.
+/// <para>A connection closed for bad input lingers (<see cref="LingerAsync"/>): the peer may still be sending, and a
+/// socket closed with unread input ends with a reset, which can cost the peer the replies sent just before.</para>
 /// </remarks>
 internal sealed class FramedConnection : IConnectionControl
 {
@@ -27,6 +30,10 @@ internal sealed class FramedConnection : IConnectionControl
     // Frames of one read published together; a read with more publishes in several runs of this many.
     private const int MaxFramesPerPublish = 64;
 
+    // A lingering connection ends once its peer has sent nothing for this long (nginx's lingering_timeout): it has stopped,
+    // and has had the replies. The endpoint's LingerTimeout bounds the whole (nginx's lingering_time).
+    private static readonly TimeSpan s_lingerQuietTime = TimeSpan.FromSeconds(1);
+
     private readonly ConnectionContext _context;
     private readonly FramedEndpoint _endpoint;
     private readonly IMessageBus _bus;
@@ -36,6 +43,10 @@ internal sealed class FramedConnection : IConnectionControl
     private Message? _firstCollected;
     private Message[]? _collected;
     private int _collectedCount;
+    // Input bytes already counted in BytesIn but left in the pipe, for the next read (a partial frame).
+    private long _unconsumed;
+    // Set when the read loop stops on bad input: the peer may still be sending, so the close lingers.
+    private bool _closedForBadInput;
 
     /// <exception cref="TopicException">A template renders an invalid topic for this connection.</exception>
     public FramedConnection(ConnectionContext context, FramedEndpoint endpoint, IMessageBus bus, ConnectionSessions sessions, ILogger logger)
@@ -79,7 +90,11 @@ internal sealed class FramedConnection : IConnectionControl
             {
                 Abort(CloseReasons.DrainTimeout);
                 await writing.ConfigureAwait(false);
+                return;
             }
+
+            if (_closedForBadInput && _endpoint.Options.LingerTimeout > TimeSpan.Zero)
+                await LingerAsync(_endpoint.Options.LingerTimeout).ConfigureAwait(false);
         }
         finally
         {
@@ -105,14 +120,13 @@ internal sealed class FramedConnection : IConnectionControl
         var session = Session;
         var input = _context.Transport.Input;
         var codec = _endpoint.Codec;
-        long unconsumed = 0;
         try
         {
             while (true)
             {
                 var result = await input.ReadAsync().ConfigureAwait(false);
                 var buffer = result.Buffer;
-                session.Traffic.BytesIn += buffer.Length - unconsumed;
+                session.Traffic.BytesIn += buffer.Length - _unconsumed;
                 try
                 {
                     if (result.IsCanceled) return;
@@ -143,7 +157,7 @@ internal sealed class FramedConnection : IConnectionControl
                 }
                 finally
                 {
-                    unconsumed = buffer.Length;
+                    _unconsumed = buffer.Length;
                     // Mark everything examined, so an incomplete frame waits for more bytes instead of spinning.
                     input.AdvanceTo(buffer.Start, buffer.End);
                 }
@@ -153,9 +167,12 @@ internal sealed class FramedConnection : IConnectionControl
         }
         catch (FramingException ex)
         {
-            session.TrySetCloseReason(CloseReasons.FramingError);
+            // The close line names the problem too: it is written for every connection, this line only while not throttled.
+            session.TrySetCloseReason($"{CloseReasons.FramingError}: {ex.Message}");
+            _closedForBadInput = true;
             _endpoint.OnFramingError();
-            TcpLog.FramingError(_logger, session.Id, session.Endpoint, session.RemoteAddress, ex.Message);
+            if (_endpoint.FramingErrorLog.Allow())
+                TcpLog.FramingError(_logger, session.Id, session.Endpoint, session.RemoteAddress, ex.Message);
         }
         catch (ConnectionResetException)
         {
@@ -169,6 +186,47 @@ internal sealed class FramedConnection : IConnectionControl
         {
             session.TrySetCloseReason(CloseReasons.TransportError);
             TcpLog.ConnectionFault(_logger, session.Id, session.Endpoint, ex);
+        }
+    }
+
+    /// <summary>
+    /// nginx's lingering close, once the replies owed are flushed: the sending side is shut down after them (where the
+    /// transport can, <see cref="IHalfCloseFeature"/>), then what the peer still sends is read and discarded until its
+    /// FIN, until it pauses for <see cref="s_lingerQuietTime"/>, or until <paramref name="timeout"/>. The socket is then
+    /// closed with nothing unread, so the peer's kernel keeps the replies instead of answering a reset.
+    /// </summary>
+    /// <remarks>
+    /// Kestrel's socket transport cannot shut down one side: there the FIN follows the lingering, when the handler
+    /// returns. The replies still arrive first; the peer only learns of the close later.
+    /// </remarks>
+    private async Task LingerAsync(TimeSpan timeout)
+    {
+        var session = Session;
+        var input = _context.Transport.Input;
+        var deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        using var quiet = new CancellationTokenSource();
+        try
+        {
+            if (_context.Features.Get<IHalfCloseFeature>() is { } halfClose)
+                await halfClose.CloseOutputAsync().ConfigureAwait(false);
+
+            while (true)
+            {
+                var left = deadline - Environment.TickCount64;
+                if (left <= 0) return;
+                quiet.CancelAfter(TimeSpan.FromMilliseconds(Math.Min(left, s_lingerQuietTime.TotalMilliseconds)));
+                var result = await input.ReadAsync(quiet.Token).ConfigureAwait(false);
+                session.Traffic.BytesIn += result.Buffer.Length - _unconsumed;
+                _unconsumed = 0;
+                input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted || result.IsCanceled || !quiet.TryReset()) return;
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or ConnectionAbortedException or ConnectionResetException
+                                       or InvalidOperationException)
+        {
+            // The peer paused or went away, the connection was aborted, or TLS could not read what it sent: nothing
+            // more to wait for.
         }
     }
 

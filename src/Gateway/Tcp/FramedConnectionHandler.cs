@@ -41,7 +41,8 @@ internal sealed class FramedConnectionHandler(FramedEndpoint endpoint, IMessageB
             }
             catch (TopicException ex)
             {
-                TcpLog.FramingError(logger, context.ConnectionId, endpoint.Name, context.RemoteEndPoint?.ToString() ?? "unix", ex.Message);
+                if (endpoint.FramingErrorLog.Allow())
+                    TcpLog.FramingError(logger, context.ConnectionId, endpoint.Name, context.RemoteEndPoint?.ToString() ?? "unix", ex.Message);
                 return;
             }
 

@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Gateway.Configuration;
 using Gateway.Connections;
+using Gateway.Observability;
 using Gateway.Protocols.Framing;
 using Gateway.Security;
 
@@ -64,6 +65,9 @@ internal sealed class FramedEndpoint : IEndpointDescription
     public long FramingErrors => Volatile.Read(ref _framingErrors);
 
     public void OnFramingError() => Interlocked.Increment(ref _framingErrors);
+
+    /// <summary>Bounds the framing-error lines a peer can cause at will; <see cref="FramingErrors"/> counts every one.</summary>
+    public required LogThrottle FramingErrorLog { get; init; }
 
     string? IEndpointDescription.Publish => Options.Publish;
 

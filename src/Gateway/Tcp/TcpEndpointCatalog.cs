@@ -1,5 +1,6 @@
 using Gateway.Configuration;
 using Gateway.Connections;
+using Gateway.Observability;
 using Gateway.Security;
 using Microsoft.Extensions.Options;
 
@@ -12,7 +13,10 @@ internal sealed class TcpEndpointCatalog(IOptions<GatewayOptions> options, ILogg
         [.. options.Value.Endpoints
             .Where(pair => pair.Value is { Enabled: true, Protocol: EndpointProtocol.Tcp })
             .Select(pair => new FramedEndpoint(pair.Key, pair.Value,
-                pair.Value.Tls is { } tls ? new EndpointTls(pair.Key, tls, loggers.CreateLogger("Gateway.Security")) : null))];
+                pair.Value.Tls is { } tls ? new EndpointTls(pair.Key, tls, loggers.CreateLogger("Gateway.Security")) : null)
+            {
+                FramingErrorLog = new LogThrottle(loggers.CreateLogger("Gateway.Tcp"), $"framing errors on {pair.Key}"),
+            })];
 
     IEnumerable<IEndpointDescription> IEndpointCatalog.Endpoints => Endpoints;
 

@@ -39,5 +39,7 @@ internal sealed class TcpEndpointsValidator : GatewayOptionsCheck
         CheckOutbox(endpoint.Outbox, path, errors);
         if (endpoint.DrainTimeout < TimeSpan.Zero)
             errors.Add($"{path}:DrainTimeout must not be negative (was {endpoint.DrainTimeout}).");
+        if (endpoint.LingerTimeout < TimeSpan.Zero)
+            errors.Add($"{path}:LingerTimeout must not be negative (was {endpoint.LingerTimeout}); 0 turns lingering off.");
     }
 }

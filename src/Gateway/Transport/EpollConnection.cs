@@ -25,11 +25,13 @@ namespace Gateway.Transport;
 /// <para>A writer may also send on its own thread through <see cref="IDirectSendFeature"/>, but only while the
 /// send loop waits for data on an empty pipe; the loop marks that state under a lock once direct sends are in use.</para>
 /// <para>Closing follows Kestrel's socket transport: when the handler completes its output (or aborts), the
-/// rest is sent and the socket shut down in both directions; the loop closes it once reading has ended too.</para>
+/// rest is sent and the socket shut down in both directions; the loop closes it once reading has ended too. A handler
+/// that lingers (<see cref="IHalfCloseFeature"/>) has only the sending side shut down, and reads on until the peer's FIN
+/// or until it returns.</para>
 /// </remarks>
 internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion,
     IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature, IConnectionLifetimeFeature,
-    IConnectionEndPointFeature, IConnectionSocketFeature, IMemoryPoolFeature, IDirectSendFeature, IValueTaskSource
+    IConnectionEndPointFeature, IConnectionSocketFeature, IMemoryPoolFeature, IDirectSendFeature, IHalfCloseFeature, IValueTaskSource
 {
     // Ask for at least this much room per read; the pool hands out 4 KiB blocks, so a read fills the rest of one.
     private const int MinReceiveBuffer = 2048;
@@ -39,6 +41,8 @@ internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion
     private readonly EpollLoop _loop;
     private readonly PipeWriter _receiveInto;
     private readonly PipeReader _sendFrom;
+    // The output pipe's writer as the transport made it: a TLS handler writes through its own pipe over this one.
+    private readonly PipeWriter _sendInto;
     private readonly CancellationTokenSource _closedTokenSource = new();
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _closedNotified = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -49,6 +53,8 @@ internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion
     private bool _receiveDone;
     private bool _receivePaused;
     private volatile bool _socketClosed;
+    // Set by CloseOutputAsync: when the output completes, only the sending side is shut down.
+    private volatile bool _halfClose;
 
     // Waiting for the socket to become writable: the loop counts writable edges, and the sender checks the
     // count again after it has said it waits, so an edge between its EAGAIN and its wait is never lost.
@@ -86,6 +92,7 @@ internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion
         var output = new Pipe(pipes.Output);
         _receiveInto = input.Writer;
         _sendFrom = output.Reader;
+        _sendInto = output.Writer;
         Transport = new DuplexPipe(input.Reader, output.Writer);
 
         Features = new FeatureCollection();
@@ -97,6 +104,7 @@ internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion
         Features.Set<IConnectionSocketFeature>(this);
         Features.Set<IMemoryPoolFeature>(this);
         Features.Set<IDirectSendFeature>(this);
+        Features.Set<IHalfCloseFeature>(this);
 
         _sending = SendLoopAsync();
     }
@@ -153,6 +161,8 @@ internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion
         Transport.Input.Complete();
         Transport.Output.Complete();
         await _sending.ConfigureAwait(false);
+        // A half-closed socket reads until the peer's FIN, which a peer that lingers too may never send: reading ends here.
+        if (_halfClose) _loop.Schedule(static state => ((EpollConnection)state!).CompleteReceive(null), this);
         await _closed.Task.ConfigureAwait(false);
         // The token is cancelled on the thread pool: it must not be disposed before that has run.
         await _closedNotified.Task.ConfigureAwait(false);
@@ -295,12 +305,15 @@ internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion
         }
         finally
         {
-            Shutdown(error);
+            var lingering = error is null && _halfClose;
+            if (lingering) ShutdownSend();
+            else Shutdown(error);
             // A socket error reaches the handler as the reason its input ended; its writes just stop.
             // Anything else is a fault worth surfacing on the handler's next flush.
             output.Complete(error is IOException ? null : error);
-            // A receive paused on a full input pipe must not wait for a handler that will never drain it.
-            _receiveInto.CancelPendingFlush();
+            // A receive paused on a full input pipe must not wait for a handler that will never drain it; a lingering
+            // handler drains it.
+            if (!lingering) _receiveInto.CancelPendingFlush();
             lock (_directGate)
                 _sendDone = true;
             _loop.Schedule(static state => ((EpollConnection)state!).CloseIfDone(), this);
@@ -462,6 +475,24 @@ internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion
     {
         Interlocked.Increment(ref _writableEdges);
         if (Interlocked.Exchange(ref _senderWaiting, 0) == 1) _writable.SetResult(true);
+    }
+
+    public Task CloseOutputAsync()
+    {
+        _halfClose = true;
+        _sendInto.Complete();
+        return _sending;
+    }
+
+    /// <summary>Shuts down the sending side only, after everything was sent: the peer sees FIN, and reading goes on.</summary>
+    private void ShutdownSend()
+    {
+        lock (_shutdownLock)
+        {
+            // An abort has shut down both directions already, or the loop has closed the descriptor.
+            if (_shutdownReason is not null || _socketClosed) return;
+            EpollInterop.Shutdown(_fd, EpollInterop.ShutWr);
+        }
     }
 
     /// <summary>Shuts the socket down in both directions, once: the peer sees FIN, and both loops end.</summary>

@@ -31,6 +31,7 @@ internal static unsafe partial class EpollInterop
     private const int NonBlocking = 0x800; // O_NONBLOCK
 
     public const int MsgNoSignal = 0x4000; // a send to a closed peer fails with EPIPE instead of raising SIGPIPE
+    public const int ShutWr = 1;
     public const int ShutRdWr = 2;
 
     public const short PollIn = 0x001;
