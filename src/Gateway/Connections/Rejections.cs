@@ -69,4 +69,7 @@ internal static class RejectionReasons
 
     /// <summary>A UDP peer forgotten to make room for a new sender because the endpoint tracked MaxPeers.</summary>
     public const string MaxPeers = "max_peers";
+
+    /// <summary>A peer refused because the endpoint's templates render no valid topic for it.</summary>
+    public const string InvalidTopic = "invalid_topic";
 }

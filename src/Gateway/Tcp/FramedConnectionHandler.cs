@@ -41,6 +41,8 @@ internal sealed class FramedConnectionHandler(FramedEndpoint endpoint, IMessageB
             }
             catch (TopicException ex)
             {
+                // A template rendered no valid topic for this peer (a client certificate's name too long for one).
+                rejections.Count(endpoint.Name, RejectionReasons.InvalidTopic);
                 if (endpoint.FramingErrorLog.Allow())
                     TcpLog.FramingError(logger, context.ConnectionId, endpoint.Name, context.RemoteEndPoint?.ToString() ?? "unix", ex.Message);
                 return;
