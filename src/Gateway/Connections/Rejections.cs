@@ -57,4 +57,10 @@ internal static class RejectionReasons
 {
     /// <summary>A connection refused because the endpoint had MaxConnections open.</summary>
     public const string MaxConnections = "max_connections";
+
+    /// <summary>
+    /// A connection, an HTTP request or a new UDP sender refused because the process is past its memory threshold
+    /// (<c>Gateway:Overload</c>).
+    /// </summary>
+    public const string Overload = "overload";
 }
