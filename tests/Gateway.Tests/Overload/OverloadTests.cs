@@ -79,6 +79,9 @@ public abstract class OverloadTests(TransportKind transport)
         Assert.Single(gateway.Logs.Lines, line => line.EventId.Name == "OverloadStarted");
         Assert.Single(gateway.Logs.Lines, line => line.EventId.Name == "OverloadEnded");
         Assert.Equal(1, (await RejectionsAsync(http))["echo"].GetValueOrDefault("overload"));
+        var metrics = await http.GetStringAsync("/metrics");
+        Assert.Contains("gateway_overload_transitions_total{otel_scope_name=\"Gateway\",gateway_overload_transition=\"started\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("gateway_overload_transitions_total{otel_scope_name=\"Gateway\",gateway_overload_transition=\"ended\"} 1", metrics, StringComparison.Ordinal);
     }
 
     private static async Task AssertEchoesAsync(FramedClient client, string text)
