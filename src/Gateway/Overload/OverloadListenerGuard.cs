@@ -17,9 +17,5 @@ internal static class OverloadListenerGuard
     /// </remarks>
     public static void RefuseWhenOverloaded(this ListenOptions listen, string endpoint, OverloadRefusals refusals) =>
         listen.Use(next => connection =>
-        {
-            if (!refusals.IsOverloaded) return next(connection);
-            refusals.Refuse(endpoint, "a connection", connection.RemoteEndPoint);
-            return Task.CompletedTask;
-        });
+            refusals.Refuses(endpoint, "a connection", connection.RemoteEndPoint) ? Task.CompletedTask : next(connection));
 }

@@ -16,11 +16,22 @@ internal sealed class OverloadRefusals(OverloadMonitor monitor, Rejections rejec
     private readonly ILogger _logger = loggers.CreateLogger("Gateway.Overload");
     private readonly ConcurrentDictionary<string, EndpointRefusals> _endpoints = new(StringComparer.Ordinal);
 
-    /// <summary>Whether new connections, HTTP requests and new UDP senders are refused now.</summary>
+    /// <summary>Whether new peers are refused now.</summary>
     public bool IsOverloaded => monitor.IsOverloaded;
 
     /// <summary>The <c>Retry-After</c> an HTTP refusal gives.</summary>
     public TimeSpan RetryAfter => monitor.RetryAfter;
+
+    /// <summary>
+    /// Whether a new peer must be refused now; when it must, the refusal is counted and logged (<see cref="Refuse"/>).
+    /// Usage where a listener takes on a new peer: <c>if (overload.Refuses(endpoint, "a new sender", remote)) return;</c>
+    /// </summary>
+    public bool Refuses(string endpoint, string what, EndPoint? remote)
+    {
+        if (!monitor.IsOverloaded) return false;
+        Refuse(endpoint, what, remote);
+        return true;
+    }
 
     /// <summary>Counts one refusal on <paramref name="endpoint"/> and logs it unless its endpoint's lines are over their bound.</summary>
     /// <param name="what">What was refused, for the log line: "a connection", "a request", "a new sender".</param>

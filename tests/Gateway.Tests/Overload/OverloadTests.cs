@@ -1,9 +1,11 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using Gateway.Configuration;
 using Gateway.Http;
+using Gateway.Observability;
 using Gateway.Tests.Infrastructure;
 
 namespace Gateway.Tests.Overload;
@@ -29,15 +31,20 @@ public abstract class OverloadTests(TransportKind transport)
     private const long HighAboveBaseline = 512 * MiB;
     private const long LowAboveBaseline = 256 * MiB;
 
+    // More than a throttle interval's log lines.
+    private const int RefusedConnections = 3 * LogThrottle.DefaultLimit;
+
     [Fact]
     public async Task Past_the_high_threshold_new_peers_are_refused_and_counted_while_open_ones_keep_working_until_memory_falls_below_the_low_one()
     {
         var baseline = MemoryBallast.WorkingSet();
         var high = baseline + HighAboveBaseline;
+        var socketPath = Path.Combine(Path.GetTempPath(), $"gw-{Guid.NewGuid():N}.sock");
         await using var gateway = await TestGateway.StartAsync(transport,
             "Gateway:Endpoints:echo:Port=0",
             "Gateway:Endpoints:echo:Publish=echo/{connectionId}",
             "Gateway:Endpoints:echo:Subscribe:0=echo/{connectionId}",
+            "Gateway:Endpoints:local:UnixSocketPath=" + socketPath,
             $"Gateway:Overload:HighMemoryBytes={high}",
             $"Gateway:Overload:LowMemoryBytes={baseline + LowAboveBaseline}",
             "Gateway:Overload:SampleInterval=00:00:00.020",
@@ -55,8 +62,14 @@ public abstract class OverloadTests(TransportKind transport)
             Assert.Equal("Unhealthy", overload.GetProperty("status").GetString());
             Assert.StartsWith("Overloaded:", overload.GetProperty("description").GetString(), StringComparison.Ordinal);
 
-            await using (var refused = await FramedClient.ConnectAsync(gateway.EndPointOf("echo")))
+            for (var i = 0; i < RefusedConnections; i++)
+            {
+                await using var refused = await FramedClient.ConnectAsync(gateway.EndPointOf("echo"));
                 Assert.True(await refused.WaitForCloseAsync(TimeSpan.FromSeconds(10)), "A new connection is closed at once.");
+            }
+
+            await using (var refused = await FramedClient.ConnectAsync(new UnixDomainSocketEndPoint(socketPath)))
+                Assert.True(await refused.WaitForCloseAsync(TimeSpan.FromSeconds(10)), "A new Unix socket connection is closed at once.");
 
             var publish = await http.PostAsync("/api/topics/news", new StringContent("refused"));
             Assert.Equal(HttpStatusCode.ServiceUnavailable, publish.StatusCode);
@@ -66,7 +79,8 @@ public abstract class OverloadTests(TransportKind transport)
             await AssertEchoesAsync(open, "during");
 
             var rejections = await RejectionsAsync(http);
-            Assert.Equal(1, rejections["echo"].GetValueOrDefault("overload"));
+            Assert.Equal(RefusedConnections, rejections["echo"].GetValueOrDefault("overload"));
+            Assert.Equal(1, rejections["local"].GetValueOrDefault("overload"));
             Assert.Equal(1, rejections[HttpHost.Name].GetValueOrDefault("overload"));
             Assert.Contains("gateway_overload_active{otel_scope_name=\"Gateway\"} 1", await http.GetStringAsync("/metrics"), StringComparison.Ordinal);
         }
@@ -78,7 +92,10 @@ public abstract class OverloadTests(TransportKind transport)
         await AssertEchoesAsync(open, "after");
         Assert.Single(gateway.Logs.Lines, line => line.EventId.Name == "OverloadStarted");
         Assert.Single(gateway.Logs.Lines, line => line.EventId.Name == "OverloadEnded");
-        Assert.Equal(1, (await RejectionsAsync(http))["echo"].GetValueOrDefault("overload"));
+        Assert.Equal(RefusedConnections, (await RejectionsAsync(http))["echo"].GetValueOrDefault("overload"));
+        // Bounded like every line a peer causes at will: one throttle interval's worth, two should the refusals straddle one.
+        Assert.InRange(gateway.Logs.Lines.Count(line => line.EventId.Name == "OverloadRefused" && line.Message.StartsWith("Endpoint echo ", StringComparison.Ordinal)),
+            1, 2 * LogThrottle.DefaultLimit);
         var metrics = await http.GetStringAsync("/metrics");
         Assert.Contains("gateway_overload_transitions_total{otel_scope_name=\"Gateway\",gateway_overload_transition=\"started\"} 1", metrics, StringComparison.Ordinal);
         Assert.Contains("gateway_overload_transitions_total{otel_scope_name=\"Gateway\",gateway_overload_transition=\"ended\"} 1", metrics, StringComparison.Ordinal);
