@@ -25,6 +25,16 @@ internal sealed class MemoryBallast : IDisposable
         return process.WorkingSet64;
     }
 
+    /// <summary>
+    /// The working set once the GC has returned what it can: garbage left by earlier tests would otherwise leave when it
+    /// likes, and move the working set under a test's thresholds.
+    /// </summary>
+    public static long SettledWorkingSet()
+    {
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        return WorkingSet();
+    }
+
     /// <summary>Holds at least <paramref name="bytes"/> more, in blocks of 64 MiB.</summary>
     public static MemoryBallast Allocate(long bytes)
     {

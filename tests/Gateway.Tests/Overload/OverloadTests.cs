@@ -37,7 +37,7 @@ public abstract class OverloadTests(TransportKind transport)
     [Fact]
     public async Task Past_the_high_threshold_new_peers_are_refused_and_counted_while_open_ones_keep_working_until_memory_falls_below_the_low_one()
     {
-        var baseline = MemoryBallast.WorkingSet();
+        var baseline = MemoryBallast.SettledWorkingSet();
         var high = baseline + HighAboveBaseline;
         var socketPath = Path.Combine(Path.GetTempPath(), $"gw-{Guid.NewGuid():N}.sock");
         await using var gateway = await TestGateway.StartAsync(transport,
