@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Net.Sockets;
+using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
 using Gateway.Configuration;
@@ -76,12 +77,19 @@ public abstract class OverloadTests(TransportKind transport)
             Assert.Equal(TimeSpan.FromSeconds(7), publish.Headers.RetryAfter?.Delta);
             Assert.Equal("application/problem+json", publish.Content.Headers.ContentType?.MediaType);
 
+            using (var upgrade = new ClientWebSocket())
+            {
+                upgrade.Options.CollectHttpResponseDetails = true;
+                await Assert.ThrowsAsync<WebSocketException>(() => upgrade.ConnectAsync(new Uri($"ws://{gateway.HttpAddress.Authority}/ws"), CancellationToken.None));
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, upgrade.HttpStatusCode);
+            }
+
             await AssertEchoesAsync(open, "during");
 
             var rejections = await RejectionsAsync(http);
             Assert.Equal(RefusedConnections, rejections["echo"].GetValueOrDefault("overload"));
             Assert.Equal(1, rejections["local"].GetValueOrDefault("overload"));
-            Assert.Equal(1, rejections[HttpHost.Name].GetValueOrDefault("overload"));
+            Assert.Equal(2, rejections[HttpHost.Name].GetValueOrDefault("overload"));
             Assert.Contains("gateway_overload_active{otel_scope_name=\"Gateway\"} 1", await http.GetStringAsync("/metrics"), StringComparison.Ordinal);
         }
 
