@@ -30,6 +30,7 @@ public static class GatewayApplication
             .AddMessaging()
             .AddBackplane()
             .AddGatewayConnections()
+            .AddOverloadProtection()
             .AddTcpEndpoints()
             .AddUdpEndpoints()
             .AddHttpHost()

@@ -41,4 +41,7 @@ internal static class LogEventIds
 
     /// <summary>Observability: the log throttle's summaries: 1200-1299.</summary>
     public const int Observability = 1200;
+
+    /// <summary>Overload protection of the process: 1300-1399.</summary>
+    public const int Overload = 1300;
 }

@@ -34,6 +34,9 @@ public sealed class GatewayOptions
 
     public ShutdownOptions Shutdown { get; set; } = new();
 
+    /// <summary>What the gateway refuses while the process is short of memory: new connections, HTTP requests, new UDP senders.</summary>
+    public Gateway.Overload.OverloadOptions Overload { get; set; } = new();
+
     /// <summary>OpenTelemetry export; <c>/metrics</c> serves the Prometheus text format whatever is set here.</summary>
     public TelemetryOptions Telemetry { get; set; } = new();
 

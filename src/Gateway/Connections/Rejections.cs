@@ -72,4 +72,10 @@ internal static class RejectionReasons
 
     /// <summary>A peer refused because the endpoint's templates render no valid topic for it.</summary>
     public const string InvalidTopic = "invalid_topic";
+
+    /// <summary>
+    /// A connection, an HTTP request or a new UDP sender refused because the process is past its memory threshold
+    /// (<c>Gateway:Overload</c>).
+    /// </summary>
+    public const string Overload = "overload";
 }

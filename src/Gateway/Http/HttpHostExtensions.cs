@@ -3,6 +3,7 @@ using Gateway.Connections;
 using Gateway.Http;
 using Gateway.Http.Sse;
 using Gateway.Observability;
+using Gateway.Overload;
 using Gateway.Security;
 using Gateway.Transport;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -49,6 +50,7 @@ internal static class HttpHostExtensions
 
     public static WebApplication MapHttpHost(this WebApplication app)
     {
+        app.UseOverloadGate();
         app.UseRequestLogging();
         app.UseStatusCodePages();
         app.Use(app.Services.GetRequiredService<HttpAccess>().Identify);

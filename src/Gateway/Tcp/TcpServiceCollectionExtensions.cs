@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using Gateway.Configuration;
 using Gateway.Connections;
+using Gateway.Overload;
 using Gateway.Tcp;
 using Gateway.Transport;
 using Microsoft.AspNetCore.Connections;
@@ -23,21 +24,24 @@ internal static class TcpServiceCollectionExtensions
             {
                 var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Tcp");
                 var transport = gateway.Value.Transport.Kind;
+                var refusals = services.GetRequiredService<OverloadRefusals>();
                 foreach (var endpoint in catalog.Endpoints)
                 {
                     // As Kestrel's UseConnectionHandler does: the handler's other dependencies come from the container.
                     var handler = ActivatorUtilities.CreateInstance<FramedConnectionHandler>(services, endpoint, logger);
-                    Listen(kestrel, endpoint, gateway.Value.DefaultAddress, transport, handler, logger);
+                    Listen(kestrel, endpoint, gateway.Value.DefaultAddress, transport, handler, refusals, logger);
                 }
             });
         return services;
     }
 
-    private static void Listen(KestrelServerOptions kestrel, FramedEndpoint endpoint, string defaultAddress, TransportKind transport, FramedConnectionHandler handler, ILogger logger)
+    private static void Listen(KestrelServerOptions kestrel, FramedEndpoint endpoint, string defaultAddress, TransportKind transport, FramedConnectionHandler handler,
+        OverloadRefusals refusals, ILogger logger)
     {
         void Configure(ListenOptions listen)
         {
             endpoint.Listeners.Add(listen);
+            listen.RefuseWhenOverloaded(endpoint.Name, refusals);
             endpoint.Tls?.Apply(listen);
             listen.Run(handler.OnConnectedAsync);
         }
