@@ -1,6 +1,7 @@
 using Gateway.Configuration;
 using Gateway.Connections;
 using Gateway.Messaging;
+using Gateway.Overload;
 using Microsoft.Extensions.Hosting;
 
 namespace Gateway.Udp;
@@ -10,7 +11,7 @@ namespace Gateway.Udp;
 /// start, as it does for TCP) and runs one receive loop per endpoint until the host stops.
 /// </summary>
 internal sealed class UdpEndpointService(UdpEndpointCatalog catalog, IMessageBus bus, ConnectionSessions sessions, Rejections rejections,
-    ILoggerFactory loggers, IOptions<GatewayOptions> gateway) : BackgroundService
+    OverloadRefusals overload, ILoggerFactory loggers, IOptions<GatewayOptions> gateway) : BackgroundService
 {
     private readonly List<UdpListener> _listeners = [];
 
@@ -23,7 +24,7 @@ internal sealed class UdpEndpointService(UdpEndpointCatalog catalog, IMessageBus
         {
             foreach (var endpoint in catalog.Endpoints)
             {
-                var listener = new UdpListener(endpoint, bus, sessions, rejections, logger, batchedIo);
+                var listener = new UdpListener(endpoint, bus, sessions, rejections, overload, logger, batchedIo);
                 _listeners.Add(listener);
                 listener.Bind();
             }

@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using Gateway.Configuration;
 using Gateway.Connections;
 using Gateway.Messaging;
+using Gateway.Overload;
 using Gateway.Protocols.Topics;
 using Gateway.Transport;
 
@@ -33,12 +34,13 @@ internal sealed class UdpListener : IDatagramReceiver, IDisposable
     private readonly int _maxDatagramSize;
     private readonly bool _batchedIo;
     private readonly RejectionCounter _displaced;
+    private readonly OverloadRefusals _overload;
     private readonly string _displacedReason;
     private Socket? _socket;
     private IPEndPoint _addressTemplate = new(IPAddress.Any, 0);
 
     /// <param name="batchedIo">Receive and send in batches on a thread of the endpoint's own (Linux, the epoll transport).</param>
-    public UdpListener(UdpEndpoint endpoint, IMessageBus bus, ConnectionSessions sessions, Rejections rejections, ILogger logger, bool batchedIo)
+    public UdpListener(UdpEndpoint endpoint, IMessageBus bus, ConnectionSessions sessions, Rejections rejections, OverloadRefusals overload, ILogger logger, bool batchedIo)
     {
         Endpoint = endpoint;
         _batchedIo = batchedIo;
@@ -49,6 +51,7 @@ internal sealed class UdpListener : IDatagramReceiver, IDisposable
         // A sender makes a new peer with each new source port: a flood of them must not write two lines each.
         PeerLines = ConnectionLineThrottles.For(logger, endpoint.Name, "UDP peers");
         _displaced = rejections.For(endpoint.Name, RejectionReasons.MaxPeers);
+        _overload = overload;
         _displacedReason = string.Create(CultureInfo.InvariantCulture, $"displaced: MaxPeers ({endpoint.Peers.Capacity}) tracked");
     }
 
@@ -228,6 +231,8 @@ internal sealed class UdpListener : IDatagramReceiver, IDisposable
         var address = new SocketAddress(from.Family, from.Size);
         from.Buffer.Span[..from.Size].CopyTo(address.Buffer.Span);
         var remote = ToDisplayEndPoint(address);
+        // While the process is overloaded no new sender is taken on; those already tracked carry on.
+        if (_overload.Refuses(Endpoint.Name, "a new sender", remote)) return null;
 
         UdpPeer peer;
         try

@@ -40,7 +40,7 @@ public abstract class ConnectionAdmissionTests(TransportKind transport)
         {
             var socket = await ConnectFromAsync(IPAddress.Loopback, endPoint);
             await socket.SendAsync("admitted again\n"u8.ToArray());
-            if (await socket.ReceiveAsync(new byte[64]).AsTask().WaitAsync(TimeSpan.FromSeconds(10)) > 0)
+            if (await socket.ReceiveAsync(new byte[64]).WaitAsync(TimeSpan.FromSeconds(10)) > 0)
             {
                 again = socket;
                 return true;

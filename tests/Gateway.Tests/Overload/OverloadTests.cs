@@ -46,6 +46,10 @@ public abstract class OverloadTests(TransportKind transport)
             "Gateway:Endpoints:echo:Publish=echo/{connectionId}",
             "Gateway:Endpoints:echo:Subscribe:0=echo/{connectionId}",
             "Gateway:Endpoints:local:UnixSocketPath=" + socketPath,
+            "Gateway:Endpoints:udp:Protocol=Udp",
+            "Gateway:Endpoints:udp:Port=0",
+            "Gateway:Endpoints:udp:Publish=udp/{remote}",
+            "Gateway:Endpoints:udp:Subscribe:0=udp/{remote}",
             $"Gateway:Overload:HighMemoryBytes={high}",
             $"Gateway:Overload:LowMemoryBytes={baseline + LowAboveBaseline}",
             "Gateway:Overload:SampleInterval=00:00:00.020",
@@ -53,6 +57,8 @@ public abstract class OverloadTests(TransportKind transport)
         using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
         await using var open = await FramedClient.ConnectAsync(gateway.EndPointOf("echo"));
         await AssertEchoesAsync(open, "before");
+        using var trackedUdp = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        await AssertUdpEchoesAsync(trackedUdp, gateway, "before");
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/readyz")).StatusCode);
 
         using (MemoryBallast.Allocate(high - MemoryBallast.WorkingSet() + 64 * MiB))
@@ -85,6 +91,14 @@ public abstract class OverloadTests(TransportKind transport)
             }
 
             await AssertEchoesAsync(open, "during");
+            await AssertUdpEchoesAsync(trackedUdp, gateway, "during");
+            // A new sender is not taken on: its datagram is counted and answered by nothing.
+            using (var newUdp = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0)))
+            {
+                await newUdp.SendAsync("refused"u8.ToArray(), gateway.UdpEndPointOf("udp"));
+                await Eventually.TrueAsync(async () => (await RejectionsAsync(http))["udp"].GetValueOrDefault("overload") == 1, "the new UDP sender is refused");
+            }
+
 
             var rejections = await RejectionsAsync(http);
             Assert.Equal(RefusedConnections, rejections["echo"].GetValueOrDefault("overload"));
@@ -107,6 +121,13 @@ public abstract class OverloadTests(TransportKind transport)
         var metrics = await http.GetStringAsync("/metrics");
         Assert.Contains("gateway_overload_transitions_total{otel_scope_name=\"Gateway\",gateway_overload_transition=\"started\"} 1", metrics, StringComparison.Ordinal);
         Assert.Contains("gateway_overload_transitions_total{otel_scope_name=\"Gateway\",gateway_overload_transition=\"ended\"} 1", metrics, StringComparison.Ordinal);
+    }
+
+    private static async Task AssertUdpEchoesAsync(UdpClient client, TestGateway gateway, string text)
+    {
+        await client.SendAsync(Encoding.UTF8.GetBytes(text), gateway.UdpEndPointOf("udp"));
+        var echo = await client.ReceiveAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(text, Encoding.UTF8.GetString(echo.Buffer));
     }
 
     private static async Task AssertEchoesAsync(FramedClient client, string text)
