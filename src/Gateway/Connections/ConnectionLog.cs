@@ -22,6 +22,11 @@ internal static partial class ConnectionLog
     [LoggerMessage(EventId = LogEventIds.Connections + 2, EventName = "EndpointListening", Level = LogLevel.Information,
         Message = "Endpoint {Endpoint} listening on {Address} ({Protocol}): {Summary}")]
     public static partial void EndpointListening(ILogger logger, string endpoint, string address, string protocol, string summary);
+
+    [LoggerMessage(EventId = LogEventIds.Connections + 4, EventName = "RateLimited", Level = LogLevel.Warning,
+        Message = "Connection {ConnectionId} ({Protocol}) on {Endpoint} from {Remote} as {Identity} sends faster than {Setting} allows: {Action} ({Breaches} such breaches on {Endpoint} so far)")]
+    public static partial void RateLimited(ILogger logger, string connectionId, string protocol, string endpoint, string remote, string identity, string setting,
+        string action, long breaches);
 }
 
 /// <summary>

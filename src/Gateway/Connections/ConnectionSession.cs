@@ -27,6 +27,8 @@ internal sealed class ConnectionSession
     private readonly IReadOnlyList<TopicFilter> _initialFilters;
     private readonly long _idleTimeoutMilliseconds;
     private readonly ConnectionLineThrottles? _lineThrottles;
+    private readonly EndpointRateLimits? _rateLimits;
+    private readonly PeerRateLimit? _rateLimit;
     private readonly Dictionary<string, IDisposable> _subscriptions = new(StringComparer.Ordinal);
     private string? _closeReason;
     private long _lastActivity;
@@ -55,6 +57,8 @@ internal sealed class ConnectionSession
         _initialFilters = start.Subscriptions;
         _idleTimeoutMilliseconds = start.IdleTimeout is { } idle ? (long)idle.TotalMilliseconds : 0;
         _lineThrottles = start.LineThrottles;
+        _rateLimits = start.RateLimits;
+        _rateLimit = _rateLimits?.ForPeer();
         if (start.Outbox is { } outbox)
             Outbox = new Outbox(outbox, bus.Counters.ForEndpoint(Endpoint), () => control.Abort(CloseReasons.OutboxOverflow));
     }
@@ -104,6 +108,23 @@ internal sealed class ConnectionSession
 
     /// <summary>Records why the peer closes; the first reason given wins. False when one was already given.</summary>
     public bool TrySetCloseReason(string reason) => Interlocked.CompareExchange(ref _closeReason, reason, null) is null;
+
+    /// <summary>
+    /// Takes one message of <paramref name="length"/> bytes from the peer's rate limit. Null when it may pass (always,
+    /// without a limit); else what the endpoint's policy says to do with it, the breach already counted and logged.
+    /// </summary>
+    public RateLimitBreach? AdmitMessage(int length)
+    {
+        if (_rateLimit is null || _rateLimit.TryAcquire(length)) return null;
+        _rateLimits!.OnBreach(this);
+        return _rateLimit.Breach;
+    }
+
+    /// <summary>Completes when the peer's rate limit has refilled: a paused adapter waits here before it reads on.</summary>
+    public Task WaitForRateLimitAsync() => _rateLimit?.WaitForRefillAsync() ?? Task.CompletedTask;
+
+    /// <summary>The setting of the peer's rate limit, for a close reason; null without one.</summary>
+    public string? RateLimitSetting => _rateLimits?.Setting;
 
     /// <summary>Marks the peer active now, for the idle timeout.</summary>
     public void Touch() => Volatile.Write(ref _lastActivity, Environment.TickCount64);
@@ -194,6 +215,7 @@ internal sealed class ConnectionSession
     {
         if (_idleTimeoutMilliseconds > 0 && nowMilliseconds - Volatile.Read(ref _lastActivity) > _idleTimeoutMilliseconds)
             _control.Close(CloseReasons.IdleTimeout);
+        _rateLimit?.Refill();
         _control.OnHeartbeat();
     }
 }
@@ -210,10 +232,11 @@ internal sealed class ConnectionSession
 /// The endpoint's throttles for the open and close lines, when a sender can make peers at will (UDP); null: both lines
 /// are written for every peer.
 /// </param>
+/// <param name="RateLimits">The endpoint's message and byte rate limits, of which the peer gets its own budget; null: none.</param>
 internal readonly record struct SessionStart(
     string Endpoint, string Protocol, string Id, string RemoteAddress, string? Identity,
     string? PublishTopic, IReadOnlyList<TopicFilter> Subscriptions, OutboxOptions? Outbox, TimeSpan? IdleTimeout = null, string? Destination = null,
-    ConnectionLineThrottles? LineThrottles = null);
+    ConnectionLineThrottles? LineThrottles = null, EndpointRateLimits? RateLimits = null);
 
 /// <summary>How the session, the registry and the admin API ask a protocol's peer to close.</summary>
 internal interface IConnectionControl

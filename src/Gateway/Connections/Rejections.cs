@@ -78,4 +78,7 @@ internal static class RejectionReasons
     /// (<c>Gateway:Overload</c>).
     /// </summary>
     public const string Overload = "overload";
+
+    /// <summary>A peer paused (not read from) until its rate limit's budget refilled; nothing of it is lost.</summary>
+    public const string RatePaused = "rate_paused";
 }

@@ -60,7 +60,8 @@ internal sealed class FramedConnection : IConnectionControl
         var identity = endpoint.Tls?.IdentityOf(context);
         var (publish, subscribe) = endpoint.Topics.Render(new TopicTemplateValues(endpoint.Name, id, remote, identity));
         Session = sessions.Create(
-            new SessionStart(endpoint.Name, endpoint.Protocol, id, remote, identity, publish, subscribe, endpoint.Options.Outbox, endpoint.Options.IdleTimeout),
+            new SessionStart(endpoint.Name, endpoint.Protocol, id, remote, identity, publish, subscribe, endpoint.Options.Outbox, endpoint.Options.IdleTimeout,
+                RateLimits: endpoint.RateLimits),
             this, logger);
     }
 
@@ -127,6 +128,7 @@ internal sealed class FramedConnection : IConnectionControl
                 var result = await input.ReadAsync().ConfigureAwait(false);
                 var buffer = result.Buffer;
                 session.Traffic.BytesIn += buffer.Length - _unconsumed;
+                var paused = false;
                 try
                 {
                     if (result.IsCanceled) return;
@@ -137,8 +139,33 @@ internal sealed class FramedConnection : IConnectionControl
                         var receivedAt = DateTimeOffset.UtcNow;
                         try
                         {
-                            while (codec.TryReadFrame(ref buffer, out var frame))
-                                Collect(frame, receivedAt);
+                            while (true)
+                            {
+                                var beforeFrame = buffer;
+                                if (!codec.TryReadFrame(ref buffer, out var frame)) break;
+                                if (session.AdmitMessage((int)frame.Length) is not { } breach)
+                                {
+                                    Collect(frame, receivedAt);
+                                    continue;
+                                }
+
+                                if (breach == RateLimitBreach.Pause)
+                                {
+                                    // The frame stays in the pipe, read again once the budget refills; meanwhile the pipe
+                                    // fills, the transport stops reading, and TCP's own flow control slows the peer down.
+                                    buffer = beforeFrame;
+                                    paused = true;
+                                    break;
+                                }
+
+                                session.Traffic.FramesIn++;
+                                if (breach == RateLimitBreach.Disconnect)
+                                {
+                                    session.TrySetCloseReason($"rate limit: faster than {session.RateLimitSetting} allows");
+                                    _closedForBadInput = true;
+                                    return;
+                                }
+                            }
                         }
                         finally
                         {
@@ -147,7 +174,7 @@ internal sealed class FramedConnection : IConnectionControl
                         }
                     }
 
-                    if (result.IsCompleted)
+                    if (result.IsCompleted && !paused)
                     {
                         session.TrySetCloseReason(buffer.IsEmpty
                             ? CloseReasons.PeerClosed
@@ -158,11 +185,14 @@ internal sealed class FramedConnection : IConnectionControl
                 finally
                 {
                     _unconsumed = buffer.Length;
-                    // Mark everything examined, so an incomplete frame waits for more bytes instead of spinning.
-                    input.AdvanceTo(buffer.Start, buffer.End);
+                    // Mark everything examined, so an incomplete frame waits for more bytes instead of spinning; a paused
+                    // connection's next read must return the frames it left, so they are not.
+                    if (paused) input.AdvanceTo(buffer.Start);
+                    else input.AdvanceTo(buffer.Start, buffer.End);
                 }
 
                 session.Touch();
+                if (paused) await session.WaitForRateLimitAsync().ConfigureAwait(false);
             }
         }
         catch (FramingException ex)

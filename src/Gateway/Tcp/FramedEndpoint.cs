@@ -69,6 +69,9 @@ internal sealed class FramedEndpoint : IEndpointDescription
     /// <summary>Bounds the framing-error lines a peer can cause at will; <see cref="FramingErrors"/> counts every one.</summary>
     public required LogThrottle FramingErrorLog { get; init; }
 
+    /// <summary>The message and byte rates of each connection (<c>Limits</c>); null when none is set.</summary>
+    public EndpointRateLimits? RateLimits { get; init; }
+
     string? IEndpointDescription.Publish => Options.Publish;
 
     IReadOnlyList<string> IEndpointDescription.Subscribe => Options.Subscribe;

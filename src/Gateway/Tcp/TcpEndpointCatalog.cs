@@ -7,7 +7,7 @@ using Microsoft.Extensions.Options;
 namespace Gateway.Tcp;
 
 /// <summary>The enabled framed endpoints, built once from the validated configuration.</summary>
-internal sealed class TcpEndpointCatalog(IOptions<GatewayOptions> options, ILoggerFactory loggers) : IEndpointCatalog, IDisposable
+internal sealed class TcpEndpointCatalog(IOptions<GatewayOptions> options, Rejections rejections, ILoggerFactory loggers) : IEndpointCatalog, IDisposable
 {
     public IReadOnlyList<FramedEndpoint> Endpoints { get; } =
         [.. options.Value.Endpoints
@@ -16,6 +16,8 @@ internal sealed class TcpEndpointCatalog(IOptions<GatewayOptions> options, ILogg
                 pair.Value.Tls is { } tls ? new EndpointTls(pair.Key, tls, loggers.CreateLogger("Gateway.Security")) : null)
             {
                 FramingErrorLog = new LogThrottle(loggers.CreateLogger("Gateway.Tcp"), $"framing errors on {pair.Key}"),
+                RateLimits = EndpointRateLimits.For(pair.Key, $"{GatewayOptions.SectionName}:Endpoints:{pair.Key}:Limits", pair.Value.Limits,
+                    RateLimitBreach.Pause, rejections, loggers.CreateLogger("Gateway.Tcp")),
             })];
 
     IEnumerable<IEndpointDescription> IEndpointCatalog.Endpoints => Endpoints;
