@@ -1,6 +1,8 @@
 namespace Gateway.Configuration;
 
 /// <summary>Settings that apply to UDP endpoints only (the <c>Udp</c> section of an endpoint).</summary>
+[RetiredSetting("RateLimitPerSecond", "moved to the endpoint's Limits, which every protocol shares: set Gateway:Endpoints:{name}:Limits:MessagesPerSecond instead")]
+[RetiredSetting("RateLimitBurst", "moved to the endpoint's Limits, which every protocol shares: set Gateway:Endpoints:{name}:Limits:MessageBurst instead")]
 [RetiredSetting("Target", "was replaced by routes: add Gateway:Routes:{name} with To:Kind Udp and To:Address set to the target, and From set to the topics the endpoint subscribed to")]
 public sealed class UdpEndpointOptions
 {
@@ -15,15 +17,6 @@ public sealed class UdpEndpointOptions
 
     /// <summary>How many recent peers are tracked for deliveries; the least recently heard is forgotten first. Defaults to 10,000.</summary>
     public int MaxPeers { get; set; } = 10_000;
-
-    /// <summary>Datagrams per second accepted from one source (address and port); unset means no limit.</summary>
-    public int? RateLimitPerSecond { get; set; }
-
-    /// <summary>
-    /// Most datagrams one source may send at once, the size of its token bucket; at least
-    /// <see cref="RateLimitPerSecond"/>, which is the default.
-    /// </summary>
-    public int? RateLimitBurst { get; set; }
 
     /// <summary>
     /// Kernel receive buffer of the socket, in bytes: what absorbs a burst, or a pause of the gateway, before datagrams

@@ -14,7 +14,14 @@ internal sealed class UdpEndpoint : IEndpointDescription
         Address = options.Address ?? defaultAddress;
         Topics = new EndpointTopics(options.Publish, options.Subscribe);
         Peers = new UdpPeerTable(options.Udp.MaxPeers);
+        Admission = new ConnectionAdmission(options.Limits);
     }
+
+    /// <summary>The message and byte rates of each peer (<c>Limits</c>); null when none is set.</summary>
+    public EndpointRateLimits? RateLimits { get; init; }
+
+    /// <summary>New peers per second and peers per source address (<c>Limits:ConnectionsPerSecond</c>, <c>MaxConnectionsPerAddress</c>).</summary>
+    public ConnectionAdmission Admission { get; }
 
     /// <summary>The protocol name the admin API, connections and metrics give UDP endpoints.</summary>
     public const string ProtocolName = "udp";

@@ -43,14 +43,6 @@ internal sealed class UdpEndpointsValidator : GatewayOptionsCheck
             errors.Add($"{udpPath}:ReceiveBufferSize must be at least {MinSocketBufferSize} bytes (was {udp.ReceiveBufferSize}).");
         if (udp.SendBufferSize < MinSocketBufferSize)
             errors.Add($"{udpPath}:SendBufferSize must be at least {MinSocketBufferSize} bytes (was {udp.SendBufferSize}).");
-        if (udp.RateLimitPerSecond is <= 0)
-            errors.Add($"{udpPath}:RateLimitPerSecond must be positive (was {udp.RateLimitPerSecond}); leave it unset for no limit.");
-        if (udp.RateLimitBurst is { } burst)
-        {
-            if (udp.RateLimitPerSecond is null)
-                errors.Add($"{udpPath}:RateLimitBurst needs RateLimitPerSecond; set both or neither.");
-            else if (burst <= 0 || burst < udp.RateLimitPerSecond)
-                errors.Add($"{udpPath}:RateLimitBurst must be at least RateLimitPerSecond ({udp.RateLimitPerSecond}) (was {burst}).");
-        }
+        errors.AddRange(endpoint.Limits.Validate($"{path}:Limits", canPause: false));
     }
 }

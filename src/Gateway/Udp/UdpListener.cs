@@ -35,6 +35,7 @@ internal sealed class UdpListener : IDatagramReceiver, IDisposable
     private readonly bool _batchedIo;
     private readonly RejectionCounter _displaced;
     private readonly OverloadRefusals _overload;
+    private readonly Rejections _rejections;
     private readonly string _displacedReason;
     private Socket? _socket;
     private IPEndPoint _addressTemplate = new(IPAddress.Any, 0);
@@ -52,6 +53,7 @@ internal sealed class UdpListener : IDatagramReceiver, IDisposable
         PeerLines = ConnectionLineThrottles.For(logger, endpoint.Name, "UDP peers");
         _displaced = rejections.For(endpoint.Name, RejectionReasons.MaxPeers);
         _overload = overload;
+        _rejections = rejections;
         _displacedReason = string.Create(CultureInfo.InvariantCulture, $"displaced: MaxPeers ({endpoint.Peers.Capacity}) tracked");
     }
 
@@ -233,6 +235,12 @@ internal sealed class UdpListener : IDatagramReceiver, IDisposable
         var remote = ToDisplayEndPoint(address);
         // While the process is overloaded no new sender is taken on; those already tracked carry on.
         if (_overload.Refuses(Endpoint.Name, "a new sender", remote)) return null;
+        if (Endpoint.Admission.Limits && Endpoint.Admission.TryAdmit(remote.Address) is { } refusal)
+        {
+            var refused = _rejections.Count(Endpoint.Name, refusal);
+            if (_logger.IsEnabled(LogLevel.Debug)) UdpLog.SenderRefused(_logger, Endpoint.Name, remote.ToString(), refusal, refused);
+            return null;
+        }
 
         UdpPeer peer;
         try
@@ -241,6 +249,7 @@ internal sealed class UdpListener : IDatagramReceiver, IDisposable
         }
         catch (TopicException ex)
         {
+            Endpoint.Admission.Release(remote.Address);
             var count = Endpoint.Counters.OnUnroutable();
             UdpLog.PeerRejected(_logger, Endpoint.Name, remote.ToString(), ex.Message, count);
             return null;
@@ -260,6 +269,7 @@ internal sealed class UdpListener : IDatagramReceiver, IDisposable
     internal void Forget(UdpPeer peer)
     {
         Endpoint.Peers.Remove(peer);
+        Endpoint.Admission.Release(peer.IPAddress);
         peer.Session.End();
     }
 

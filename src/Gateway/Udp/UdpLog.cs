@@ -27,4 +27,8 @@ internal static partial class UdpLog
     [LoggerMessage(EventId = LogEventIds.Udp + 5, EventName = "UdpPeerRejected", Level = LogLevel.Debug,
         Message = "UDP endpoint {Endpoint} cannot track {Remote}: {Problem}; {Count} unroutable datagrams so far")]
     public static partial void PeerRejected(ILogger logger, string endpoint, string remote, string problem, long count);
+
+    [LoggerMessage(EventId = LogEventIds.Udp + 6, EventName = "UdpSenderRefused", Level = LogLevel.Debug,
+        Message = "UDP endpoint {Endpoint} refused to track the new sender {Remote} ({Reason}); {Count} refused for that reason so far")]
+    public static partial void SenderRefused(ILogger logger, string endpoint, string remote, string reason, long count);
 }

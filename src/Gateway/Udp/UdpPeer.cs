@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Threading.RateLimiting;
 using Gateway.Connections;
 using Gateway.Protocols.Topics;
 
@@ -18,7 +17,6 @@ internal sealed class UdpPeer : IConnectionControl
     private static long s_lastId;
 
     private readonly UdpListener _listener;
-    private readonly TokenBucketRateLimiter? _rateLimiter;
 
     /// <exception cref="TopicException">A template renders an invalid topic for this peer.</exception>
     public UdpPeer(UdpListener listener, SocketAddress address, IPEndPoint remote, ConnectionSessions sessions, ILogger logger)
@@ -28,32 +26,24 @@ internal sealed class UdpPeer : IConnectionControl
         var id = "udp-" + Interlocked.Increment(ref s_lastId).ToString(CultureInfo.InvariantCulture);
         var remoteAddress = remote.ToString();
         Address = address;
+        IPAddress = remote.Address;
         RecencyNode = new LinkedListNode<UdpPeer>(this);
 
         var (publish, subscribe) = endpoint.Topics.Render(new TopicTemplateValues(endpoint.Name, id, remoteAddress, ClientId: null));
         Session = sessions.Create(
             new SessionStart(endpoint.Name, UdpEndpoint.ProtocolName, id, remoteAddress, Identity: null, publish, subscribe,
-                subscribe.Length > 0 ? endpoint.Options.Outbox : null, endpoint.Options.Udp.PeerIdleTimeout, LineThrottles: listener.PeerLines),
+                subscribe.Length > 0 ? endpoint.Options.Outbox : null, endpoint.Options.Udp.PeerIdleTimeout, LineThrottles: listener.PeerLines,
+                RateLimits: endpoint.RateLimits),
             this, logger);
-
-        if (endpoint.Options.Udp.RateLimitPerSecond is { } perSecond)
-        {
-            // Replenished by the connection heartbeat, once a second: no timer per peer.
-            _rateLimiter = new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
-            {
-                TokenLimit = endpoint.Options.Udp.RateLimitBurst ?? perSecond,
-                TokensPerPeriod = perSecond,
-                ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-                AutoReplenishment = false,
-                QueueLimit = 0,
-            });
-        }
     }
 
     public ConnectionSession Session { get; }
 
     /// <summary>The sender's address as the socket reports it: the key of the peer table and the destination of replies.</summary>
     public SocketAddress Address { get; }
+
+    /// <summary>The sender's IP address, which the endpoint's cap of peers per address counts.</summary>
+    public IPAddress IPAddress { get; }
 
     public LinkedListNode<UdpPeer> RecencyNode { get; }
 
@@ -74,10 +64,11 @@ internal sealed class UdpPeer : IConnectionControl
     public bool TryAccept(int length)
     {
         Session.Touch();
-        if (_rateLimiter is not null)
+        if (Session.AdmitMessage(length) is { } breach)
         {
-            using var lease = _rateLimiter.AttemptAcquire();
-            if (!lease.IsAcquired) return false;
+            // Dropped either way; Disconnect forgets the peer too, so it loses its deliveries until it sends again.
+            if (breach == RateLimitBreach.Disconnect) Close($"rate limit: faster than {Session.RateLimitSetting} allows");
+            return false;
         }
 
         Session.Traffic.FramesIn++;
@@ -95,7 +86,4 @@ internal sealed class UdpPeer : IConnectionControl
     /// <summary>An overflowing peer is forgotten like any other: UDP has nothing to cut.</summary>
     public void Abort(string reason) => Close(reason);
 
-    // The rate limiter is never disposed: the receive loop may still be asking it about a datagram in flight, and
-    // without auto-replenishment it holds no timer.
-    public void OnHeartbeat() => _rateLimiter?.TryReplenish();
 }

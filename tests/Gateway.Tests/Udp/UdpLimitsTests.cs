@@ -68,8 +68,8 @@ public abstract class UdpLimitsTests(TransportKind transport)
     public async Task Datagrams_over_a_sources_rate_limit_are_dropped_and_counted_while_others_pass()
     {
         await using var gateway = await TestGateway.StartAsync(transport, EchoAndLines(
-            "Gateway:Endpoints:udp:Udp:RateLimitPerSecond=1",
-            "Gateway:Endpoints:udp:Udp:RateLimitBurst=3"));
+            "Gateway:Endpoints:udp:Limits:MessagesPerSecond=1",
+            "Gateway:Endpoints:udp:Limits:MessageBurst=3"));
         var counters = gateway.UdpEndpoint("udp").Counters;
         using var flooder = new UdpTestClient(gateway.UdpEndPointOf("udp"));
         using var polite = new UdpTestClient(gateway.UdpEndPointOf("udp"));
@@ -92,6 +92,7 @@ public abstract class UdpLimitsTests(TransportKind transport)
         await polite.SendAsync("c");
         Assert.Equal(new[] { "a", "b", "c" }, new[] { await polite.ReceiveTextAsync(), await polite.ReceiveTextAsync(), await polite.ReceiveTextAsync() });
         Assert.Equal(limited, counters.DroppedRateLimited);
+        Assert.Equal(limited, gateway.Services.GetRequiredService<Rejections>().For("udp", "rate_limited").Value);
     }
 
     [Fact]
