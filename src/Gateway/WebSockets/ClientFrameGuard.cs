@@ -51,6 +51,12 @@ internal sealed class ClientFrameGuard(int maxMessageBytes)
     /// <summary>The first violation; null while every frame keeps the rules.</summary>
     public FrameViolation? Violation { get; private set; }
 
+    /// <summary>
+    /// True when the first bytes of the refused frame's header had passed before the rest arrived: the framework's WebSocket
+    /// is then in the middle of a header, not between frames.
+    /// </summary>
+    public bool StoppedMidHeader { get; private set; }
+
     /// <summary>True once the client sent a close frame after the guard stopped checking: a lingering close may end.</summary>
     public bool PeerClosed { get; private set; }
 
@@ -68,6 +74,7 @@ internal sealed class ClientFrameGuard(int maxMessageBytes)
     {
         var allowed = bytes.Length;
         var frameStart = 0; // in bytes; 0 also when the header under way began in earlier bytes
+        var headerBeganEarlier = _headerRead > 0;
         var i = 0;
         while (i < bytes.Length)
         {
@@ -79,7 +86,12 @@ internal sealed class ClientFrameGuard(int maxMessageBytes)
                 continue;
             }
 
-            if (_headerRead == 0) frameStart = i;
+            if (_headerRead == 0)
+            {
+                frameStart = i;
+                headerBeganEarlier = false;
+            }
+
             _header[_headerRead++] = bytes[i++];
             if (_headerRead == 2) _headerLength = HeaderLength(_header[0], _header[1]);
             if (_headerRead < _headerLength) continue;
@@ -95,6 +107,7 @@ internal sealed class ClientFrameGuard(int maxMessageBytes)
             Violation = Check(out _payloadLeft);
             if (Violation is null) continue;
             allowed = frameStart;
+            StoppedMidHeader = headerBeganEarlier;
             _checking = false;
         }
 

@@ -31,6 +31,11 @@ internal sealed class CoalescingStream(Stream inner, IDirectSendFeature? direct 
     private ClientFrameGuard? _guard;
     private Func<FrameViolation, Task>? _refuse;
     private int _refused;
+    private bool _closeFrameOwed; // to the WebSocket, in the client's place, once a refusal's lingering close is over
+
+    // What the WebSocket reads in place of the client's close frame after a refusal: final, close, no payload, masked (with
+    // a key of zeros) as a client's frame is; the WebSocket reads a client's header and key in one.
+    private static readonly byte[] s_closeFrame = [0x88, 0x80, 0, 0, 0, 0];
 
     /// <summary>
     /// How long a refused client's input is read and dropped after our close frame, at most, before the connection closes:
@@ -159,36 +164,46 @@ internal sealed class CoalescingStream(Stream inner, IDirectSendFeature? direct 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         if (_guard is null) return inner.ReadAsync(buffer, cancellationToken);
-        if (_guard.Violation is not null) return RefuseAsync();
+        if (_guard.Violation is not null) return RefuseAsync(buffer);
         var reading = inner.ReadAsync(buffer, cancellationToken);
-        return reading.IsCompletedSuccessfully ? Inspect(buffer.Span[..reading.Result]) : InspectWhenReadAsync(reading, buffer);
+        return reading.IsCompletedSuccessfully ? Inspect(buffer, reading.Result) : InspectWhenReadAsync(reading, buffer);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<int> InspectWhenReadAsync(ValueTask<int> reading, Memory<byte> buffer)
     {
         var read = await reading.ConfigureAwait(false);
-        return await Inspect(buffer.Span[..read]).ConfigureAwait(false);
+        return await Inspect(buffer, read).ConfigureAwait(false);
     }
 
-    /// <summary>What of <paramref name="read"/> may reach the WebSocket: all but a refused frame and what follows it.</summary>
-    private ValueTask<int> Inspect(ReadOnlySpan<byte> read)
+    /// <summary>What of the <paramref name="read"/> bytes may reach the WebSocket: all but a refused frame and what follows it.</summary>
+    private ValueTask<int> Inspect(Memory<byte> buffer, int read)
     {
-        var allowed = _guard!.Inspect(read);
+        var allowed = _guard!.Inspect(buffer.Span[..read]);
         // The frames before the refused one go to the WebSocket first, so that their messages are handled and answered.
-        return allowed > 0 || _guard.Violation is null ? new ValueTask<int>(allowed) : RefuseAsync();
+        return allowed > 0 || _guard.Violation is null ? new ValueTask<int>(allowed) : RefuseAsync(buffer);
     }
 
-    /// <summary>Has the connection send what it owes and the close frame, discards what the client still sends, then ends the stream.</summary>
-    private async ValueTask<int> RefuseAsync()
+    /// <summary>
+    /// Has the connection send what it owes and the close frame, and discards what the client still sends. Then the
+    /// WebSocket reads a close frame in the client's place, as if it had answered ours: it is closed, not aborted, and the
+    /// connection ends with a FIN (ASP.NET Core aborts the connection of an aborted WebSocket, with a reset). Where the
+    /// WebSocket is in the middle of a header, it reads the end of the stream instead.
+    /// </summary>
+    private async ValueTask<int> RefuseAsync(Memory<byte> buffer)
     {
         if (Interlocked.Exchange(ref _refused, 1) == 0)
         {
             await _refuse!(_guard!.Violation!).ConfigureAwait(false);
             await DiscardInputAsync().ConfigureAwait(false);
+            _closeFrameOwed = !_guard.StoppedMidHeader;
         }
 
-        return 0;
+        // Not into a zero-byte read, with which the WebSocket waits for data before it reads a header: into the next.
+        if (!_closeFrameOwed || buffer.Length < s_closeFrame.Length) return 0;
+        _closeFrameOwed = false;
+        s_closeFrame.CopyTo(buffer);
+        return s_closeFrame.Length;
     }
 
     /// <summary>
