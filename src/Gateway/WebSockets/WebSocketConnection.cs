@@ -167,7 +167,7 @@ internal sealed class WebSocketConnection : IConnectionControl
 
     private async Task ReceiveLoopAsync()
     {
-        var message = new PooledBufferWriter(4096);
+        var message = new MessageChunks();
         // While messages are already buffered, the receives complete at once and their publications form one
         // delivery batch: subscribers' writers wake once, at its end, with all of them queued. The batch ends
         // before any wait, as a batch must not span one.
@@ -213,10 +213,10 @@ internal sealed class WebSocketConnection : IConnectionControl
                 Session.Traffic.FramesIn++;
                 Session.Traffic.BytesIn += message.WrittenCount;
                 batch.Begin();
-                var handling = HandleAsync(result.MessageType, message.WrittenMemory);
+                var handling = HandleAsync(result.MessageType, message.Whole());
                 if (!handling.IsCompleted) batch.End();
                 await handling.ConfigureAwait(false);
-                message.ResetWrittenCount();
+                message.Reset();
 
                 // Once our close frame is out (a policy close, an admin's disconnect), nothing more is handled.
                 if (Volatile.Read(ref _closeSent) != 0)
@@ -249,12 +249,7 @@ internal sealed class WebSocketConnection : IConnectionControl
     /// Where the next part of a message is received: the rest of the buffer, but never past the size limit and one byte,
     /// which is enough to see that a message is over it. The framework fills what it is given before it returns.
     /// </summary>
-    private Memory<byte> ReceiveBuffer(PooledBufferWriter message)
-    {
-        var room = message.GetMemory(4096);
-        var allowed = _options.MaxMessageBytes + 1 - message.WrittenCount;
-        return room.Length <= allowed ? room : room[..allowed];
-    }
+    private Memory<byte> ReceiveBuffer(MessageChunks message) => message.GetMemory(_options.MaxMessageBytes + 1 - message.WrittenCount);
 
     /// <summary>The receive loop's delivery batch, open across messages that arrive together.</summary>
     private struct OpenBatch
