@@ -81,4 +81,10 @@ internal static class RejectionReasons
 
     /// <summary>A peer paused (not read from) until its rate limit's budget refilled; nothing of it is lost.</summary>
     public const string RatePaused = "rate_paused";
+
+    /// <summary>A WebSocket closed with 1002 or 1007 for a frame against RFC 6455 (unmasked, reserved bits, unknown opcode, invalid UTF-8...).</summary>
+    public const string ProtocolViolation = "protocol_violation";
+
+    /// <summary>A WebSocket closed with 1009 for a message over Gateway:Http:WebSocket:MaxMessageBytes.</summary>
+    public const string MessageTooBig = "message_too_big";
 }

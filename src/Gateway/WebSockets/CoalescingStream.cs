@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using Gateway.Transport;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -17,6 +18,9 @@ namespace Gateway.WebSockets;
 /// <para>On a plaintext connection of the epoll transport every write is first offered to the socket directly
 /// (<see cref="IDirectSendFeature"/>): one <c>send</c> on this thread instead of Kestrel's output layers, its pipe and
 /// send loop. What the socket does not take goes through Kestrel as before, and the transport keeps the order.</para>
+/// <para>On the read path a <see cref="ClientFrameGuard"/> follows the client's frames (<see cref="GuardReads"/>): a frame
+/// over the size limit or against RFC 6455 is refused on its header, before any of its payload is read, and the
+/// connection ends with a lingering close (<see cref="DiscardInputAsync"/>).</para>
 /// </remarks>
 /// <param name="direct">The connection's direct send; null where bytes must go through Kestrel (TLS, other transports).</param>
 internal sealed class CoalescingStream(Stream inner, IDirectSendFeature? direct = null) : Stream
@@ -24,6 +28,20 @@ internal sealed class CoalescingStream(Stream inner, IDirectSendFeature? direct 
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly PooledBufferWriter _held = new(4096); // rented while writes are gathered, returned once they are out
     private bool _holding;
+    private ClientFrameGuard? _guard;
+    private Func<FrameViolation, Task>? _refuse;
+    private int _refused;
+    private bool _closeFrameOwed; // to the WebSocket, in the client's place, once a refusal's lingering close is over
+
+    // What the WebSocket reads in place of the client's close frame after a refusal: final, close, no payload, masked (with
+    // a key of zeros) as a client's frame is; the WebSocket reads a client's header and key in one.
+    private static readonly byte[] s_closeFrame = [0x88, 0x80, 0, 0, 0, 0];
+
+    /// <summary>
+    /// How long a refused client's input is read and dropped after our close frame, at most, before the connection closes:
+    /// time for it to read our close frame and stop sending, bounded so that a client that never stops costs nothing more.
+    /// </summary>
+    public static readonly TimeSpan LingerTimeout = TimeSpan.FromSeconds(2);
 
     /// <summary>True when writes are offered to the socket directly before going through Kestrel.</summary>
     public bool SendsDirectly => direct is not null;
@@ -130,13 +148,98 @@ internal sealed class CoalescingStream(Stream inner, IDirectSendFeature? direct 
 
     public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer, offset, count).GetAwaiter().GetResult();
 
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-        inner.ReadAsync(buffer, cancellationToken);
+    /// <summary>
+    /// Has <paramref name="guard"/> follow the client's frames on the read path, from the next read on: the bytes of a
+    /// frame it refuses never reach the WebSocket. Then <paramref name="refuse"/> is called, once, to send what is owed
+    /// and the close frame; what the client still sends is discarded (<see cref="DiscardInputAsync"/>), and the
+    /// WebSocket reads the end of the stream.
+    /// </summary>
+    /// <param name="refuse">Completes once the close frame is written.</param>
+    public void GuardReads(ClientFrameGuard guard, Func<FrameViolation, Task> refuse)
+    {
+        _guard = guard;
+        _refuse = refuse;
+    }
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (_guard is null) return inner.ReadAsync(buffer, cancellationToken);
+        if (_guard.Violation is not null) return RefuseAsync(buffer);
+        var reading = inner.ReadAsync(buffer, cancellationToken);
+        return reading.IsCompletedSuccessfully ? Inspect(buffer, reading.Result) : InspectWhenReadAsync(reading, buffer);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<int> InspectWhenReadAsync(ValueTask<int> reading, Memory<byte> buffer)
+    {
+        var read = await reading.ConfigureAwait(false);
+        return await Inspect(buffer, read).ConfigureAwait(false);
+    }
+
+    /// <summary>What of the <paramref name="read"/> bytes may reach the WebSocket: all but a refused frame and what follows it.</summary>
+    private ValueTask<int> Inspect(Memory<byte> buffer, int read)
+    {
+        var allowed = _guard!.Inspect(buffer.Span[..read]);
+        // The frames before the refused one go to the WebSocket first, so that their messages are handled and answered.
+        return allowed > 0 || _guard.Violation is null ? new ValueTask<int>(allowed) : RefuseAsync(buffer);
+    }
+
+    /// <summary>
+    /// Has the connection send what it owes and the close frame, and discards what the client still sends. Then the
+    /// WebSocket reads a close frame in the client's place, as if it had answered ours: it is closed, not aborted, and the
+    /// connection ends with a FIN (ASP.NET Core aborts the connection of an aborted WebSocket, with a reset). Where the
+    /// WebSocket is in the middle of a header, it reads the end of the stream instead.
+    /// </summary>
+    private async ValueTask<int> RefuseAsync(Memory<byte> buffer)
+    {
+        if (Interlocked.Exchange(ref _refused, 1) == 0)
+        {
+            await _refuse!(_guard!.Violation!).ConfigureAwait(false);
+            await DiscardInputAsync().ConfigureAwait(false);
+            _closeFrameOwed = !_guard.StoppedMidHeader;
+        }
+
+        // Not into a zero-byte read, with which the WebSocket waits for data before it reads a header: into the next.
+        if (!_closeFrameOwed || buffer.Length < s_closeFrame.Length) return 0;
+        _closeFrameOwed = false;
+        s_closeFrame.CopyTo(buffer);
+        return s_closeFrame.Length;
+    }
+
+    /// <summary>
+    /// Reads and drops what the client still sends, after our close frame, until the client ends its side, sends its close
+    /// frame, or <see cref="LingerTimeout"/> passes (nginx's lingering close). Closing a connection with unread input sends
+    /// a reset, and a reset makes the client's kernel discard what we sent and it has not read yet: our last messages and
+    /// the close frame. A 4 KiB buffer, whatever the client sends.
+    /// </summary>
+    public async Task DiscardInputAsync()
+    {
+        _guard?.StopChecking();
+        var scratch = ArrayPool<byte>.Shared.Rent(4096);
+        try
+        {
+            using var linger = new CancellationTokenSource(LingerTimeout);
+            int read;
+            while ((read = await inner.ReadAsync(scratch, linger.Token).ConfigureAwait(false)) > 0)
+            {
+                _guard?.Inspect(scratch.AsSpan(0, read));
+                if (_guard is { PeerClosed: true }) return;
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The time is up, or the connection is gone: either way nothing is left to wait for.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        inner.ReadAsync(buffer, offset, count, cancellationToken);
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-    public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count).GetAwaiter().GetResult();
 
     public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
 

@@ -15,9 +15,13 @@ namespace Gateway.WebSockets;
 /// </summary>
 /// <remarks>
 /// Close codes: 1000 after the client's close or an admin's disconnect; 1001 when the server shuts down;
+/// 1002 for a frame against RFC 6455 and 1007 for a text message that is not UTF-8 (<see cref="FrameViolation"/>);
 /// 1008 for a message in raw mode without a publish topic or to a topic the identity may not publish to, or an
 /// outbox overflow under the disconnect policy;
-/// 1009 for a message over the size limit.
+/// 1009 for a message over the size limit, on the header of the frame that announces it.
+/// <para>A client refused for what it sent gets the messages already queued for it, then the close frame; what it still
+/// sends is read and dropped for a while (<see cref="CoalescingStream.DiscardInputAsync"/>), so that the close does not
+/// become a reset that destroys them on their way.</para>
 /// </remarks>
 internal sealed class WebSocketConnection : IConnectionControl
 {
@@ -34,15 +38,20 @@ internal sealed class WebSocketConnection : IConnectionControl
     private readonly ILogger _logger;
     private readonly WebSocketSender _sender;
     private readonly EnvelopeCommands? _commands;
+    private readonly CoalescingStream? _stream;
+    private readonly WebSocketRefusals _refusals;
     private int _closeSent;
     private Task _sending = Task.CompletedTask;
 
     /// <param name="stream">The stream under <paramref name="socket"/>; null where there is none (HTTP/2).</param>
     /// <param name="filters">What the socket subscribes to at connect (raw mode's ?subscribe=), its permissions checked.</param>
     public WebSocketConnection(HttpContext context, WebSocket socket, CoalescingStream? stream, bool envelope, string? publishTopic,
-        IReadOnlyList<TopicFilter> filters, IMessageBus bus, ConnectionSessions sessions, WebSocketEndpointOptions options, ILogger logger)
+        IReadOnlyList<TopicFilter> filters, IMessageBus bus, ConnectionSessions sessions, WebSocketRefusals refusals, WebSocketEndpointOptions options,
+        ILogger logger)
     {
         _socket = socket;
+        _stream = stream;
+        _refusals = refusals;
         _bus = bus;
         _options = options;
         _logger = logger;
@@ -54,6 +63,8 @@ internal sealed class WebSocketConnection : IConnectionControl
         _sender = WebSocketSender.Create(socket, stream, envelope, Session, logger);
         // Envelope mode always sends through the framework's WebSocket, which its acknowledgements share.
         if (envelope) _commands = new EnvelopeCommands(Session, bus, (FrameworkSender)_sender);
+        // Before the first receive: from then on every frame's header is checked before its payload is read.
+        stream?.GuardReads(new ClientFrameGuard(options.MaxMessageBytes), RefuseAsync);
     }
 
     public ConnectionSession Session { get; }
@@ -97,15 +108,35 @@ internal sealed class WebSocketConnection : IConnectionControl
     /// Takes no more deliveries, sends what the outbox already holds, then the close frame; the receive loop ends
     /// when the client answers. Messages accepted before the close are not lost to it.
     /// </summary>
-    private void CloseGracefully(WebSocketCloseStatus status, string reason)
+    private void CloseGracefully(WebSocketCloseStatus status, string reason) => _ = CloseAfterSendingAsync(status, reason, reason);
+
+    /// <summary>
+    /// The client sent a frame that <see cref="ClientFrameGuard"/> refused, before the WebSocket read it: counted and logged,
+    /// then closed as <see cref="CloseGracefully"/> does, with the violation's close code. Completes once the close frame
+    /// is written; the stream then discards what the client still sends.
+    /// </summary>
+    private Task RefuseAsync(FrameViolation violation)
     {
-        Session.TrySetCloseReason(reason);
-        Session.Outbox!.Complete();
-        _ = CloseAfterSendingAsync(status, reason);
+        _refusals.Record(Session, violation);
+        return CloseAfterSendingAsync(violation.Status, violation.CloseDescription, violation.CloseReason);
     }
 
-    private async Task CloseAfterSendingAsync(WebSocketCloseStatus status, string reason)
+    /// <summary>
+    /// The framework's WebSocket failed the client for a frame the guard does not check (invalid UTF-8), and sent the close
+    /// frame itself: counted and logged; what the client still sends is discarded before the connection closes.
+    /// </summary>
+    private async Task OnRefusedByFrameworkAsync(FrameViolation violation)
     {
+        Session.TrySetCloseReason(violation.CloseReason);
+        _refusals.Record(Session, violation);
+        if (_stream is not null) await _stream.DiscardInputAsync().ConfigureAwait(false);
+    }
+
+    /// <param name="closeReason">The session's close reason, for the close line.</param>
+    private async Task CloseAfterSendingAsync(WebSocketCloseStatus status, string reason, string closeReason)
+    {
+        Session.TrySetCloseReason(closeReason);
+        Session.Outbox!.Complete();
         try
         {
             await _sending.WaitAsync(s_closeHandshakeTimeout).ConfigureAwait(false);
@@ -136,7 +167,7 @@ internal sealed class WebSocketConnection : IConnectionControl
 
     private async Task ReceiveLoopAsync()
     {
-        var message = new PooledBufferWriter(4096);
+        var message = new MessageChunks();
         // While messages are already buffered, the receives complete at once and their publications form one
         // delivery batch: subscribers' writers wake once, at its end, with all of them queued. The batch ends
         // before any wait, as a batch must not span one.
@@ -148,7 +179,7 @@ internal sealed class WebSocketConnection : IConnectionControl
         {
             while (true)
             {
-                var receiving = _socket.ReceiveAsync(betweenMessages ? Memory<byte>.Empty : message.GetMemory(4096), CancellationToken.None);
+                var receiving = _socket.ReceiveAsync(betweenMessages ? Memory<byte>.Empty : ReceiveBuffer(message), CancellationToken.None);
                 if (!receiving.IsCompleted)
                 {
                     batch.End();
@@ -165,9 +196,13 @@ internal sealed class WebSocketConnection : IConnectionControl
                 message.Advance(result.Count);
                 if (message.WrittenCount > _options.MaxMessageBytes)
                 {
+                    // Only where no guard checked the frame's header first (HTTP/2): the buffer holds the limit and one byte.
                     batch.End();
-                    await CloseAsync(WebSocketCloseStatus.MessageTooBig,
-                        $"message over Gateway:Http:WebSocket:MaxMessageBytes ({_options.MaxMessageBytes} bytes)").ConfigureAwait(false);
+                    var tooBig = new FrameViolation(WebSocketCloseStatus.MessageTooBig,
+                        $"a message over Gateway:Http:WebSocket:MaxMessageBytes ({_options.MaxMessageBytes} bytes)", FrameViolation.TooBigDescription(_options.MaxMessageBytes));
+                    _refusals.Record(Session, tooBig);
+                    Session.TrySetCloseReason(tooBig.CloseReason);
+                    await CloseAsync(tooBig.Status, tooBig.CloseDescription).ConfigureAwait(false);
                     await DiscardUntilCloseAsync().ConfigureAwait(false);
                     return;
                 }
@@ -178,10 +213,10 @@ internal sealed class WebSocketConnection : IConnectionControl
                 Session.Traffic.FramesIn++;
                 Session.Traffic.BytesIn += message.WrittenCount;
                 batch.Begin();
-                var handling = HandleAsync(result.MessageType, message.WrittenMemory);
+                var handling = HandleAsync(result.MessageType, message.Whole());
                 if (!handling.IsCompleted) batch.End();
                 await handling.ConfigureAwait(false);
-                message.ResetWrittenCount();
+                message.Reset();
 
                 // Once our close frame is out (a policy close, an admin's disconnect), nothing more is handled.
                 if (Volatile.Read(ref _closeSent) != 0)
@@ -194,8 +229,14 @@ internal sealed class WebSocketConnection : IConnectionControl
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException)
         {
-            Session.TrySetCloseReason(ConnectionLost);
             WebSocketLog.Fault(_logger, Session.Id, ex);
+            batch.End();
+            message.Release();
+            // A violation the guard refused has its close reason already: the WebSocket then only read the stream's end.
+            if (FrameViolation.OfFrameworkFault(ex) is { } violation)
+                await OnRefusedByFrameworkAsync(violation).ConfigureAwait(false);
+            else
+                Session.TrySetCloseReason(ConnectionLost);
         }
         finally
         {
@@ -203,6 +244,12 @@ internal sealed class WebSocketConnection : IConnectionControl
             message.Release();
         }
     }
+
+    /// <summary>
+    /// Where the next part of a message is received: the rest of the buffer, but never past the size limit and one byte,
+    /// which is enough to see that a message is over it. The framework fills what it is given before it returns.
+    /// </summary>
+    private Memory<byte> ReceiveBuffer(MessageChunks message) => message.GetMemory(_options.MaxMessageBytes + 1 - message.WrittenCount);
 
     /// <summary>The receive loop's delivery batch, open across messages that arrive together.</summary>
     private struct OpenBatch

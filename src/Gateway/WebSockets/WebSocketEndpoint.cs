@@ -49,7 +49,7 @@ internal static class WebSocketEndpoint
     }
 
     private static async Task HandleAsync(HttpContext context, IMessageBus bus, ConnectionSessions sessions, HttpAccess access,
-        IOptions<GatewayOptions> gateway, ILoggerFactory loggers)
+        WebSocketRefusals refusals, IOptions<GatewayOptions> gateway, ILoggerFactory loggers)
     {
         var options = gateway.Value.Http.WebSocket;
         var logger = loggers.CreateLogger("Gateway.WebSockets");
@@ -110,7 +110,7 @@ internal static class WebSocketEndpoint
         });
 
         var stream = (context.Features.Get<IHttpUpgradeFeature>() as CoalescingUpgradeFeature)?.Stream;
-        var connection = new WebSocketConnection(context, socket, stream, envelope, publish, filters, bus, sessions, options, logger);
+        var connection = new WebSocketConnection(context, socket, stream, envelope, publish, filters, bus, sessions, refusals, options, logger);
         await connection.RunAsync();
     }
 

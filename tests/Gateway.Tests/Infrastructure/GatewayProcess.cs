@@ -28,6 +28,9 @@ internal sealed class GatewayProcess : IAsyncDisposable
 
     public int HttpPort { get; }
 
+    /// <summary>The operating system's id of the process, for what <c>/proc/{id}</c> tells of it.</summary>
+    public int ProcessId => _process.Id;
+
     public Uri HttpAddress { get; }
 
     /// <summary>What the process printed so far: its log (standard output), then standard error.</summary>

@@ -7,6 +7,7 @@ using Gateway.Connections;
 using Gateway.Tests.Infrastructure;
 using Gateway.WebSockets;
 using Microsoft.Extensions.DependencyInjection;
+using static Gateway.Tests.WebSockets.RawWebSocket;
 using static Gateway.Tests.WebSockets.WebSocketClient;
 
 namespace Gateway.Tests.WebSockets;
@@ -369,78 +370,5 @@ public sealed class WebSocketTests
         }
 
         Assert.Equal(1, pongs);
-    }
-
-    /// <summary>A WebSocket opened by hand on a TCP socket, past the handshake, for tests that need the raw frames.</summary>
-    private static async Task<System.Net.Sockets.TcpClient> OpenRawAsync(TestGateway gateway, string query, int? receiveBufferSize = null)
-    {
-        var client = new System.Net.Sockets.TcpClient();
-        if (receiveBufferSize is { } size) client.ReceiveBufferSize = size;
-        await client.ConnectAsync(IPAddress.Loopback, gateway.HttpAddress.Port).WaitAsync(s_timeout);
-        var stream = client.GetStream();
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(
-            $"GET /ws{query} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
-        Assert.StartsWith("HTTP/1.1 101", await ReadResponseHeadAsync(stream));
-        return client;
-    }
-
-    /// <summary>One unfragmented server frame (unmasked, as RFC 6455 requires of a server).</summary>
-    private static async Task<(int Opcode, byte[] Payload)> ReadServerFrameAsync(Stream stream, CancellationToken cancellationToken)
-    {
-        var head = new byte[2];
-        await stream.ReadExactlyAsync(head, cancellationToken);
-        Assert.Equal(0x80, head[0] & 0xF0); // FIN, no extensions
-        Assert.Equal(0, head[1] & 0x80); // unmasked
-        long length = head[1] & 0x7F;
-        if (length >= 126)
-        {
-            var extended = new byte[length == 126 ? 2 : 8];
-            await stream.ReadExactlyAsync(extended, cancellationToken);
-            length = 0;
-            foreach (var b in extended) length = (length << 8) | b;
-        }
-
-        var payload = new byte[length];
-        await stream.ReadExactlyAsync(payload, cancellationToken);
-        return (head[0] & 0x0F, payload);
-    }
-
-    private static async Task<string> ReadResponseHeadAsync(Stream stream)
-    {
-        var head = new StringBuilder();
-        var one = new byte[1];
-        using var cts = new CancellationTokenSource(s_timeout);
-        while (!head.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal))
-        {
-            if (await stream.ReadAsync(one, cts.Token) == 0) break;
-            head.Append((char)one[0]);
-        }
-
-        return head.ToString();
-    }
-
-    /// <summary>A client text frame as RFC 6455 requires: FIN, masked; payloads under 64 KiB.</summary>
-    private static void WriteMaskedTextFrame(Stream output, string text) => WriteMaskedFrame(output, 0x1, Encoding.UTF8.GetBytes(text));
-
-    /// <summary>A client frame with the given opcode as RFC 6455 requires: FIN, masked; payloads under 64 KiB.</summary>
-    private static void WriteMaskedFrame(Stream output, int opcode, byte[] payload)
-    {
-        byte[] mask = [0x37, 0xfa, 0x21, 0x3d];
-        output.WriteByte((byte)(0x80 | opcode));
-        if (payload.Length < 126)
-        {
-            output.WriteByte((byte)(0x80 | payload.Length));
-        }
-        else
-        {
-            output.WriteByte(0x80 | 126);
-            output.WriteByte((byte)(payload.Length >> 8));
-            output.WriteByte((byte)payload.Length);
-        }
-
-        output.Write(mask);
-        for (var i = 0; i < payload.Length; i++)
-            output.WriteByte((byte)(payload[i] ^ mask[i % 4]));
     }
 }

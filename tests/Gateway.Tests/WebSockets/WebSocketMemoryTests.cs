@@ -1,0 +1,135 @@
+using System.Globalization;
+using System.Net.Sockets;
+using System.Net.WebSockets;
+using Gateway.Configuration;
+using Gateway.Tests.Infrastructure;
+using static Gateway.Tests.WebSockets.RawWebSocket;
+using static Gateway.Tests.WebSockets.WebSocketClient;
+
+namespace Gateway.Tests.WebSockets;
+
+/// <summary>
+/// A hundred abusive WebSocket clients cost the gateway at most MaxMessageBytes and 64 KB each more than as many idle ones:
+/// the growth of the resident memory (<c>VmRSS</c>) of a gateway running as its own process, from the sockets open and idle
+/// to the sockets having sent all their abuse and the gateway having read it, while a bystander keeps its traffic. (What
+/// an open connection costs at all is what MaxConnections bounds.)
+/// </summary>
+public abstract class WebSocketMemoryTests(TransportKind transport)
+{
+    private const int MaxMessageBytes = 256 * 1024;
+    private const int Peers = 100;
+    private const long AllowedPerPeer = MaxMessageBytes + 64 * 1024;
+
+    [Theory]
+    [InlineData("a header announcing 2^62 bytes, then twice the limit of payload")]
+    [InlineData("a message cut 4 KiB below the limit and left hanging")]
+    [InlineData("a message fragmented without end")]
+    public async Task A_hundred_abusive_sockets_cost_at_most_MaxMessageBytes_and_64_KB_each_and_a_bystander_keeps_its_traffic(string abuse)
+    {
+        await using var gateway = await GatewayProcess.StartAsync(
+            [$"Gateway:Transport:Kind={transport}", $"Gateway:Http:WebSocket:MaxMessageBytes={MaxMessageBytes}"], waitForBackplane: false);
+        using var bystander = new ClientWebSocket();
+        await bystander.ConnectAsync(new Uri($"ws://127.0.0.1:{gateway.HttpPort}/ws?publish=bystander/t&subscribe=bystander/t"), CancellationToken.None);
+        await RoundTripAsync(bystander, "before");
+        // Once, so that what the first abuse costs for good (code compiled, pools filled) is in the baseline.
+        foreach (var client in await AbuseAsync(gateway, await OpenAsync(gateway, 5), abuse)) client.Dispose();
+
+        var clients = await OpenAsync(gateway, Peers);
+        var baseline = ProcessMemory.ResidentBytes(gateway.ProcessId);
+        await AbuseAsync(gateway, clients, abuse);
+        await RoundTripAsync(bystander, "meanwhile");
+        var growth = ProcessMemory.ResidentBytes(gateway.ProcessId) - baseline;
+
+        Assert.True(growth <= Peers * AllowedPerPeer,
+            $"{Peers} sockets with {abuse} grew the gateway's resident memory by {growth:N0} bytes, over {Peers} × {AllowedPerPeer:N0}");
+        foreach (var client in clients) client.Dispose();
+        await RoundTripAsync(bystander, "after");
+    }
+
+    private static async Task<List<TcpClient>> OpenAsync(GatewayProcess gateway, int peers)
+    {
+        var clients = new List<TcpClient>();
+        for (var i = 0; i < peers; i++) clients.Add(await OpenRawAsync(gateway.HttpPort, "?publish=abuse/t"));
+        return clients;
+    }
+
+    /// <summary>Each of <paramref name="clients"/> commits <paramref name="abuse"/>; returns them once the gateway has read all they sent.</summary>
+    private static async Task<List<TcpClient>> AbuseAsync(GatewayProcess gateway, List<TcpClient> clients, string abuse)
+    {        // One client after the other: what is measured is what the gateway holds for each, not how far the 2 cores fall
+        // behind 100 senders at once (Kestrel buffers a connection's unread input, up to its MaxRequestBufferSize).
+        foreach (var client in clients) await CommitAsync(client.GetStream(), abuse);
+        await Eventually.TrueAsync(() => ProcessMemory.UnreadBytesOnPort(gateway.HttpPort) == 0, "the gateway has read what the clients sent",
+            TimeSpan.FromSeconds(30));
+        return clients;
+    }
+
+    private static async Task CommitAsync(Stream stream, string abuse)
+    {
+        try
+        {
+            if (abuse.StartsWith("a header announcing", StringComparison.Ordinal))
+            {
+                await stream.WriteAsync(Frames(output => WriteHeader(output, 0x82, 1UL << 62)));
+                await stream.WriteAsync(new byte[2 * MaxMessageBytes - 4096]);
+            }
+            else if (abuse.StartsWith("a message cut", StringComparison.Ordinal))
+            {
+                await stream.WriteAsync(Frames(output => WriteHeader(output, 0x82, MaxMessageBytes)));
+                await stream.WriteAsync(new byte[MaxMessageBytes - 4096]);
+            }
+            else
+            {
+                // 16 KiB fragments, none of them final, one past the limit: the gateway refuses that one on its header.
+                await stream.WriteAsync(Frames(output => WriteFrame(output, 0x02, new byte[16 * 1024])));
+                for (var sent = 16 * 1024; sent <= MaxMessageBytes; sent += 16 * 1024)
+                    await stream.WriteAsync(Frames(output => WriteFrame(output, 0x00, new byte[16 * 1024])));
+            }
+        }
+        catch (IOException)
+        {
+            // The gateway closed the connection after its lingering close: it reads nothing more.
+        }
+    }
+
+    private static async Task RoundTripAsync(ClientWebSocket bystander, string text)
+    {
+        await SendTextAsync(bystander, text);
+        Assert.Equal((WebSocketMessageType.Text, text), await ReceiveAsync(bystander));
+    }
+
+    /// <summary>What Linux says of a process's memory and of the sockets on a port.</summary>
+    private static class ProcessMemory
+    {
+        /// <summary>VmRSS: the resident memory now.</summary>
+        public static long ResidentBytes(int pid) => StatusKilobytes(pid, "VmRSS:") * 1024;
+
+        /// <summary>Bytes the kernel received on established connections to <paramref name="port"/> that their process has not read.</summary>
+        public static long UnreadBytesOnPort(int port)
+        {
+            long unread = 0;
+            foreach (var table in new[] { "/proc/net/tcp", "/proc/net/tcp6" })
+            {
+                foreach (var line in File.ReadLines(table).Skip(1))
+                {
+                    // sl local_address rem_address st tx_queue:rx_queue ...
+                    var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                    var localPort = int.Parse(fields[1][(fields[1].LastIndexOf(':') + 1)..], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+                    if (localPort != port || fields[3] != "01") continue;
+                    unread += long.Parse(fields[4][(fields[4].IndexOf(':') + 1)..], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+                }
+            }
+
+            return unread;
+        }
+
+        private static long StatusKilobytes(int pid, string field)
+        {
+            var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith(field, StringComparison.Ordinal));
+            return long.Parse(line[field.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+        }
+    }
+}
+
+public sealed class WebSocketMemoryTestsOnEpoll() : WebSocketMemoryTests(TransportKind.Epoll);
+
+public sealed class WebSocketMemoryTestsOnSockets() : WebSocketMemoryTests(TransportKind.Sockets);
