@@ -99,6 +99,16 @@ public sealed class WebSocketEndpointOptions
 
     /// <summary>Each socket's queue of messages waiting to be sent.</summary>
     public OutboxOptions Outbox { get; set; } = new();
+
+    /// <summary>
+    /// Closes a socket that has carried no message either way for this long (pings do not count), with 1000, so a
+    /// client that only holds a socket does not hold it for good. Defaults to 10 minutes, as AWS's WebSocket API gateway
+    /// does; 0 turns it off.
+    /// </summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Each socket's messages and bytes per second, and new sockets per second and per client address; off until set.</summary>
+    public Gateway.Connections.RateLimitOptions Limits { get; set; } = new();
 }
 
 /// <summary>Server-sent event streams of <c>GET /api/topics/{filter}/events</c>.</summary>

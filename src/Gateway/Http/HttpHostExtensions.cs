@@ -23,7 +23,9 @@ internal static class HttpHostExtensions
         services.TryAddSingleton<TopicHistory>();
         services.TryAddSingleton<HttpAccess>();
         services.TryAddSingleton<PublishRateLimit>();
-        services.TryAddSingleton<Gateway.Http.Sse.EventStreamAdmission>();
+        services.AddKeyedSingleton(HttpPeerAdmission.EventStreams, (provider, _) => new HttpPeerAdmission(
+            provider.GetRequiredService<IOptions<GatewayOptions>>().Value.Http.Sse.Limits, $"{GatewayOptions.SectionName}:Http:Sse:Limits", "event streams",
+            provider.GetRequiredService<Rejections>(), provider.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Http.Sse")));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IEndpointCatalog, HttpEndpointCatalog>());
         services.TryAddSingleton(provider =>
         {

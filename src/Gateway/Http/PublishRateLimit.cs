@@ -130,4 +130,8 @@ internal static partial class HttpLimitLog
     [LoggerMessage(EventId = LogEventIds.Http + 20, EventName = "PublishRateLimited", Level = LogLevel.Warning,
         Message = "HTTP publish by {Client} on {Endpoint} refused with 429: over Gateway:Http:Limits ({Refused} refused on {Endpoint} so far)")]
     public static partial void PublishRateLimited(ILogger logger, string client, string endpoint, long refused);
+
+    [LoggerMessage(EventId = LogEventIds.Http + 21, EventName = "PeerRefused", Level = LogLevel.Warning,
+        Message = "Request from {Remote} on {Endpoint} refused with 429: {Limit} ({Refused} refused on {Endpoint} as {Reason} so far)")]
+    public static partial void PeerRefused(ILogger logger, string remote, string endpoint, string limit, string reason, long refused);
 }

@@ -130,7 +130,7 @@ internal static class TopicsApi
 
     private static async Task<IResult> StreamAsync(
         string filterAndEvents, HttpContext context, TopicHistory history, ISharedHistory sharedHistory, ConnectionSessions sessions,
-        HttpAccess access, EventStreamAdmission admission, IOptions<GatewayOptions> options, ILoggerFactory loggers)
+        HttpAccess access, [FromKeyedServices(HttpPeerAdmission.EventStreams)] HttpPeerAdmission admission, IOptions<GatewayOptions> options, ILoggerFactory loggers)
     {
         if (!filterAndEvents.EndsWith(EventsSuffix, StringComparison.Ordinal))
             return TypedResults.Problem("Stream a topic filter at /api/topics/{filter}/events.", statusCode: StatusCodes.Status404NotFound, title: "Not found");
@@ -149,7 +149,7 @@ internal static class TopicsApi
             lastEventId = parsed;
         }
 
-        if (admission.TryAdmit(context) is { } tooMany)
+        if (admission.TryAdmit(context, HttpHost.EndpointOf(context.Request)) is { } tooMany)
             return tooMany;
         var stream = new ServerSentEventStream(context, filter, options.Value.Http.Sse, sessions, loggers.CreateLogger(SseLogCategory),
             sharedHistory.Enabled ? sharedHistory : null);

@@ -46,8 +46,8 @@ internal sealed class WebSocketConnection : IConnectionControl
     /// <param name="stream">The stream under <paramref name="socket"/>; null where there is none (HTTP/2).</param>
     /// <param name="filters">What the socket subscribes to at connect (raw mode's ?subscribe=), its permissions checked.</param>
     public WebSocketConnection(HttpContext context, WebSocket socket, CoalescingStream? stream, bool envelope, string? publishTopic,
-        IReadOnlyList<TopicFilter> filters, IMessageBus bus, ConnectionSessions sessions, WebSocketRefusals refusals, WebSocketEndpointOptions options,
-        ILogger logger)
+        IReadOnlyList<TopicFilter> filters, IMessageBus bus, ConnectionSessions sessions, WebSocketRefusals refusals, WebSocketRateLimits rateLimits,
+        WebSocketEndpointOptions options, ILogger logger)
     {
         _socket = socket;
         _stream = stream;
@@ -58,7 +58,7 @@ internal sealed class WebSocketConnection : IConnectionControl
         var endpoint = WebSocketEndpoint.EndpointOf(context.Request);
         Session = sessions.Create(
             new SessionStart(endpoint, endpoint, "ws-" + context.TraceIdentifier, $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}",
-                HttpCaller.Of(context).Identity, publishTopic, filters, options.Outbox),
+                HttpCaller.Of(context).Identity, publishTopic, filters, options.Outbox, options.IdleTimeout, RateLimits: rateLimits.For(endpoint)),
             this, logger);
         _sender = WebSocketSender.Create(socket, stream, envelope, Session, logger);
         // Envelope mode always sends through the framework's WebSocket, which its acknowledgements share.
@@ -212,6 +212,30 @@ internal sealed class WebSocketConnection : IConnectionControl
 
                 Session.Traffic.FramesIn++;
                 Session.Traffic.BytesIn += message.WrittenCount;
+                Session.Touch();
+                if (Session.AdmitMessage(message.WrittenCount) is { } breach)
+                {
+                    batch.End();
+                    if (breach == RateLimitBreach.Drop)
+                    {
+                        message.Reset();
+                        continue;
+                    }
+
+                    if (breach == RateLimitBreach.Disconnect)
+                    {
+                        Session.TrySetCloseReason($"rate limit: faster than {Session.RateLimitSetting} allows");
+                        await CloseAsync(WebSocketCloseStatus.PolicyViolation, "rate limit exceeded").ConfigureAwait(false);
+                        await DiscardUntilCloseAsync().ConfigureAwait(false);
+                        return;
+                    }
+
+                    // Pause: the message waits for its budget, and no more is received meanwhile, so TCP's flow control
+                    // slows the client down; nothing is lost.
+                    do await Session.WaitForRateLimitAsync().ConfigureAwait(false);
+                    while (Session.AdmitMessage(message.WrittenCount) is not null);
+                }
+
                 batch.Begin();
                 var handling = HandleAsync(result.MessageType, message.Whole());
                 if (!handling.IsCompleted) batch.End();

@@ -49,7 +49,8 @@ internal static class WebSocketEndpoint
     }
 
     private static async Task HandleAsync(HttpContext context, IMessageBus bus, ConnectionSessions sessions, HttpAccess access,
-        WebSocketRefusals refusals, IOptions<GatewayOptions> gateway, ILoggerFactory loggers)
+        WebSocketRefusals refusals, WebSocketRateLimits rateLimits, [FromKeyedServices(HttpPeerAdmission.WebSockets)] HttpPeerAdmission admission,
+        IOptions<GatewayOptions> gateway, ILoggerFactory loggers)
     {
         var options = gateway.Value.Http.WebSocket;
         var logger = loggers.CreateLogger("Gateway.WebSockets");
@@ -102,16 +103,29 @@ internal static class WebSocketEndpoint
             return;
         }
 
-        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+        if (admission.TryAdmit(context, EndpointOf(context.Request)) is { } tooMany)
         {
-            SubProtocol = envelope ? EnvelopeProtocol.SubprotocolName : null,
-            KeepAliveInterval = options.KeepAliveInterval,
-            KeepAliveTimeout = options.KeepAliveTimeout,
-        });
+            await tooMany.ExecuteAsync(context);
+            return;
+        }
 
-        var stream = (context.Features.Get<IHttpUpgradeFeature>() as CoalescingUpgradeFeature)?.Stream;
-        var connection = new WebSocketConnection(context, socket, stream, envelope, publish, filters, bus, sessions, refusals, options, logger);
-        await connection.RunAsync();
+        try
+        {
+            using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+            {
+                SubProtocol = envelope ? EnvelopeProtocol.SubprotocolName : null,
+                KeepAliveInterval = options.KeepAliveInterval,
+                KeepAliveTimeout = options.KeepAliveTimeout,
+            });
+
+            var stream = (context.Features.Get<IHttpUpgradeFeature>() as CoalescingUpgradeFeature)?.Stream;
+            var connection = new WebSocketConnection(context, socket, stream, envelope, publish, filters, bus, sessions, refusals, rateLimits, options, logger);
+            await connection.RunAsync();
+        }
+        finally
+        {
+            admission.Release(context);
+        }
     }
 
     private static Task Refuse(HttpContext context, ILogger logger, string remote, int status, string title, string? detail)

@@ -16,6 +16,9 @@ internal sealed class WebSocketOptionsValidator : GatewayOptionsCheck
         if (webSocket.KeepAliveTimeout < TimeSpan.Zero)
             errors.Add($"{path}:KeepAliveTimeout must not be negative (was {webSocket.KeepAliveTimeout}).");
         CheckOutbox(webSocket.Outbox, path, errors);
+        if (webSocket.IdleTimeout < TimeSpan.Zero)
+            errors.Add($"{path}:IdleTimeout must not be negative (was {webSocket.IdleTimeout}); 0 turns the idle timeout off.");
+        errors.AddRange(webSocket.Limits.Validate($"{path}:Limits", canPause: true));
         foreach (var origin in webSocket.AllowedOrigins)
         {
             if (!Uri.TryCreate(origin, UriKind.Absolute, out var uri) || uri.AbsolutePath != "/" || origin.EndsWith('/'))

@@ -59,6 +59,8 @@ internal abstract class WebSocketSender(WebSocket socket, ConnectionSession sess
 
     protected void CountSent(Message message)
     {
+        // A message sent keeps the socket from its idle timeout as one received does; pings do not.
+        Session.Touch();
         _traffic.FramesOut++;
         _traffic.BytesOut += message.Payload.Length;
     }

@@ -13,6 +13,10 @@ internal static class WebSocketServiceCollectionExtensions
         services.AddGatewayOptionsCheck<WebSocketOptionsValidator>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IEndpointCatalog, WebSocketEndpointCatalog>());
         services.TryAddSingleton<WebSocketRefusals>();
+        services.TryAddSingleton<WebSocketRateLimits>();
+        services.AddKeyedSingleton(Gateway.Http.HttpPeerAdmission.WebSockets, (provider, _) => new Gateway.Http.HttpPeerAdmission(
+            provider.GetRequiredService<IOptions<GatewayOptions>>().Value.Http.WebSocket.Limits, $"{GatewayOptions.SectionName}:Http:WebSocket:Limits", "WebSockets",
+            provider.GetRequiredService<Rejections>(), provider.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.WebSockets")));
         return services;
     }
 }
