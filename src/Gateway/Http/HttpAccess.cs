@@ -1,3 +1,4 @@
+using Gateway.Observability;
 using Gateway.Protocols.Topics;
 using Gateway.Security;
 using Gateway.WebSockets;
@@ -28,6 +29,9 @@ internal sealed class HttpAccess(PermissionPolicy policy, HttpHostListener liste
     public const string ApiKeyHeader = "X-Api-Key";
 
     private readonly ILogger _logger = loggers.CreateLogger("Gateway.Security");
+
+    // A client can send requests with a wrong key or to forbidden topics at will: their lines are bounded.
+    private readonly LogThrottle _refusedLines = new(loggers.CreateLogger("Gateway.Security"), "refused API requests");
 
     /// <summary>
     /// Middleware: identifies the caller of every API and WebSocket request before it reaches its handler; answers
@@ -97,8 +101,12 @@ internal sealed class HttpAccess(PermissionPolicy policy, HttpHostListener liste
     /// <summary>The problem to answer, logged with who asked for what.</summary>
     private ProblemHttpResult Refuse(HttpContext context, HttpCaller? caller, int status, string title, string detail)
     {
-        SecurityLog.RequestRefused(_logger, context.Request.Method, context.Request.Path,
-            $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}", caller?.Name ?? PermissionPolicy.Anonymous, status, detail);
+        if (_refusedLines.Allow())
+        {
+            SecurityLog.RequestRefused(_logger, context.Request.Method, context.Request.Path,
+                $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}", caller?.Name ?? PermissionPolicy.Anonymous, status, detail);
+        }
+
         if (status == StatusCodes.Status401Unauthorized) context.Response.Headers.WWWAuthenticate = "Bearer";
         return TypedResults.Problem(detail, statusCode: status, title: title);
     }

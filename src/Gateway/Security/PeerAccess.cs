@@ -21,11 +21,12 @@ internal sealed class PeerAccess(PermissionPolicy policy, TopicPermissions permi
             SecurityLog.PublishDenied(logger, topic, identity ?? PermissionPolicy.Anonymous, endpoint, connectionId, denied);
     }
 
-    /// <summary>Whether the peer may subscribe to <paramref name="filter"/>; a refusal is logged.</summary>
+    /// <summary>Whether the peer may subscribe to <paramref name="filter"/>; a refusal is logged, within the endpoint's throttle.</summary>
     public bool MaySubscribe(TopicFilter filter)
     {
         if (permissions.MaySubscribe(filter)) return true;
-        SecurityLog.SubscribeDenied(logger, filter.Value, identity ?? PermissionPolicy.Anonymous, endpoint, connectionId);
+        if (policy.SubscribeDeniedLines(endpoint, logger).Allow())
+            SecurityLog.SubscribeDenied(logger, filter.Value, identity ?? PermissionPolicy.Anonymous, endpoint, connectionId);
         return false;
     }
 }

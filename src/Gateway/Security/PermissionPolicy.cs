@@ -18,6 +18,7 @@ internal sealed class PermissionPolicy
     private readonly TopicPermissions _default;
     private readonly ConcurrentDictionary<string, StrongBox<long>> _deniedPublishes = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, LogThrottle> _publishDeniedLines = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, LogThrottle> _subscribeDeniedLines = new(StringComparer.OrdinalIgnoreCase);
 
     public PermissionPolicy(IOptions<GatewayOptions> options)
     {
@@ -55,6 +56,10 @@ internal sealed class PermissionPolicy
     /// </summary>
     public LogThrottle PublishDeniedLines(string endpoint, ILogger logger) =>
         _publishDeniedLines.GetOrAdd(endpoint, static (endpoint, logger) => new LogThrottle(logger, $"denied publishes on {endpoint}"), logger);
+
+    /// <summary>The throttle of the denied-subscription lines of <paramref name="endpoint"/>: a WebSocket client can ask for a forbidden filter at will.</summary>
+    public LogThrottle SubscribeDeniedLines(string endpoint, ILogger logger) =>
+        _subscribeDeniedLines.GetOrAdd(endpoint, static (endpoint, logger) => new LogThrottle(logger, $"denied subscriptions on {endpoint}"), logger);
 
     /// <summary>Publishes denied on <paramref name="endpoint"/> since start.</summary>
     public long DeniedPublishes(string endpoint) =>

@@ -58,21 +58,21 @@ internal static class WebSocketEndpoint
 
         if (!context.WebSockets.IsWebSocketRequest)
         {
-            await Refuse(context, logger, remote, StatusCodes.Status426UpgradeRequired, "WebSocket upgrade required", "Connect to /ws with a WebSocket client.");
+            await Refuse(context, refusals, logger, remote, StatusCodes.Status426UpgradeRequired, "WebSocket upgrade required", "Connect to /ws with a WebSocket client.");
             return;
         }
 
         var origin = context.Request.Headers.Origin.ToString();
         if (origin.Length > 0 && options.AllowedOrigins.Count > 0 && !options.AllowedOrigins.Contains(origin, StringComparer.OrdinalIgnoreCase))
         {
-            await Refuse(context, logger, remote, StatusCodes.Status403Forbidden, "Origin not allowed",
+            await Refuse(context, refusals, logger, remote, StatusCodes.Status403Forbidden, "Origin not allowed",
                 $"Origin '{origin}' is not in Gateway:Http:WebSocket:AllowedOrigins.");
             return;
         }
 
         if (context.Request.Query.Keys.FirstOrDefault(key => !s_queryParameters.Contains(key, StringComparer.OrdinalIgnoreCase)) is { } unknown)
         {
-            await Refuse(context, logger, remote, StatusCodes.Status400BadRequest, "Unknown query parameter",
+            await Refuse(context, refusals, logger, remote, StatusCodes.Status400BadRequest, "Unknown query parameter",
                 $"'{unknown}' is not a query parameter of {Path}; the known ones are {string.Join(", ", s_queryParameters)}.");
             return;
         }
@@ -83,7 +83,7 @@ internal static class WebSocketEndpoint
         {
             if (!TopicFilter.TryParse(text, out var filter, out var filterError))
             {
-                await Refuse(context, logger, remote, StatusCodes.Status400BadRequest, "Invalid topic filter", filterError);
+                await Refuse(context, refusals, logger, remote, StatusCodes.Status400BadRequest, "Invalid topic filter", filterError);
                 return;
             }
 
@@ -99,7 +99,7 @@ internal static class WebSocketEndpoint
         var publish = context.Request.Query["publish"].FirstOrDefault();
         if (publish is not null && !Topic.IsValid(publish, out var topicError))
         {
-            await Refuse(context, logger, remote, StatusCodes.Status400BadRequest, "Invalid topic", topicError);
+            await Refuse(context, refusals, logger, remote, StatusCodes.Status400BadRequest, "Invalid topic", topicError);
             return;
         }
 
@@ -128,9 +128,9 @@ internal static class WebSocketEndpoint
         }
     }
 
-    private static Task Refuse(HttpContext context, ILogger logger, string remote, int status, string title, string? detail)
+    private static Task Refuse(HttpContext context, WebSocketRefusals refusals, ILogger logger, string remote, int status, string title, string? detail)
     {
-        WebSocketLog.Rejected(logger, remote, $"{title}: {detail}");
+        if (refusals.RefusedUpgradeLines.Allow()) WebSocketLog.Rejected(logger, remote, $"{title}: {detail}");
         return Results.Problem(detail, statusCode: status, title: title).ExecuteAsync(context);
     }
 }

@@ -19,7 +19,11 @@ internal sealed class WebSocketRefusals
         var logger = loggers.CreateLogger("Gateway.WebSockets");
         foreach (var endpoint in (string[])[WebSocketEndpoint.Name, WebSocketEndpoint.SecureName])
             _endpoints[endpoint] = new EndpointRefusals(endpoint, rejections, logger);
+        RefusedUpgradeLines = new LogThrottle(logger, "refused WebSocket upgrades");
     }
+
+    /// <summary>The throttle of the lines of upgrades refused before a socket existed (a bad query, an origin not allowed), which a client can send at will.</summary>
+    public LogThrottle RefusedUpgradeLines { get; }
 
     /// <summary>Counts <paramref name="violation"/> against <paramref name="session"/>'s endpoint, and logs it unless the throttle holds it back.</summary>
     public void Record(ConnectionSession session, FrameViolation violation) => _endpoints[session.Endpoint].Record(session, violation);

@@ -46,6 +46,7 @@ public abstract class OverloadTests(TransportKind transport)
             "Gateway:Endpoints:echo:Publish=echo/{connectionId}",
             "Gateway:Endpoints:echo:Subscribe:0=echo/{connectionId}",
             "Gateway:Endpoints:local:UnixSocketPath=" + socketPath,
+            "Gateway:Tunnels:Connect:Allow:0=127.0.0.1:9",
             "Gateway:Endpoints:udp:Protocol=Udp",
             "Gateway:Endpoints:udp:Port=0",
             "Gateway:Endpoints:udp:Publish=udp/{remote}",
@@ -92,6 +93,16 @@ public abstract class OverloadTests(TransportKind transport)
 
             await AssertEchoesAsync(open, "during");
             await AssertUdpEchoesAsync(trackedUdp, gateway, "during");
+            using (var tunnel = new TcpClient())
+            {
+                await tunnel.ConnectAsync(gateway.HttpAddress.Host, gateway.HttpAddress.Port);
+                var stream = tunnel.GetStream();
+                await stream.WriteAsync("CONNECT 127.0.0.1:9 HTTP/1.1\r\nHost: 127.0.0.1:9\r\n\r\n"u8.ToArray());
+                var answer = new byte[64];
+                var read = await stream.ReadAsync(answer).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+                Assert.StartsWith("HTTP/1.1 503", Encoding.ASCII.GetString(answer, 0, read), StringComparison.Ordinal);
+            }
+
             // A new sender is not taken on: its datagram is counted and answered by nothing.
             using (var newUdp = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0)))
             {
@@ -103,6 +114,7 @@ public abstract class OverloadTests(TransportKind transport)
             var rejections = await RejectionsAsync(http);
             Assert.Equal(RefusedConnections, rejections["echo"].GetValueOrDefault("overload"));
             Assert.Equal(1, rejections["local"].GetValueOrDefault("overload"));
+            Assert.Equal(1, rejections["connect"].GetValueOrDefault("overload"));
             Assert.Equal(2, rejections[HttpHost.Name].GetValueOrDefault("overload"));
             Assert.Contains("gateway_overload_active{otel_scope_name=\"Gateway\"} 1", await http.GetStringAsync("/metrics"), StringComparison.Ordinal);
         }

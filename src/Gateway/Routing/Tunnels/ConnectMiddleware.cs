@@ -3,6 +3,8 @@ using System.IO.Pipelines;
 using System.Net;
 using Gateway.Connections;
 using Gateway.Http;
+using Gateway.Observability;
+using Gateway.Overload;
 using Gateway.Security;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Features;
@@ -24,12 +26,15 @@ namespace Gateway.Routing.Tunnels;
 /// reaches HTTP, which refuses it (<see cref="ConnectFallback"/>).
 /// </remarks>
 internal sealed class ConnectMiddleware(
-    ConnectAllowList allowList, PermissionPolicy policy, HttpHostListener listener, ConnectionSessions sessions,
+    ConnectAllowList allowList, PermissionPolicy policy, HttpHostListener listener, ConnectionSessions sessions, OverloadRefusals overload,
     IOptions<Configuration.GatewayOptions> gateway, KestrelServerLimits limits, ILoggerFactory loggers)
 {
     private static ReadOnlySpan<byte> ConnectMethod => "CONNECT "u8;
 
     private readonly ILogger _logger = loggers.CreateLogger("Gateway.Routing.Tunnels");
+
+    // A client can send refused CONNECTs at will: their lines are bounded.
+    private readonly LogThrottle _refusedLines = new(loggers.CreateLogger("Gateway.Routing.Tunnels"), "refused CONNECT requests");
     private readonly TimeSpan _connectTimeout = gateway.Value.Tunnels.ConnectTimeout;
 
     // Kestrel's own limits for a request head apply to this one too.
@@ -102,6 +107,14 @@ internal sealed class ConnectMiddleware(
         if (request is null)
         {
             if (headProblem is { } problem) await RefuseAsync(transport.Output, "?", remote, null, problem.Status, problem.Title, problem.Detail).ConfigureAwait(false);
+            return;
+        }
+
+        // The HTTP host answers 503 while the process is overloaded (Overload/); a tunnel is refused the same way.
+        if (overload.Refuses(ConnectTunnel.EndpointName, "a tunnel", connection.RemoteEndPoint))
+        {
+            await RefuseAsync(transport.Output, request.Target, remote, null, StatusCodes.Status503ServiceUnavailable, "Overloaded",
+                $"The gateway is overloaded and opens no tunnel now; retry after {overload.RetryAfter.TotalSeconds:0} s.").ConfigureAwait(false);
             return;
         }
 
@@ -192,7 +205,7 @@ internal sealed class ConnectMiddleware(
 
     private async Task RefuseAsync(PipeWriter output, string destination, string remote, string? identity, int status, string title, string detail)
     {
-        TunnelLog.Refused(_logger, "CONNECT", destination, remote, identity ?? PermissionPolicy.Anonymous, status, detail);
+        if (_refusedLines.Allow()) TunnelLog.Refused(_logger, "CONNECT", destination, remote, identity ?? PermissionPolicy.Anonymous, status, detail);
         await ConnectRequest.WriteProblemAsync(output, status, title, detail).ConfigureAwait(false);
     }
 }
