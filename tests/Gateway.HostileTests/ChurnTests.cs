@@ -1,10 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
-using Gateway.HostileTests.Infrastructure;
-using Gateway.Tests.Infrastructure;
-using Xunit.Abstractions;
-
 namespace Gateway.HostileTests;
 
 /// <summary>
@@ -24,14 +17,7 @@ public sealed class ChurnTests(ITestOutputHelper output)
         await Eventually.TrueAsync(async () => await gateway.ConnectionsAsync("echo") == 1, "the warm-up connections are closed", TimeSpan.FromSeconds(30));
         var baseline = gateway.ResidentBytes();
 
-        var churn = ChurnAsync(echo, connections);
-        while (!churn.IsCompleted)
-        {
-            gateway.ResidentBytes();
-            await Task.WhenAny(churn, Task.Delay(100));
-        }
-
-        await churn;
+        await gateway.SampleMemoryUntilAsync(ChurnAsync(echo, connections));
         await Eventually.TrueAsync(async () => await gateway.ConnectionsAsync("echo") == 1, "every churned connection is closed", TimeSpan.FromSeconds(30));
         await gateway.AssertAliveAsync();
         await bystander.SendAsync(FramedClient.LengthPrefixed("still here"u8));

@@ -1,10 +1,4 @@
 using System.Buffers.Binary;
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
-using Gateway.HostileTests.Infrastructure;
-using Gateway.Tests.Infrastructure;
-using Xunit.Abstractions;
 
 namespace Gateway.HostileTests;
 
@@ -62,9 +56,7 @@ public sealed class CodecFuzzingTests(ITestOutputHelper output)
             }
         }
 
-        var sampling = SampleMemoryUntil(gateway, Task.WhenAll(tasks));
-        await Task.WhenAll(tasks);
-        await sampling;
+        await gateway.SampleMemoryUntilAsync(Task.WhenAll(tasks));
         foreach (var (name, _, frame) in s_framings) await AssertEchoAsync(bystanders[name], frame, $"after-{name}");
 
         await gateway.AssertAliveAsync();
@@ -162,15 +154,6 @@ public sealed class CodecFuzzingTests(ITestOutputHelper output)
         var sent = frame(body);
         await client.SendAsync(sent);
         Assert.Equal(sent, await client.ReadExactlyAsync(sent.Length));
-    }
-
-    private static async Task SampleMemoryUntil(HostileGateway gateway, Task done)
-    {
-        while (!done.IsCompleted)
-        {
-            gateway.ResidentBytes();
-            await Task.WhenAny(done, Task.Delay(100));
-        }
     }
 
     private static byte[] LengthPrefixed(byte[] body, int size)

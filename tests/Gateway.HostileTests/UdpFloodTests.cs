@@ -1,10 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
-using Gateway.HostileTests.Infrastructure;
-using Gateway.Tests.Infrastructure;
-using Xunit.Abstractions;
-
 namespace Gateway.HostileTests;
 
 /// <summary>

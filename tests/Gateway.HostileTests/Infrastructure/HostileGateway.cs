@@ -1,9 +1,6 @@
 using System.Globalization;
-using System.Net;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using System.Text.Json;
-using Gateway.Tests.Infrastructure;
 
 namespace Gateway.HostileTests.Infrastructure;
 
@@ -43,6 +40,18 @@ internal sealed class HostileGateway : IAsyncDisposable
         }
 
         throw new InvalidOperationException($"No VmRSS in /proc/{_process.ProcessId}/status.");
+    }
+
+    /// <summary>Reads <see cref="ResidentBytes"/> every 100 ms until <paramref name="attack"/> ends, for its peak; then awaits it.</summary>
+    public async Task SampleMemoryUntilAsync(Task attack)
+    {
+        while (!attack.IsCompleted)
+        {
+            ResidentBytes();
+            await Task.WhenAny(attack, Task.Delay(100));
+        }
+
+        await attack;
     }
 
     /// <summary>The highest <see cref="ResidentBytes"/> read so far.</summary>
