@@ -65,6 +65,12 @@ public sealed class HttpHostOptions
     /// <summary>Defaults to 8080. Use 0 for an ephemeral port.</summary>
     public int Port { get; set; } = 8080;
 
+    /// <summary>How long a request's headers may take to arrive (Kestrel's RequestHeadersTimeout: an HTTP slowloris). Defaults to 30 seconds.</summary>
+    public TimeSpan RequestHeadersTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a kept-alive connection may wait for its next request (Kestrel's KeepAliveTimeout). Defaults to 130 seconds.</summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(130);
+
     /// <summary>Largest body <c>POST /api/topics/{topic}</c> accepts; larger gets 413. Defaults to 1,048,576 bytes.</summary>
     public int MaxPublishBytes { get; set; } = 1024 * 1024;
 
@@ -298,6 +304,12 @@ public sealed class EndpointOptions
     /// that only hold a socket) do not keep it for good. Defaults to 5 minutes, as cloud load balancers do; 0 turns it off.
     /// </summary>
     public TimeSpan IdleTimeout { get; set; } = DefaultIdleTimeout;
+
+    /// <summary>
+    /// How long a frame may take to arrive once its first byte has: a peer that dribbles a frame or leaves one hanging
+    /// is closed as bad input (a TCP slowloris). Defaults to 30 seconds, as Kestrel gives a request's headers; 0 turns it off.
+    /// </summary>
+    public TimeSpan FrameTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>The default of <see cref="IdleTimeout"/>.</summary>
     public static readonly TimeSpan DefaultIdleTimeout = TimeSpan.FromMinutes(5);

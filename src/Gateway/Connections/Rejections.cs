@@ -87,4 +87,7 @@ internal static class RejectionReasons
 
     /// <summary>A WebSocket closed with 1009 for a message over Gateway:Http:WebSocket:MaxMessageBytes.</summary>
     public const string MessageTooBig = "message_too_big";
+
+    /// <summary>A framed connection closed because a frame it began stayed incomplete past the endpoint's FrameTimeout.</summary>
+    public const string FrameTimeout = "frame_timeout";
 }

@@ -38,6 +38,9 @@ internal static class HttpHostExtensions
             {
                 var http = gateway.Value.Http;
                 var transport = gateway.Value.Transport.Kind;
+                // Server-wide in Kestrel; only HTTP reads request heads and keeps connections alive between requests.
+                kestrel.Limits.RequestHeadersTimeout = http.RequestHeadersTimeout;
+                kestrel.Limits.KeepAliveTimeout = http.IdleTimeout;
                 TransportListeners.Listen(kestrel, http.Address ?? gateway.Value.DefaultAddress, http.Port, transport, listener.Listeners.Add);
                 if (listener.Tls is not { } tls) return;
                 var https = gateway.Value.Https;

@@ -14,6 +14,10 @@ internal sealed class HttpOptionsValidator : GatewayOptionsCheck
         if (http.MaxPublishBytes <= 0)
             errors.Add($"{path}:MaxPublishBytes must be positive (was {http.MaxPublishBytes}).");
         errors.AddRange(http.Limits.Validate($"{path}:Limits", canPause: true));
+        if (http.RequestHeadersTimeout <= TimeSpan.Zero)
+            errors.Add($"{path}:RequestHeadersTimeout must be positive (was {http.RequestHeadersTimeout}).");
+        if (http.IdleTimeout <= TimeSpan.Zero)
+            errors.Add($"{path}:IdleTimeout must be positive (was {http.IdleTimeout}).");
         if (http.Sse.HistoryPerTopic < 0)
             errors.Add($"{path}:Sse:HistoryPerTopic must not be negative (was {http.Sse.HistoryPerTopic}); 0 turns history off.");
         if (http.Sse.MaxHistoryTopics <= 0)

@@ -47,6 +47,9 @@ internal sealed class FramedConnection : IConnectionControl
     private long _unconsumed;
     // Set when the read loop stops on bad input: the peer may still be sending, so the close lingers.
     private bool _closedForBadInput;
+    // When the frame now incomplete in the pipe began to arrive (Environment.TickCount64); 0 while none is. Written by the
+    // read loop, read by the heartbeat.
+    private long _partialFrameSince;
 
     /// <exception cref="TopicException">A template renders an invalid topic for this connection.</exception>
     public FramedConnection(ConnectionContext context, FramedEndpoint endpoint, IMessageBus bus, ConnectionSessions sessions, ILogger logger)
@@ -108,6 +111,24 @@ internal sealed class FramedConnection : IConnectionControl
     {
         if (Session.TrySetCloseReason(reason))
             _context.Transport.Input.CancelPendingRead();
+    }
+
+    /// <summary>
+    /// About once a second: a frame that began to arrive more than FrameTimeout ago and is still incomplete closes the
+    /// connection as bad input (slowloris: a peer that dribbles a frame, or leaves one hanging, to hold its connection).
+    /// </summary>
+    public void OnHeartbeat()
+    {
+        var since = Volatile.Read(ref _partialFrameSince);
+        var timeout = _endpoint.Options.FrameTimeout;
+        if (since == 0 || timeout <= TimeSpan.Zero || Environment.TickCount64 - since <= (long)timeout.TotalMilliseconds) return;
+        if (!Session.TrySetCloseReason($"frame timeout: a frame begun {(Environment.TickCount64 - since) / 1000} s ago is still incomplete ({_unconsumed} bytes)"))
+            return;
+        _closedForBadInput = true;
+        _endpoint.OnFrameTimeout();
+        if (_endpoint.FramingErrorLog.Allow())
+            TcpLog.FramingError(_logger, Session.Id, Session.Endpoint, Session.RemoteAddress, $"a frame is still incomplete after FrameTimeout ({timeout})");
+        _context.Transport.Input.CancelPendingRead();
     }
 
     public void Abort(string reason)
@@ -184,6 +205,9 @@ internal sealed class FramedConnection : IConnectionControl
                 }
                 finally
                 {
+                    // A frame begun and not finished starts the frame timeout's clock; one that completes stops it.
+                    if (buffer.IsEmpty || paused) Volatile.Write(ref _partialFrameSince, 0);
+                    else if (Volatile.Read(ref _partialFrameSince) == 0) Volatile.Write(ref _partialFrameSince, Environment.TickCount64);
                     _unconsumed = buffer.Length;
                     // Mark everything examined, so an incomplete frame waits for more bytes instead of spinning; a paused
                     // connection's next read must return the frames it left, so they are not.

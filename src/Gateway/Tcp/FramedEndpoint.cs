@@ -66,6 +66,12 @@ internal sealed class FramedEndpoint : IEndpointDescription
 
     public void OnFramingError() => Interlocked.Increment(ref _framingErrors);
 
+    /// <summary>A connection closed because a frame stayed incomplete past FrameTimeout: counted as <c>frame_timeout</c>.</summary>
+    public void OnFrameTimeout() => FrameTimeouts?.Increment();
+
+    /// <summary>The count of connections closed for a frame left incomplete; set by the catalog.</summary>
+    public RejectionCounter? FrameTimeouts { get; init; }
+
     /// <summary>Bounds the framing-error lines a peer can cause at will; <see cref="FramingErrors"/> counts every one.</summary>
     public required LogThrottle FramingErrorLog { get; init; }
 

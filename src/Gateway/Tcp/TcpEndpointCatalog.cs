@@ -16,6 +16,7 @@ internal sealed class TcpEndpointCatalog(IOptions<GatewayOptions> options, Rejec
                 pair.Value.Tls is { } tls ? new EndpointTls(pair.Key, tls, loggers.CreateLogger("Gateway.Security")) : null)
             {
                 FramingErrorLog = new LogThrottle(loggers.CreateLogger("Gateway.Tcp"), $"framing errors on {pair.Key}"),
+                FrameTimeouts = rejections.For(pair.Key, RejectionReasons.FrameTimeout),
                 RateLimits = EndpointRateLimits.For(pair.Key, $"{GatewayOptions.SectionName}:Endpoints:{pair.Key}:Limits", pair.Value.Limits,
                     RateLimitBreach.Pause, rejections, loggers.CreateLogger("Gateway.Tcp")),
             })];

@@ -36,6 +36,8 @@ internal sealed class TcpEndpointsValidator : GatewayOptionsCheck
         if (endpoint.MaxConnections <= 0)
             errors.Add($"{path}:MaxConnections must be positive (was {endpoint.MaxConnections}).");
         errors.AddRange(endpoint.Limits.Validate($"{path}:Limits", canPause: true));
+        if (endpoint.FrameTimeout < TimeSpan.Zero)
+            errors.Add($"{path}:FrameTimeout must not be negative (was {endpoint.FrameTimeout}); 0 turns it off.");
         CheckOutbox(endpoint.Outbox, path, errors);
         if (endpoint.DrainTimeout < TimeSpan.Zero)
             errors.Add($"{path}:DrainTimeout must not be negative (was {endpoint.DrainTimeout}).");
