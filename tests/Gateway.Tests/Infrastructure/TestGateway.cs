@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using Gateway.Configuration;
 using Gateway.Tcp;
 using Gateway.Udp;
@@ -86,6 +87,14 @@ internal sealed class TestGateway : IAsyncDisposable
     {
         var registry = Services.GetRequiredService<Gateway.Connections.ConnectionRegistry>();
         return Eventually.TrueAsync(() => registry.Count >= count, $"{count} connections open");
+    }
+
+    /// <summary>What the limits of <paramref name="endpointName"/> refused so far, by reason, as <c>GET /api/endpoints</c> lists it.</summary>
+    public async Task<IReadOnlyDictionary<string, long>> RejectionsAsync(string endpointName)
+    {
+        using var http = new HttpClient { BaseAddress = HttpAddress };
+        var endpoints = await http.GetFromJsonAsync<List<Gateway.Http.AdminApi.EndpointInfo>>("/api/endpoints");
+        return endpoints!.Single(endpoint => endpoint.Name == endpointName).Rejections;
     }
 
     public Uri HttpAddress =>

@@ -1,7 +1,5 @@
 using System.Net;
-using System.Net.Http.Json;
 using System.Net.Sockets;
-using System.Text.Json;
 using Gateway.Configuration;
 using Gateway.Tests.Infrastructure;
 
@@ -51,7 +49,7 @@ public abstract class ConnectionAdmissionTests(TransportKind transport)
         }, "a new connection from 127.0.0.1 admitted after one of its two ended");
         again!.Dispose();
 
-        Assert.InRange((await RejectionsAsync(gateway)).GetProperty("max_connections_per_address").GetInt64(), 1, 20);
+        Assert.InRange((await gateway.RejectionsAsync("echo"))["max_connections_per_address"], 1, 20);
         var refusal = gateway.Logs.Lines.First(line => line.EventId.Name == "ConnectionRefused");
         Assert.Contains("127.0.0.1 holds Limits:MaxConnectionsPerAddress (2)", refusal.Message);
     }
@@ -85,7 +83,7 @@ public abstract class ConnectionAdmissionTests(TransportKind transport)
 
         Assert.InRange(admitted.Count, 5, Attempts - 1);
         Assert.Equal(Attempts - admitted.Count, refused);
-        Assert.Equal(refused, (await RejectionsAsync(gateway)).GetProperty("accept_rate").GetInt64());
+        Assert.Equal(refused, (await gateway.RejectionsAsync("echo"))["accept_rate"]);
         foreach (var socket in admitted) socket.Dispose();
     }
 
@@ -118,12 +116,6 @@ public abstract class ConnectionAdmissionTests(TransportKind transport)
         Assert.Equal(line + "\n", System.Text.Encoding.ASCII.GetString(buffer));
     }
 
-    private static async Task<JsonElement> RejectionsAsync(TestGateway gateway)
-    {
-        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
-        var endpoints = await http.GetFromJsonAsync<JsonElement>("/api/endpoints");
-        return endpoints.EnumerateArray().Single(endpoint => endpoint.GetProperty("name").GetString() == "echo").GetProperty("rejections");
-    }
 }
 
 public sealed class ConnectionAdmissionTestsOnEpoll() : ConnectionAdmissionTests(TransportKind.Epoll);

@@ -1,6 +1,4 @@
 using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
 using Gateway.Connections;
 using Gateway.Tests.Http;
 using Gateway.Tests.Infrastructure;
@@ -30,10 +28,7 @@ public sealed class EventStreamLimitTests
         await using var third = await SseClient.OpenAsync(gateway.HttpAddress, "/api/topics/c/events");
         Assert.Equal(HttpStatusCode.OK, third.Response.StatusCode);
 
-        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
-        var endpoints = await http.GetFromJsonAsync<JsonElement>("/api/endpoints");
-        var endpoint = endpoints.EnumerateArray().Single(item => item.GetProperty("name").GetString() == "http");
-        Assert.Equal(1, endpoint.GetProperty("rejections").GetProperty("max_connections_per_address").GetInt64());
+        Assert.Equal(1, (await gateway.RejectionsAsync("http"))["max_connections_per_address"]);
     }
 
     [Fact]

@@ -1,7 +1,5 @@
-using System.Net.Http.Json;
 using System.Net.WebSockets;
 using System.Text;
-using System.Text.Json;
 using Gateway.Configuration;
 using Gateway.Tests.Infrastructure;
 using static Gateway.Tests.WebSockets.RawWebSocket;
@@ -71,7 +69,7 @@ public abstract class WebSocketLimitsTests(TransportKind transport)
         Assert.Contains($"(closed with {code})", closed.Message, StringComparison.Ordinal);
         Assert.Contains("in 20 bytes 1 messages", closed.Message, StringComparison.Ordinal); // the fine message was taken
         Assert.DoesNotContain("connection lost", closed.Message, StringComparison.Ordinal);
-        Assert.Equal(1, (await RejectionsAsync(gateway)).GetValueOrDefault(reason));
+        Assert.Equal(1, (await gateway.RejectionsAsync("ws")).GetValueOrDefault(reason));
         Assert.Contains(gateway.Logs.Lines, line => line.Level == Microsoft.Extensions.Logging.LogLevel.Warning
             && line.Message.Contains(logged, StringComparison.Ordinal) && line.Message.Contains($"closed with {code}", StringComparison.Ordinal));
 
@@ -100,7 +98,7 @@ public abstract class WebSocketLimitsTests(TransportKind transport)
         var sending = KeepSendingAsync(stream);
         await ReadTheEndAsync(stream, resetAllowed: true);
         await sending;
-        Assert.Equal(1, (await RejectionsAsync(gateway)).GetValueOrDefault("message_too_big"));
+        Assert.Equal(1, (await gateway.RejectionsAsync("ws")).GetValueOrDefault("message_too_big"));
         Assert.Contains(gateway.Logs.Lines, line => line.EventId.Name == "WebSocketMessageTooBig"
             && line.Message.Contains("a frame announcing 4611686018427387904 bytes", StringComparison.Ordinal));
     }
@@ -195,14 +193,6 @@ public abstract class WebSocketLimitsTests(TransportKind transport)
         {
             // The gateway closed the connection, after its lingering close.
         }
-    }
-
-    private static async Task<Dictionary<string, long>> RejectionsAsync(TestGateway gateway)
-    {
-        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
-        var endpoints = await http.GetFromJsonAsync<JsonElement[]>("/api/endpoints");
-        var ws = endpoints!.Single(endpoint => endpoint.GetProperty("name").GetString() == "ws");
-        return ws.GetProperty("rejections").EnumerateObject().ToDictionary(reason => reason.Name, reason => reason.Value.GetInt64());
     }
 }
 
