@@ -58,6 +58,21 @@ internal sealed class MessageChunks
         return _whole.AsMemory(0, WrittenCount);
     }
 
+    /// <summary>
+    /// The message was refused and will never be whole: every chunk but the last goes back to the pool now, rather than
+    /// when the connection has finished its lingering close. The last stays, as the receive under way may still write into
+    /// it; <see cref="Release"/> returns it.
+    /// </summary>
+    public void Abandon()
+    {
+        if (_chunks.Count <= 1) return;
+        var last = _chunks[^1];
+        _chunks.RemoveAt(_chunks.Count - 1);
+        ReturnFrom(0);
+        _chunks.Add(last);
+        WrittenCount = _lastWritten;
+    }
+
     /// <summary>Forgets the message and keeps its first chunk, for the next message soon.</summary>
     public void Reset()
     {

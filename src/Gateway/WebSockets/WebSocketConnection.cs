@@ -40,6 +40,7 @@ internal sealed class WebSocketConnection : IConnectionControl
     private readonly EnvelopeCommands? _commands;
     private readonly CoalescingStream? _stream;
     private readonly WebSocketRefusals _refusals;
+    private readonly MessageChunks _message = new();
     private int _closeSent;
     private Task _sending = Task.CompletedTask;
 
@@ -118,6 +119,8 @@ internal sealed class WebSocketConnection : IConnectionControl
     private Task RefuseAsync(FrameViolation violation)
     {
         _refusals.Record(Session, violation);
+        // Called from the receive under way, the one user of the message: what the refused message holds goes back now.
+        _message.Abandon();
         return CloseAfterSendingAsync(violation.Status, violation.CloseDescription, violation.CloseReason);
     }
 
@@ -167,7 +170,7 @@ internal sealed class WebSocketConnection : IConnectionControl
 
     private async Task ReceiveLoopAsync()
     {
-        var message = new MessageChunks();
+        var message = _message;
         // While messages are already buffered, the receives complete at once and their publications form one
         // delivery batch: subscribers' writers wake once, at its end, with all of them queued. The batch ends
         // before any wait, as a batch must not span one.
