@@ -1,13 +1,10 @@
 namespace Gateway.HostileTests;
 
 /// <summary>
-/// Slowloris: frames dribbled a byte at a time and never finished on a framed endpoint, HTTP request headers sent slowly
-/// and never ended. The idle timeout and Kestrel's RequestHeadersTimeout close them, and bystanders are served meanwhile.
+/// Slowloris: frames dribbled a byte at a time without end on a framed endpoint (so the idle timeout never fires), HTTP
+/// request headers sent slowly and never ended. The endpoint's FrameTimeout and the HTTP host's RequestHeadersTimeout
+/// close them, and bystanders are served meanwhile.
 /// </summary>
-/// <remarks>
-/// The gateway has no setting for Kestrel's RequestHeadersTimeout (and does not bind the <c>Kestrel</c> section), so the
-/// HTTP dribblers wait out its default, 30 s: the longest part of the suite.
-/// </remarks>
 public sealed class SlowlorisTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(2);
@@ -17,7 +14,7 @@ public sealed class SlowlorisTests(ITestOutputHelper output)
     {
         var peers = HostileScale.Of(50, 500);
         await using var gateway = await HostileGateway.StartAsync(
-            $"Gateway:Endpoints:echo:IdleTimeout={s_timeout}");
+            $"Gateway:Endpoints:echo:FrameTimeout={s_timeout}", $"Gateway:Http:RequestHeadersTimeout={s_timeout}");
         var echo = await gateway.EndPointOfAsync("echo");
         await using var bystander = await FramedClient.ConnectAsync(echo);
         using var httpBystander = gateway.CreateHttpClient();
@@ -26,10 +23,10 @@ public sealed class SlowlorisTests(ITestOutputHelper output)
         var dribblers = new List<Task<bool>>();
         for (var i = 0; i < peers; i++)
         {
-            // A frame announcing 1,000 bytes, its first ten dribbled, then nothing.
-            dribblers.Add(DribbleAsync(echo, [0, 0, 3, 0xE8], 10));
+            // A frame announcing 1,000 bytes, dribbled a byte every 100 ms: never idle, never finished in time.
+            dribblers.Add(DribbleAsync(echo, [0, 0, 3, 0xE8], 300));
             dribblers.Add(DribbleAsync(new IPEndPoint(IPAddress.Loopback, gateway.HttpPort),
-                Encoding.ASCII.GetBytes("GET /healthz HTTP/1.1\r\nHost: x\r\n"), 10, "X-Slow: y\r\n"u8.ToArray()));
+                Encoding.ASCII.GetBytes("GET /healthz HTTP/1.1\r\nHost: x\r\n"), 300, "X-Slow: y\r\n"u8.ToArray()));
         }
 
         var served = 0;

@@ -3,7 +3,7 @@ namespace Gateway.HostileTests.Infrastructure;
 
 /// <summary>
 /// What a scenario measured, one line of <c>name: value</c> pairs in the test's output, for the README's Reliability
-/// section (scripts/hostile.sh prints them).
+/// section (the README's full-scale command prints them).
 /// </summary>
 internal static class Figures
 {
