@@ -64,7 +64,7 @@ public sealed class SubjectMappingOnNatsTests
         await Task.WhenAll(readers);
     }
 
-    private static readonly string[] s_levels = ["a", "b", "a.b", "*", ">", "%", "", " ", "温度", "é", "$SYS", "127.0.0.1:5000", "x y", "%41", "\t"];
+    private static readonly string[] s_levels = ["a", "b", "a.b", "*", ">", "%", "", " ", "温度", "é", "$SYS", "127.0.0.1:5000", "x y", "%41", "a*b"];
 
     private static string Topic(Random random)
     {
