@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Gateway.Configuration;
 using Gateway.Observability;
@@ -19,7 +18,6 @@ internal sealed class OverloadMonitor : BackgroundService
     private readonly OverloadOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
-    private readonly Process _process = Process.GetCurrentProcess();
     private volatile bool _overloaded;
     private long _workingSet;
     private long _started;
@@ -67,8 +65,7 @@ internal sealed class OverloadMonitor : BackgroundService
     /// <summary>Reads the working set and crosses a threshold if it must. Only the sampling loop calls it, so transitions never race.</summary>
     private void Sample()
     {
-        _process.Refresh();
-        var workingSet = _process.WorkingSet64;
+        var workingSet = ResidentMemory.Read();
         Volatile.Write(ref _workingSet, workingSet);
         if (!_overloaded && workingSet >= Thresholds.HighBytes)
         {
@@ -107,11 +104,5 @@ internal sealed class OverloadMonitor : BackgroundService
         if (!_options.Enabled) yield break;
         yield return new(Thresholds.HighBytes, new KeyValuePair<string, object?>(ThresholdTag, "high"));
         yield return new(Thresholds.LowBytes, new KeyValuePair<string, object?>(ThresholdTag, "low"));
-    }
-
-    public override void Dispose()
-    {
-        _process.Dispose();
-        base.Dispose();
     }
 }
