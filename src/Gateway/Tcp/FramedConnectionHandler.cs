@@ -10,8 +10,8 @@ using Microsoft.AspNetCore.Connections.Features;
 namespace Gateway.Tcp;
 
 /// <summary>
-/// Serves one framed endpoint. Kestrel calls it for each accepted socket; it is stateless and shared,
-/// keeping per-connection state in <see cref="FramedConnection"/>.
+/// Serves one framed endpoint. Kestrel calls it for each accepted socket; it is shared by the endpoint's connections
+/// (it admits or refuses each one) and keeps per-connection state in <see cref="FramedConnection"/>.
 /// </summary>
 internal sealed class FramedConnectionHandler(FramedEndpoint endpoint, IMessageBus bus, ConnectionSessions sessions, Rejections rejections, ILogger logger)
     : ConnectionHandler
