@@ -59,8 +59,10 @@ internal sealed class ConnectTunnel(IDuplexPipe client, Action abortClient, Sock
                 {
                     foreach (var segment in buffer)
                     {
-                        await Destination.SendAsync(segment, SocketFlags.None, Stopping).ConfigureAwait(false);
+                        // Counted as received, before it is forwarded: the destination's answer can reach the client
+                        // (and the client read the counters) before this send's continuation runs.
                         Session.Traffic.BytesIn += segment.Length;
+                        await Destination.SendAsync(segment, SocketFlags.None, Stopping).ConfigureAwait(false);
                     }
                 }
                 finally

@@ -155,9 +155,11 @@ internal sealed class BridgedWebSocket(WebSocket webSocket, Socket destination, 
                     return;
                 }
 
-                await Destination.SendAsync(buffer.AsMemory(0, result.Count), SocketFlags.None, Stopping).ConfigureAwait(false);
+                // Counted as received, before it is forwarded: the destination's answer can reach the client (and the
+                // client read the counters) before this send's continuation runs.
                 Session.Traffic.BytesIn += result.Count;
                 if (result.EndOfMessage) Session.Traffic.FramesIn++;
+                await Destination.SendAsync(buffer.AsMemory(0, result.Count), SocketFlags.None, Stopping).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)
