@@ -41,6 +41,7 @@ internal sealed class ConnectionAdmission : IDisposable
     {
         if (_maxPerAddress is { } max && address is not null)
         {
+            address = Unmapped(address);
             lock (_lock)
             {
                 var open = _perAddress.GetValueOrDefault(address);
@@ -58,6 +59,7 @@ internal sealed class ConnectionAdmission : IDisposable
     public void Release(IPAddress? address)
     {
         if (_maxPerAddress is null || address is null) return;
+        address = Unmapped(address);
         lock (_lock)
         {
             var open = _perAddress.GetValueOrDefault(address) - 1;
@@ -65,6 +67,9 @@ internal sealed class ConnectionAdmission : IDisposable
             else _perAddress.Remove(address);
         }
     }
+
+    /// <summary>An IPv4 peer on a dual-mode socket is counted as the IPv4 address it is, whichever way its socket saw it.</summary>
+    private static IPAddress Unmapped(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 
     private bool TryTakeAccept()
     {

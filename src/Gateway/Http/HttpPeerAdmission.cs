@@ -1,4 +1,3 @@
-using System.Net;
 using Gateway.Connections;
 using Gateway.Observability;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -44,7 +43,7 @@ internal sealed class HttpPeerAdmission : IDisposable
     public ProblemHttpResult? TryAdmit(HttpContext context, string endpoint)
     {
         if (!_admission.Limits) return null;
-        var address = AddressOf(context);
+        var address = context.Connection.RemoteIpAddress;
         if (_admission.TryAdmit(address) is not { } refusal) return null;
 
         var refused = _rejections.Count(endpoint, refusal);
@@ -59,11 +58,8 @@ internal sealed class HttpPeerAdmission : IDisposable
     /// <summary>An admitted peer has ended.</summary>
     public void Release(HttpContext context)
     {
-        if (_admission.Limits) _admission.Release(AddressOf(context));
+        if (_admission.Limits) _admission.Release(context.Connection.RemoteIpAddress);
     }
 
     public void Dispose() => _admission.Dispose();
-
-    private static IPAddress? AddressOf(HttpContext context) =>
-        context.Connection.RemoteIpAddress is { IsIPv4MappedToIPv6: true } mapped ? mapped.MapToIPv4() : context.Connection.RemoteIpAddress;
 }

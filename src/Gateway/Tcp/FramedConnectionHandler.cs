@@ -21,7 +21,6 @@ internal sealed class FramedConnectionHandler(FramedEndpoint endpoint, IMessageB
     public override async Task OnConnectedAsync(ConnectionContext context)
     {
         var address = (context.RemoteEndPoint as IPEndPoint)?.Address;
-        if (address is { IsIPv4MappedToIPv6: true }) address = address.MapToIPv4();
         if (Admit(address) is { } refusal)
         {
             // Returning closes the socket with a FIN: the peer reads the end of the stream, not a reset.
