@@ -1,6 +1,8 @@
 using Gateway;
 using Gateway.Observability;
+using Gateway.Overload;
 
+NativeHeapArenas.Limit();
 if (GatewayCommandLine.TryAnswer(args, Console.Out) is { } answered)
     return answered;
 if (args is [ReadinessProbe.Command, .. var probeArgs])

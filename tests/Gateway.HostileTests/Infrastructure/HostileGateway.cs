@@ -31,15 +31,9 @@ internal sealed class HostileGateway : IAsyncDisposable
     /// <summary>The resident memory now (<c>VmRSS</c> of <c>/proc/{pid}/status</c>); also kept as the peak seen so far.</summary>
     public long ResidentBytes()
     {
-        foreach (var line in File.ReadLines($"/proc/{_process.ProcessId}/status"))
-        {
-            if (!line.StartsWith("VmRSS:", StringComparison.Ordinal)) continue;
-            var bytes = long.Parse(line["VmRSS:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
-            _peakResidentBytes = Math.Max(_peakResidentBytes, bytes);
-            return bytes;
-        }
-
-        throw new InvalidOperationException($"No VmRSS in /proc/{_process.ProcessId}/status.");
+        var bytes = ProcessMemory.ResidentBytes(_process.ProcessId);
+        _peakResidentBytes = Math.Max(_peakResidentBytes, bytes);
+        return bytes;
     }
 
     /// <summary>Reads <see cref="ResidentBytes"/> every 100 ms until <paramref name="attack"/> ends, for its peak; then awaits it.</summary>
