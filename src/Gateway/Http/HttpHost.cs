@@ -14,8 +14,27 @@ internal static class HttpHost
     public const string Name = "http";
     public const string SecureName = "https";
 
+    /// <summary>
+    /// What an operator needs to see and relieve an overload or a flood, which the HTTP host answers even to a client it
+    /// refuses: liveness, readiness, the metrics and the admin API's endpoints, connections (to close some) and routes.
+    /// Cheap reads that neither hold a connection open nor take memory per request.
+    /// </summary>
+    private static readonly PathString[] s_operatorPaths =
+        ["/healthz", "/readyz", "/metrics", "/api/endpoints", "/api/connections", "/api/routes"];
+
     /// <summary>The endpoint of an API request or event stream.</summary>
     public static string EndpointOf(HttpRequest request) => request.IsHttps ? SecureName : Name;
+
+    /// <summary>Whether <paramref name="path"/> is one of the operators' reads (<see cref="s_operatorPaths"/>).</summary>
+    public static bool IsForOperators(PathString path)
+    {
+        foreach (var operatorPath in s_operatorPaths)
+        {
+            if (path.StartsWithSegments(operatorPath)) return true;
+        }
+
+        return false;
+    }
 }
 
 /// <summary>The HTTP host's request endpoints: <c>http</c>, and <c>https</c> when the HTTPS port has a certificate.</summary>

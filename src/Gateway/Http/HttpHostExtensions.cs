@@ -26,6 +26,9 @@ internal static class HttpHostExtensions
         services.AddKeyedSingleton(HttpPeerAdmission.EventStreams, (provider, _) => new HttpPeerAdmission(
             provider.GetRequiredService<IOptions<GatewayOptions>>().Value.Http.Sse.Limits, $"{GatewayOptions.SectionName}:Http:Sse:Limits", "event streams",
             provider.GetRequiredService<Rejections>(), provider.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Http.Sse")));
+        services.AddKeyedSingleton(HttpPeerAdmission.Connections, (provider, _) => new HttpPeerAdmission(
+            provider.GetRequiredService<IOptions<GatewayOptions>>().Value.Http.Limits, $"{GatewayOptions.SectionName}:Http:Limits", "connections",
+            provider.GetRequiredService<Rejections>(), provider.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Http")));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IEndpointCatalog, HttpEndpointCatalog>());
         services.TryAddSingleton(provider =>
         {
@@ -34,19 +37,25 @@ internal static class HttpHostExtensions
             return new HttpHostListener(https.IsEnabled ? new EndpointTls("https", https, logger) : null);
         });
         services.AddOptions<KestrelServerOptions>()
-            .Configure<IOptions<GatewayOptions>, HttpHostListener>((kestrel, gateway, listener) =>
+            .Configure<IOptions<GatewayOptions>, HttpHostListener, IServiceProvider>((kestrel, gateway, listener, provider) =>
             {
                 var http = gateway.Value.Http;
                 var transport = gateway.Value.Transport.Kind;
                 // Server-wide in Kestrel; only HTTP reads request heads and keeps connections alive between requests.
                 kestrel.Limits.RequestHeadersTimeout = http.RequestHeadersTimeout;
                 kestrel.Limits.KeepAliveTimeout = http.IdleTimeout;
-                TransportListeners.Listen(kestrel, http.Address ?? gateway.Value.DefaultAddress, http.Port, transport, listener.Listeners.Add);
+                var admission = provider.GetRequiredKeyedService<HttpPeerAdmission>(HttpPeerAdmission.Connections);
+                TransportListeners.Listen(kestrel, http.Address ?? gateway.Value.DefaultAddress, http.Port, transport, listen =>
+                {
+                    listener.Listeners.Add(listen);
+                    listen.AdmitConnections(admission, HttpHost.Name);
+                });
                 if (listener.Tls is not { } tls) return;
                 var https = gateway.Value.Https;
                 TransportListeners.Listen(kestrel, https.Address ?? gateway.Value.DefaultAddress, https.Port, transport, listen =>
                 {
                     listener.SecureListeners.Add(listen);
+                    listen.AdmitConnections(admission, HttpHost.SecureName);
                     tls.Apply(listen);
                 });
             });
@@ -56,6 +65,7 @@ internal static class HttpHostExtensions
     public static WebApplication MapHttpHost(this WebApplication app)
     {
         app.UseOverloadGate();
+        app.UseConnectionLimits();
         app.UseRequestLogging();
         app.UseStatusCodePages();
         app.Use(app.Services.GetRequiredService<HttpAccess>().Identify);

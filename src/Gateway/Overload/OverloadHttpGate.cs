@@ -6,15 +6,11 @@ namespace Gateway.Overload;
 
 /// <summary>
 /// Answers HTTP requests with 503 and <c>Retry-After</c> while the process is overloaded: publishes, event streams and
-/// WebSocket upgrades (tunnel bridges among them) alike. What an operator needs to see and relieve the overload still answers: liveness,
-/// readiness (which then fails), the metrics and the admin API's endpoints, connections (to close some) and routes.
+/// WebSocket upgrades (tunnel bridges among them) alike. What an operator needs to see and relieve the overload still answers
+/// (<see cref="HttpHost.IsForOperators"/>); readiness then fails.
 /// </summary>
 internal static class OverloadHttpGate
 {
-    /// <summary>Cheap reads that neither hold a connection open nor take memory per request.</summary>
-    private static readonly PathString[] s_operatorPaths =
-        ["/healthz", "/readyz", "/metrics", "/api/endpoints", "/api/connections", "/api/routes"];
-
     /// <summary>Add it first, so a refused request costs nothing further (and writes no request line of its own).</summary>
     public static WebApplication UseOverloadGate(this WebApplication app)
     {
@@ -22,7 +18,7 @@ internal static class OverloadHttpGate
         var retryAfter = ((long)refusals.RetryAfter.TotalSeconds).ToString(CultureInfo.InvariantCulture);
         app.Use((context, next) =>
         {
-            if (!refusals.IsOverloaded || IsForOperators(context.Request.Path)) return next(context);
+            if (!refusals.IsOverloaded || HttpHost.IsForOperators(context.Request.Path)) return next(context);
             var connection = context.Connection;
             refusals.Refuse(HttpHost.EndpointOf(context.Request), "a request",
                 connection.RemoteIpAddress is { } address ? new System.Net.IPEndPoint(address, connection.RemotePort) : null);
@@ -33,15 +29,5 @@ internal static class OverloadHttpGate
                 detail: $"The gateway is short of memory and takes no new work; retry after {retryAfter} s.").ExecuteAsync(context);
         });
         return app;
-    }
-
-    private static bool IsForOperators(PathString path)
-    {
-        foreach (var operatorPath in s_operatorPaths)
-        {
-            if (path.StartsWithSegments(operatorPath)) return true;
-        }
-
-        return false;
     }
 }

@@ -27,7 +27,7 @@ public abstract class ConnectionAdmissionTests(TransportKind transport)
         await gateway.WaitForConnectionsAsync(2);
 
         Assert.True(await ConnectAndSeeEndAsync(IPAddress.Loopback, endPoint), "a third connection from 127.0.0.1 was not refused");
-        using var other = await ConnectFromAsync(IPAddress.Parse("127.0.0.2"), endPoint);
+        using var other = await SourceAddress.ConnectFromAsync(IPAddress.Parse("127.0.0.2"), endPoint);
         await gateway.WaitForConnectionsAsync(3);
         await EchoesAsync(other, "from another address");
 
@@ -36,7 +36,7 @@ public abstract class ConnectionAdmissionTests(TransportKind transport)
         Socket? again = null;
         await Eventually.TrueAsync(async () =>
         {
-            var socket = await ConnectFromAsync(IPAddress.Loopback, endPoint);
+            var socket = await SourceAddress.ConnectFromAsync(IPAddress.Loopback, endPoint);
             await socket.SendAsync("admitted again\n"u8.ToArray());
             if (await socket.ReceiveAsync(new byte[64]).WaitAsync(TimeSpan.FromSeconds(10)) > 0)
             {
@@ -66,7 +66,7 @@ public abstract class ConnectionAdmissionTests(TransportKind transport)
         var refused = 0;
         for (var i = 0; i < Attempts; i++)
         {
-            var socket = await ConnectFromAsync(IPAddress.Loopback, endPoint);
+            var socket = await SourceAddress.ConnectFromAsync(IPAddress.Loopback, endPoint);
             // An admitted connection stays open: it echoes. A refused one reads the end of the stream at once.
             await socket.SendAsync("x\n"u8.ToArray());
             var buffer = new byte[16];
@@ -87,17 +87,9 @@ public abstract class ConnectionAdmissionTests(TransportKind transport)
         foreach (var socket in admitted) socket.Dispose();
     }
 
-    private static async Task<Socket> ConnectFromAsync(IPAddress source, IPEndPoint endPoint)
-    {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(source, 0));
-        await socket.ConnectAsync(endPoint);
-        return socket;
-    }
-
     private static async Task<bool> ConnectAndSeeEndAsync(IPAddress source, IPEndPoint endPoint)
     {
-        using var socket = await ConnectFromAsync(source, endPoint);
+        using var socket = await SourceAddress.ConnectFromAsync(source, endPoint);
         return await socket.ReceiveAsync(new byte[16]).WaitAsync(TimeSpan.FromSeconds(10)) == 0;
     }
 

@@ -118,6 +118,14 @@ internal sealed class ConnectMiddleware(
             return;
         }
 
+        // A connection over the HTTP host's connection limits gets the 429 its requests would get (Http/HttpConnectionLimits).
+        if (HttpConnectionLimits.RefusalOf(connection) is { } limit)
+        {
+            await RefuseAsync(transport.Output, request.Target, remote, null, StatusCodes.Status429TooManyRequests, "Too many connections",
+                $"Refused: {limit}.").ConfigureAwait(false);
+            return;
+        }
+
         // A certificate's name was proven in the handshake; it comes first when a request brings both.
         var certificate = connection.Features.Get<ITlsConnectionFeature>()?.ClientCertificate;
         string? keyIdentity = null;
