@@ -113,6 +113,13 @@ public sealed class WebSocketEndpointOptions
     /// </summary>
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// How long a client closed for bad input or a limit may go on sending, its input read and dropped, before the connection
+    /// closes: time for it to read the messages and the close frame it was owed rather than lose them to a reset. Defaults
+    /// to 2 seconds; 0 turns lingering off.
+    /// </summary>
+    public TimeSpan LingerTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Each socket's messages and bytes per second, and new sockets per second and per client address; off until set.</summary>
     public Gateway.Connections.RateLimitOptions Limits { get; set; } = new();
 }

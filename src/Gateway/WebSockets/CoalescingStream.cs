@@ -23,7 +23,8 @@ namespace Gateway.WebSockets;
 /// connection ends with a lingering close (<see cref="DiscardInputAsync"/>).</para>
 /// </remarks>
 /// <param name="direct">The connection's direct send; null where bytes must go through Kestrel (TLS, other transports).</param>
-internal sealed class CoalescingStream(Stream inner, IDirectSendFeature? direct = null) : Stream
+/// <param name="lingerTimeout">How long <see cref="DiscardInputAsync"/> reads at most; 0 for not at all.</param>
+internal sealed class CoalescingStream(Stream inner, IDirectSendFeature? direct, TimeSpan lingerTimeout) : Stream
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly PooledBufferWriter _held = new(4096); // rented while writes are gathered, returned once they are out
@@ -36,12 +37,6 @@ internal sealed class CoalescingStream(Stream inner, IDirectSendFeature? direct 
     // What the WebSocket reads in place of the client's close frame after a refusal: final, close, no payload, masked (with
     // a key of zeros) as a client's frame is; the WebSocket reads a client's header and key in one.
     private static readonly byte[] s_closeFrame = [0x88, 0x80, 0, 0, 0, 0];
-
-    /// <summary>
-    /// How long a refused client's input is read and dropped after our close frame, at most, before the connection closes:
-    /// time for it to read our close frame and stop sending, bounded so that a client that never stops costs nothing more.
-    /// </summary>
-    public static readonly TimeSpan LingerTimeout = TimeSpan.FromSeconds(2);
 
     /// <summary>True when writes are offered to the socket directly before going through Kestrel.</summary>
     public bool SendsDirectly => direct is not null;
@@ -208,17 +203,19 @@ internal sealed class CoalescingStream(Stream inner, IDirectSendFeature? direct 
 
     /// <summary>
     /// Reads and drops what the client still sends, after our close frame, until the client ends its side, sends its close
-    /// frame, or <see cref="LingerTimeout"/> passes (nginx's lingering close). Closing a connection with unread input sends
+    /// frame, or <c>Gateway:Http:WebSocket:LingerTimeout</c> passes (nginx's lingering close): time for it to read our close
+    /// frame and stop sending, bounded so that a client that never stops costs nothing more. Closing a connection with unread input sends
     /// a reset, and a reset makes the client's kernel discard what we sent and it has not read yet: our last messages and
     /// the close frame. A 4 KiB buffer, whatever the client sends.
     /// </summary>
     public async Task DiscardInputAsync()
     {
         _guard?.StopChecking();
+        if (lingerTimeout <= TimeSpan.Zero) return;
         var scratch = ArrayPool<byte>.Shared.Rent(4096);
         try
         {
-            using var linger = new CancellationTokenSource(LingerTimeout);
+            using var linger = new CancellationTokenSource(lingerTimeout);
             int read;
             while ((read = await inner.ReadAsync(scratch, linger.Token).ConfigureAwait(false)) > 0)
             {
@@ -278,7 +275,8 @@ internal sealed class CoalescingStream(Stream inner, IDirectSendFeature? direct 
 /// the handshake, its checks and the WebSocket itself stay the framework's.
 /// </summary>
 /// <param name="direct">The connection's direct send, for a plaintext connection of the epoll transport.</param>
-internal sealed class CoalescingUpgradeFeature(IHttpUpgradeFeature inner, IDirectSendFeature? direct) : IHttpUpgradeFeature
+/// <param name="lingerTimeout">The stream's lingering after a refusal, <c>Gateway:Http:WebSocket:LingerTimeout</c>.</param>
+internal sealed class CoalescingUpgradeFeature(IHttpUpgradeFeature inner, IDirectSendFeature? direct, TimeSpan lingerTimeout) : IHttpUpgradeFeature
 {
     public bool IsUpgradableRequest => inner.IsUpgradableRequest;
 
@@ -289,7 +287,7 @@ internal sealed class CoalescingUpgradeFeature(IHttpUpgradeFeature inner, IDirec
     {
         // Before the handshake's answer is written: its flush then leaves the send loop marked idle once it is sent.
         direct?.EnableDirectSends();
-        Stream = new CoalescingStream(await inner.UpgradeAsync().ConfigureAwait(false), direct);
+        Stream = new CoalescingStream(await inner.UpgradeAsync().ConfigureAwait(false), direct, lingerTimeout);
         return Stream;
     }
 }

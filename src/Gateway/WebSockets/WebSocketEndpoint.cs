@@ -33,14 +33,15 @@ internal static class WebSocketEndpoint
     public static void MapWebSocketEndpoint(this WebApplication app)
     {
         // Before the WebSocket middleware, which takes the upgrade feature it finds when the request arrives.
-        app.Use(static (context, next) =>
+        var lingerTimeout = app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value.Http.WebSocket.LingerTimeout;
+        app.Use((context, next) =>
         {
             if (context.Request.Path == Path && context.Features.Get<IHttpUpgradeFeature>() is { } upgrade)
             {
                 // Under TLS the socket carries ciphertext: only Kestrel's stream may write to it. The connection's TLS
                 // feature is asked, not the request's scheme, which forwarded-header handling may rewrite.
                 var direct = context.Features.Get<ITlsConnectionFeature>() is null ? context.Features.Get<IDirectSendFeature>() : null;
-                context.Features.Set<IHttpUpgradeFeature>(new CoalescingUpgradeFeature(upgrade, direct));
+                context.Features.Set<IHttpUpgradeFeature>(new CoalescingUpgradeFeature(upgrade, direct, lingerTimeout));
             }
             return next(context);
         });

@@ -18,6 +18,8 @@ internal sealed class WebSocketOptionsValidator : GatewayOptionsCheck
         CheckOutbox(webSocket.Outbox, path, errors);
         if (webSocket.IdleTimeout < TimeSpan.Zero)
             errors.Add($"{path}:IdleTimeout must not be negative (was {webSocket.IdleTimeout}); 0 turns the idle timeout off.");
+        if (webSocket.LingerTimeout < TimeSpan.Zero)
+            errors.Add($"{path}:LingerTimeout must not be negative (was {webSocket.LingerTimeout}); 0 turns lingering off.");
         errors.AddRange(webSocket.Limits.Validate($"{path}:Limits", canPause: true));
         foreach (var origin in webSocket.AllowedOrigins)
         {

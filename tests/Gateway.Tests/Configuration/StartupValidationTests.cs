@@ -41,6 +41,7 @@ public sealed class StartupValidationTests
     [InlineData("Gateway:Http:Sse:HistoryPerTopic=-1", "Gateway:Http:Sse:HistoryPerTopic")]
     [InlineData("Gateway:Http:WebSocket:MaxMessageBytes=-1", "Gateway:Http:WebSocket:MaxMessageBytes")]
     [InlineData("Gateway:Http:WebSocket:AllowedOrigins:0=https://app.example.com/path", "Gateway:Http:WebSocket:AllowedOrigins")]
+    [InlineData("Gateway:Http:WebSocket:LingerTimeout=-00:00:01", "Gateway:Http:WebSocket:LingerTimeout must not be negative")]
     public async Task Invalid_setting_stops_the_start_and_names_the_setting(string setting, string expected)
     {
         var failure = await Assert.ThrowsAsync<GatewayStartupException>(() => TestGateway.StartAsync(ValidEcho(setting)));

@@ -143,6 +143,28 @@ public abstract class WebSocketLimitsTests(TransportKind transport)
         Assert.EndsWith($"out {bytes} bytes {count} messages", closed.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_refused_client_is_read_for_its_LingerTimeout_and_closes_cleanly_with_its_close_frame()
+    {
+        await using var gateway = await TestGateway.StartAsync(transport, [.. s_settings, "Gateway:Http:WebSocket:LingerTimeout=00:00:30"]);
+        using var client = await OpenRawAsync(gateway, "?publish=abuse/t");
+        var stream = client.GetStream();
+        await stream.WriteAsync(Frames(output => WriteFrame(output, 0x81, "unmasked"u8, mask: false)));
+        Assert.Equal(1002, await ReadCloseCodeAsync(stream));
+
+        // Past the default 2 s the gateway still reads what the client sends: no reset comes back.
+        var junk = Frames(output => WriteMaskedFrame(output, 0x2, new byte[1000]));
+        var sendingUntil = DateTime.UtcNow + TimeSpan.FromSeconds(4);
+        while (DateTime.UtcNow < sendingUntil)
+        {
+            await stream.WriteAsync(junk);
+            await Task.Delay(20);
+        }
+
+        // Its close frame ends the lingering: the connection ends with a FIN, not a reset.
+        await AnswerCloseAndReadTheEndAsync(stream, resetAllowed: false);
+    }
+
     /// <summary>The close frame's code, after any data frames the server sends first.</summary>
     private static async Task<int> ReadCloseCodeAsync(Stream stream)
     {
