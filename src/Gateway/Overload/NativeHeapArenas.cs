@@ -28,7 +28,7 @@ internal static partial class NativeHeapArenas
         {
             mallopt(M_ARENA_MAX, Cap);
         }
-        catch (EntryPointNotFoundException)
+        catch (Exception ex) when (ex is EntryPointNotFoundException or DllNotFoundException)
         {
             // A C library without mallopt (not glibc) has no per-thread arenas to cap.
         }
