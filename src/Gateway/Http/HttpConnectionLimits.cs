@@ -25,20 +25,16 @@ internal static class HttpConnectionLimits
         listen.Use(next => async connection =>
         {
             var address = (connection.RemoteEndPoint as IPEndPoint)?.Address;
-            if (admission.TryAdmit(address, endpoint) is { } limit)
-            {
-                connection.Items[s_refusedFor] = limit;
-                await next(connection).ConfigureAwait(false);
-                return;
-            }
-
+            var limit = admission.TryAdmit(address, endpoint);
+            if (limit is not null) connection.Items[s_refusedFor] = limit;
             try
             {
                 await next(connection).ConfigureAwait(false);
             }
             finally
             {
-                admission.Release(address);
+                // Only an admitted connection holds a place to give back.
+                if (limit is null) admission.Release(address);
             }
         });
     }
