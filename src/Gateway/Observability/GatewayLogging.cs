@@ -40,9 +40,7 @@ internal static class GatewayLogging
         var configuration = services.GetRequiredService<IConfiguration>();
         // A value that is not a format is reported, naming the setting, by the options' validation at start.
         _ = Enum.TryParse<LogFormat>(configuration[$"{GatewayOptions.SectionName}:{nameof(GatewayOptions.LogFormat)}"], ignoreCase: true, out var format);
-        // Polly's telemetry logs every retry of a route's upstream request at Warning: once per message. A route logs its
-        // circuit opening and closing itself, so Polly is quiet unless the configuration asks for its lines.
-        var serilog = new LoggerConfiguration().MinimumLevel.Override("Polly", LogEventLevel.Fatal)
+        var serilog = new LoggerConfiguration()
             .ReadFrom.Configuration(configuration).Filter.ByExcluding(IsHostAddressLine);
         ApplyFrameworkLevels(serilog, configuration.GetSection("Logging:LogLevel"));
         // The format is chosen here rather than in WriteTo, as configuration can add a setting but never remove one.

@@ -6,13 +6,12 @@ using RouteOptions = Gateway.Routing.RouteOptions;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
-/// <summary>Registers the routes: their validation, one named HTTP client (pool and resilience handler) per route, made only for HTTP routes, the service that runs them, their metrics and readiness.</summary>
+/// <summary>Registers the routes: their validation, one named HTTP client (its connection pool) per route, made only for HTTP routes, the service that runs them, their metrics and readiness.</summary>
 internal static class RoutesServiceCollectionExtensions
 {
     public static IServiceCollection AddRoutes(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddGatewayOptionsCheck<RoutesValidator>();
-        services.TryAddSingleton<UpstreamCircuits>();
         services.TryAddSingleton(provider =>
         {
             var catalog = ActivatorUtilities.CreateInstance<RouteCatalog>(provider);
@@ -35,19 +34,15 @@ internal static class RoutesServiceCollectionExtensions
                 .RemoveAllLoggers()
                 .ConfigureHttpClient((provider, client) =>
                 {
-                    // The resilience handler times each attempt and the whole; the client's own 100 s would cut retries short.
+                    // The route's resilience pipeline times each attempt and the whole; the client's own 100 s would cut retries short.
                     client.Timeout = Timeout.InfiniteTimeSpan;
                     client.MaxResponseContentBufferSize = RouteOf(provider, name).To.MaxReplyBytes;
                 })
                 .ConfigurePrimaryHttpMessageHandler(provider =>
                     HttpUpstream.CreateHandler(RouteOf(provider, name).To, provider.GetRequiredService<Gateway.Transport.OutboundConnections>().HttpConnectCallback))
                 // One pool for the route's lifetime: PooledConnectionLifetime replaces connections for DNS changes instead.
-                .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
-                .AddResilienceHandler("upstream", (pipeline, context) =>
-                {
-                    var options = RouteOf(context.ServiceProvider, name);
-                    HttpUpstream.ConfigureResilience(pipeline, options, context.ServiceProvider.GetRequiredService<UpstreamCircuits>().For(name, options.To));
-                });
+                // The route's retries, timeouts and circuit breaker run around each request in HttpUpstream, not in here.
+                .SetHandlerLifetime(Timeout.InfiniteTimeSpan);
         }
 
         return services;

@@ -8,7 +8,7 @@ namespace Gateway.Routing;
 
 /// <summary>
 /// The retries, timeouts and circuit breaker of a TCP or UDP upstream: the same shape and settings as an HTTP route's
-/// resilience handler (<see cref="HttpUpstream.ConfigureResilience"/>), with socket failures as the transient ones.
+/// resilience pipeline (<see cref="HttpUpstream"/>), with socket failures as the transient ones.
 /// </summary>
 internal static class UpstreamResilience
 {
