@@ -61,11 +61,16 @@ internal sealed class HttpUpstream : IUpstream
     {
         // The client's diagnostics handler writes the current span's context as traceparent.
         using var span = MessageTracing.StartForward(message, _route, Destination);
+        // Outcomes rather than exceptions between the pipeline and the attempt: the overloads that throw add two more
+        // asynchronous layers per request.
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
         try
         {
-            using var response = await _resilience.ExecuteAsync(
-                static (state, attempt) => new ValueTask<HttpResponseMessage>(state.upstream.SendAttemptAsync(state.message, attempt)),
-                (upstream: this, message), cancellationToken).ConfigureAwait(false);
+            var outcome = await _resilience.ExecuteOutcomeAsync(
+                static (context, state) => state.upstream.SendAttemptAsync(state.message, context.CancellationToken),
+                context, (upstream: this, message)).ConfigureAwait(false);
+            outcome.ThrowIfException();
+            using var response = outcome.Result!;
             if (!response.IsSuccessStatusCode)
                 return UpstreamResult.Failed($"HTTP {(int)response.StatusCode} {response.ReasonPhrase}".TrimEnd());
             var answer = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
@@ -83,10 +88,14 @@ internal sealed class HttpUpstream : IUpstream
         {
             return UpstreamResult.Failed(ex.InnerException is { } inner ? $"{ex.Message} ({inner.Message})" : ex.Message);
         }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
     }
 
     /// <summary>One attempt: a new request, answered in full (a retried attempt's answer is disposed by the retry).</summary>
-    private async Task<HttpResponseMessage> SendAttemptAsync(Message message, CancellationToken cancellationToken)
+    private async ValueTask<Outcome<HttpResponseMessage>> SendAttemptAsync(Message message, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(_method, _url)
         {
@@ -99,7 +108,14 @@ internal sealed class HttpUpstream : IUpstream
         request.Headers.TryAddWithoutValidation(TopicHeader, HeaderValue(message.Topic));
         request.Headers.TryAddWithoutValidation(MessageIdHeader, message.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
         request.Headers.TryAddWithoutValidation(SourceHeader, HeaderValue(message.SourceEndpoint));
-        return await _client.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return Outcome.FromResult(await _client.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false));
+        }
+        catch (Exception ex)
+        {
+            return Outcome.FromException<HttpResponseMessage>(ex);
+        }
     }
 
     /// <summary>A header carries visible ASCII only: other characters of a topic are percent-encoded as UTF-8.</summary>
