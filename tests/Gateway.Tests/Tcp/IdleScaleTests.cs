@@ -34,8 +34,11 @@ public sealed class IdleScaleTests
         {
             // Several source addresses of this test's own, so earlier runs' closed ports (TIME_WAIT) are not in the way.
             var network = Random.Shared.Next(1, 250);
-            await InWavesAsync(i => ConnectAsync(sockets, i, endPoint, new IPAddress([127, 77, (byte)network, (byte)(2 + i % 4)])));
-            await gateway.WaitForConnectionsAsync(s_count);
+            // Each wave once the gateway has accepted the one before: a client's connect completes before the gateway
+            // accepts, and waves faster than its accepts (on a busy machine) would overflow the listen backlog (512),
+            // leaving connections to the kernel's SYN-ACK retries, seconds apart.
+            await InWavesAsync(i => ConnectAsync(sockets, i, endPoint, new IPAddress([127, 77, (byte)network, (byte)(2 + i % 4)])),
+                afterWave: gateway.WaitForConnectionsAsync);
 
             var sessions = gateway.Services.GetRequiredService<ConnectionRegistry>().All.Where(session => session.Endpoint == "idle").ToList();
             Assert.Equal(s_count, sessions.Count);
@@ -53,11 +56,15 @@ public sealed class IdleScaleTests
         }
     }
 
-    /// <summary>Runs <paramref name="step"/> for every connection, 200 at a time.</summary>
-    private static async Task InWavesAsync(Func<int, Task> step)
+    /// <summary>Runs <paramref name="step"/> for every connection, 200 at a time; <paramref name="afterWave"/> gets the count done so far.</summary>
+    private static async Task InWavesAsync(Func<int, Task> step, Func<int, Task>? afterWave = null)
     {
         for (var start = 0; start < s_count; start += 200)
-            await Task.WhenAll(Enumerable.Range(start, Math.Min(200, s_count - start)).Select(step));
+        {
+            var end = Math.Min(start + 200, s_count);
+            await Task.WhenAll(Enumerable.Range(start, end - start).Select(step));
+            if (afterWave is not null) await afterWave(end);
+        }
     }
 
     private static async Task ConnectAsync(Socket[] sockets, int index, IPEndPoint endPoint, IPAddress source)
