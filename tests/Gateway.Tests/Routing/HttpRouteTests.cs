@@ -79,7 +79,14 @@ public sealed class HttpRouteTests(TestCertificates certificates) : IClassFixtur
         var state = await RouteAccounting.SettledAsync(gateway.HttpAddress, "svc", matched: 1);
         Assert.Equal(1, state.GetProperty("succeeded").GetInt64());
         Assert.Equal(4, upstream.Received.Count);
-        Assert.All(upstream.Received, request => Assert.Equal("reading", request.Body));
+        // Each attempt is a request of its own, built again from the same message.
+        var first = upstream.Received.First();
+        Assert.False(string.IsNullOrEmpty(first.MessageId));
+        Assert.All(upstream.Received, request =>
+        {
+            Assert.Equal("reading", request.Body);
+            Assert.Equal((first.Topic, first.MessageId, first.ContentType), (request.Topic, request.MessageId, request.ContentType));
+        });
     }
 
     [Fact]
