@@ -36,6 +36,7 @@ internal sealed class HttpUpstream : IUpstream
     private readonly Uri _url;
     private readonly HttpMethod _method;
     private readonly Version _version;
+    private readonly int _maxReplyBytes;
 
     public HttpUpstream(string route, RouteOptions options, HttpClient client, UpstreamCircuit circuit)
     {
@@ -46,6 +47,7 @@ internal sealed class HttpUpstream : IUpstream
         _url = new Uri(options.To.Url!);
         _method = HttpMethod.Parse(options.To.Method);
         _version = options.To.HttpVersion == "2" ? HttpVersion.Version20 : HttpVersion.Version11;
+        _maxReplyBytes = options.To.MaxReplyBytes;
     }
 
     public string Destination => Circuit.Destination;
@@ -83,6 +85,10 @@ internal sealed class HttpUpstream : IUpstream
         catch (TimeoutRejectedException ex)
         {
             return UpstreamResult.Failed($"timed out after {ex.Timeout.TotalSeconds:0.###} s");
+        }
+        catch (HttpRequestException ex) when (IsOverReplyLimit(ex))
+        {
+            return UpstreamResult.Failed($"the answer is longer than To:MaxReplyBytes ({_maxReplyBytes} bytes)");
         }
         catch (HttpRequestException ex)
         {
@@ -173,7 +179,7 @@ internal sealed class HttpUpstream : IUpstream
         pipeline.AddTimeout(new HttpTimeoutStrategyOptions { Name = "total", Timeout = options.TotalTimeout });
         if (options.Retry.MaxRetries > 0)
         {
-            pipeline.AddRetry(new HttpRetryStrategyOptions
+            var retry = new HttpRetryStrategyOptions
             {
                 MaxRetryAttempts = options.Retry.MaxRetries,
                 Delay = options.Retry.BaseDelay,
@@ -181,11 +187,14 @@ internal sealed class HttpUpstream : IUpstream
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
                 ShouldRetryAfterHeader = true,
-            });
+            };
+            var transient = retry.ShouldHandle;
+            retry.ShouldHandle = args => IsOverReplyLimit(args.Outcome.Exception) ? ValueTask.FromResult(false) : transient(args);
+            pipeline.AddRetry(retry);
         }
 
         var breaker = options.CircuitBreaker;
-        pipeline.AddCircuitBreaker(new HttpCircuitBreakerStrategyOptions
+        var breakerOptions = new HttpCircuitBreakerStrategyOptions
         {
             FailureRatio = breaker.FailureRatio,
             MinimumThroughput = breaker.MinimumThroughput,
@@ -201,9 +210,19 @@ internal sealed class HttpUpstream : IUpstream
                 circuit.OnClosed();
                 return ValueTask.CompletedTask;
             },
-        });
+        };
+        var failure = breakerOptions.ShouldHandle;
+        breakerOptions.ShouldHandle = args => IsOverReplyLimit(args.Outcome.Exception) ? ValueTask.FromResult(false) : failure(args);
+        pipeline.AddCircuitBreaker(breakerOptions);
         return pipeline.AddTimeout(new HttpTimeoutStrategyOptions { Name = "attempt", Timeout = options.AttemptTimeout }).Build();
     }
+
+    /// <summary>
+    /// An answer longer than <c>To:MaxReplyBytes</c> is this gateway's limit, not the upstream failing: the upstream took
+    /// the message, so it is never retried (that would deliver it again) and never counted by the circuit breaker.
+    /// </summary>
+    private static bool IsOverReplyLimit(Exception? exception) =>
+        exception is HttpRequestException { HttpRequestError: HttpRequestError.ConfigurationLimitExceeded };
 
     private static string Describe(Outcome<HttpResponseMessage> outcome) =>
         outcome.Exception is { } exception ? exception.Message

@@ -111,6 +111,29 @@ public sealed class HttpRouteTests(TestCertificates certificates) : IClassFixtur
     }
 
     [Fact]
+    public async Task An_answer_over_MaxReplyBytes_fails_the_message_once_without_a_retry_and_names_the_setting()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync();
+        upstream.Otherwise = ScriptedUpstream.Answer; // "re:" and the body: 20 bytes for this one
+        await using var gateway = await TestGateway.StartAsync(Settings(upstream.Url,
+            "Gateway:Routes:svc:To:MaxReplyBytes=16", "Gateway:Routes:svc:ReplyTopic=devices/{connectionId}/down"));
+        await using var device = await FramedClient.ConnectAsync(gateway.EndPointOf("devices"));
+        await gateway.WaitForConnectionsAsync(1);
+
+        await device.SendLineAsync("a long reading..");
+
+        var state = await RouteAccounting.SettledAsync(gateway.HttpAddress, "svc", matched: 1);
+        Assert.Equal(1, state.GetProperty("failed").GetInt64());
+        // The service took the message: sending it again would deliver it twice.
+        Assert.Single(upstream.Received);
+        Assert.Contains("MaxReplyBytes", state.GetProperty("lastError").GetString(), StringComparison.Ordinal);
+
+        // A short answer still comes back.
+        await device.SendLineAsync("short");
+        Assert.Equal("re:short", await device.ReadLineAsync());
+    }
+
+    [Fact]
     public async Task A_429_is_retried_after_its_Retry_After()
     {
         await using var upstream = await ScriptedUpstream.StartAsync();
