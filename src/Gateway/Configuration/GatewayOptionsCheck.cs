@@ -50,7 +50,7 @@ internal abstract class GatewayOptionsCheck : IValidateOptions<GatewayOptions>
     {
         try
         {
-            CertificateFiles.LoadWithKey(tls.Certificate).Dispose();
+            CertificateFiles.LoadServerCertificate(tls.Certificate).Dispose();
         }
         catch (CertificateFileException ex)
         {

@@ -38,6 +38,31 @@ internal static class CertificateFiles
         return certificate;
     }
 
+    /// <summary>
+    /// Loads a certificate a listener serves TLS with: <see cref="LoadWithKey"/>, and an Extended Key Usage, when it has
+    /// one, that includes Server Authentication.
+    /// </summary>
+    /// <remarks>
+    /// Kestrel checks that usage at every handshake and fails each one without it. Checking here refuses such a
+    /// certificate at start (or at a reload), naming its setting.
+    /// </remarks>
+    /// <exception cref="CertificateFileException">As for <see cref="LoadWithKey"/>, or the certificate is not for servers.</exception>
+    public static X509Certificate2 LoadServerCertificate(CertificateFileOptions options)
+    {
+        var certificate = LoadWithKey(options);
+        var usages = certificate.Extensions.OfType<X509EnhancedKeyUsageExtension>().SelectMany(extension => extension.EnhancedKeyUsages.Cast<System.Security.Cryptography.Oid>()).ToList();
+        if (usages.Count > 0 && !usages.Any(usage => usage.Value == ServerAuthentication))
+        {
+            certificate.Dispose();
+            throw new CertificateFileException(nameof(options.Path),
+                $"'{options.Path}' is not a server certificate: its Extended Key Usage does not include Server Authentication ({ServerAuthentication}).");
+        }
+
+        return certificate;
+    }
+
+    private const string ServerAuthentication = "1.3.6.1.5.5.7.3.1";
+
     /// <summary>Loads every certificate of a PEM bundle, such as the CA certificates client certificates must chain to.</summary>
     public static X509Certificate2Collection LoadBundle(string? path, string setting)
     {

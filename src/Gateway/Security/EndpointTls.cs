@@ -116,7 +116,7 @@ internal sealed class EndpointTls : IDisposable
 
     private static (X509Certificate2 Certificate, ClientCertificates? Clients) Load(TlsOptions options)
     {
-        var certificate = CertificateFiles.LoadWithKey(options.Certificate);
+        var certificate = CertificateFiles.LoadServerCertificate(options.Certificate);
         if (options.ClientCertificateMode == ClientCertificateMode.NoCertificate) return (certificate, null);
         try
         {

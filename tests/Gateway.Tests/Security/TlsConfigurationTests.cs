@@ -35,6 +35,17 @@ public sealed class TlsConfigurationTests(TestCertificates certificates) : IClas
     }
 
     [Fact]
+    public async Task A_client_certificate_as_the_server_certificate_names_the_setting()
+    {
+        var (certificate, key) = certificates.Client("device1");
+        var failure = await Assert.ThrowsAsync<GatewayStartupException>(() => TestGateway.StartAsync(Secure(
+            $"Gateway:Endpoints:secure:Tls:Certificate:Path={certificate}", $"Gateway:Endpoints:secure:Tls:Certificate:KeyPath={key}")));
+
+        Assert.Contains("Gateway:Endpoints:secure:Tls:Certificate:Path: ", failure.Message, StringComparison.Ordinal);
+        Assert.Contains("does not include Server Authentication", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_wrong_PKCS12_password_names_the_setting()
     {
         var failure = await Assert.ThrowsAsync<GatewayStartupException>(() => TestGateway.StartAsync(Secure(
