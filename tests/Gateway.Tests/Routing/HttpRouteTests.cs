@@ -114,7 +114,7 @@ public sealed class HttpRouteTests(TestCertificates certificates) : IClassFixtur
     public async Task An_answer_over_MaxReplyBytes_fails_the_message_once_without_a_retry_and_names_the_setting()
     {
         await using var upstream = await ScriptedUpstream.StartAsync();
-        upstream.Otherwise = ScriptedUpstream.Answer; // "re:" and the body: 20 bytes for this one
+        upstream.Otherwise = ScriptedUpstream.Answer; // "re:" and the body: 19 bytes for this one
         await using var gateway = await TestGateway.StartAsync(Settings(upstream.Url,
             "Gateway:Routes:svc:To:MaxReplyBytes=16", "Gateway:Routes:svc:ReplyTopic=devices/{connectionId}/down"));
         await using var device = await FramedClient.ConnectAsync(gateway.EndPointOf("devices"));
