@@ -99,7 +99,9 @@ internal sealed class Route : IMessageSubscriber, IAsyncDisposable
             }
             finally
             {
-                Volatile.Write(ref _taking, 0);
+                // A full fence, not a release: the loop's next read of the note must not come before this write is
+                // seen, or a caller that left a note meanwhile and saw this thread still taking would be missed by both.
+                Interlocked.Exchange(ref _taking, 0);
             }
         }
     }
@@ -124,26 +126,44 @@ internal sealed class Route : IMessageSubscriber, IAsyncDisposable
     }
 
     /// <summary>
-    /// Wakes the route at least once a second, and when a pause for an open circuit ends: what outlived its TTL while
-    /// nothing could be sent leaves the queue, and after a pause the queue flows again.
+    /// Wakes the route once a second, so what outlives its TTL while nothing can be sent (the circuit open) leaves the
+    /// queue. An idle route costs one timer a second, not a wake-up per message.
     /// </summary>
     private async Task TickAsync()
     {
-        var token = _stopping.Token;
-        while (!token.IsCancellationRequested)
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        try
         {
-            var pausedFor = Volatile.Read(ref _pausedUntilTicks) - DateTime.UtcNow.Ticks;
-            try
-            {
-                await Task.Delay(TimeSpan.FromTicks(Math.Clamp(pausedFor, TimeSpan.TicksPerMillisecond, TimeSpan.TicksPerSecond)), token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-
-            Wake();
+            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
+                Wake();
         }
+        catch (OperationCanceledException)
+        {
+            // Stopped.
+        }
+    }
+
+    /// <summary>Sends nothing for <paramref name="duration"/>, then wakes the route so the queue flows again.</summary>
+    private void Pause(TimeSpan duration)
+    {
+        Volatile.Write(ref _pausedUntilTicks, DateTime.UtcNow.Ticks + duration.Ticks);
+        _ = WakeWhenPauseEndsAsync();
+    }
+
+    private async Task WakeWhenPauseEndsAsync()
+    {
+        try
+        {
+            // A timer may end a little before the wall clock that keeps the pause says it is over: wait until it does.
+            for (long left; (left = Volatile.Read(ref _pausedUntilTicks) - DateTime.UtcNow.Ticks) > 0;)
+                await Task.Delay(TimeSpan.FromTicks(Math.Max(left, TimeSpan.TicksPerMillisecond)), _stopping.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        Wake();
     }
 
     private async Task ForwardAsync(Message message)
@@ -183,8 +203,7 @@ internal sealed class Route : IMessageSubscriber, IAsyncDisposable
             case UpstreamStatus.Unavailable:
                 // Not tried: it waits at the front of the queue until the circuit lets a trial through.
                 Fail(result.Error!);
-                var retryAfter = result.RetryAfter ?? _options.CircuitBreaker.BreakDuration;
-                Volatile.Write(ref _pausedUntilTicks, DateTime.UtcNow.Ticks + retryAfter.Ticks);
+                Pause(result.RetryAfter ?? _options.CircuitBreaker.BreakDuration);
                 Queue.PutBack(message);
                 break;
             default:
