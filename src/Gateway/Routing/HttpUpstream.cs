@@ -13,7 +13,7 @@ namespace Gateway.Routing;
 
 /// <summary>
 /// An HTTP upstream: each message is one request with the payload as its body, through the route's own connection
-/// pool (one <see cref="SocketsHttpHandler"/> per route, from <see cref="IHttpClientFactory"/>) and the route's
+/// pool (one <see cref="SocketsHttpHandler"/> per route, from <see cref="IHttpMessageHandlerFactory"/>) and the route's
 /// resilience pipeline: a total timeout, retries with backoff and jitter, a circuit breaker and an attempt timeout.
 /// </summary>
 /// <remarks>
@@ -21,7 +21,9 @@ namespace Gateway.Routing;
 /// (Microsoft.Extensions.Http.Resilience's HTTP options, on Polly), one layer less per request. The handler's own layer
 /// (its request options, its context, its delegating handler) cost about an eighth of a route's forwarded messages per
 /// second at saturation (bench/README.md, "Routes"). Each attempt sends a request message of its own, as a request
-/// message is sent once.
+/// message is sent once. The factory's handler is invoked without an <see cref="HttpClient"/> around it: the pipeline
+/// already times each attempt, and the client would link one more cancellation source to every request for its own
+/// timeout and its <c>CancelPendingRequests</c>, which a route never uses.
 /// </remarks>
 internal sealed class HttpUpstream : IUpstream
 {
@@ -31,17 +33,17 @@ internal sealed class HttpUpstream : IUpstream
     private static readonly MediaTypeHeaderValue s_octetStream = new("application/octet-stream");
 
     private readonly string _route;
-    private readonly HttpClient _client;
+    private readonly HttpMessageInvoker _invoker;
     private readonly ResiliencePipeline<HttpResponseMessage> _resilience;
     private readonly Uri _url;
     private readonly HttpMethod _method;
     private readonly Version _version;
     private readonly int _maxReplyBytes;
 
-    public HttpUpstream(string route, RouteOptions options, HttpClient client, UpstreamCircuit circuit)
+    public HttpUpstream(string route, RouteOptions options, HttpMessageInvoker invoker, UpstreamCircuit circuit)
     {
         _route = route;
-        _client = client;
+        _invoker = invoker;
         Circuit = circuit;
         _resilience = BuildResilience(options, circuit);
         _url = new Uri(options.To.Url!);
@@ -54,7 +56,7 @@ internal sealed class HttpUpstream : IUpstream
 
     public UpstreamCircuit Circuit { get; }
 
-    /// <summary>The name of the route's client in <see cref="IHttpClientFactory"/>.</summary>
+    /// <summary>The name of the route's handler in <see cref="IHttpMessageHandlerFactory"/>.</summary>
     public static string ClientName(string route) => "route:" + route;
 
     public Task StartAsync(Action<byte[]> onAnswer, CancellationToken cancellationToken) => Task.CompletedTask;
@@ -114,12 +116,18 @@ internal sealed class HttpUpstream : IUpstream
         request.Headers.TryAddWithoutValidation(TopicHeader, HeaderValue(message.Topic));
         request.Headers.TryAddWithoutValidation(MessageIdHeader, message.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
         request.Headers.TryAddWithoutValidation(SourceHeader, HeaderValue(message.SourceEndpoint));
+        HttpResponseMessage? response = null;
         try
         {
-            return Outcome.FromResult(await _client.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false));
+            response = await _invoker.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            // Read whole within the attempt, as an answer that stops halfway is the attempt failing. Over the limit this
+            // throws HttpRequestException(ConfigurationLimitExceeded), as HttpClient's MaxResponseContentBufferSize does.
+            await response.Content.LoadIntoBufferAsync(_maxReplyBytes, cancellationToken).ConfigureAwait(false);
+            return Outcome.FromResult(response);
         }
         catch (Exception ex)
         {
+            response?.Dispose();
             return Outcome.FromException<HttpResponseMessage>(ex);
         }
     }

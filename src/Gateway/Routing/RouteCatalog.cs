@@ -7,22 +7,22 @@ namespace Gateway.Routing;
 /// <summary>Every configured route, built once with its upstream; the admin API, the metrics and readiness read them here.</summary>
 internal sealed class RouteCatalog
 {
-    public RouteCatalog(IOptions<GatewayOptions> options, IHttpClientFactory clients, IMessageBus bus,
+    public RouteCatalog(IOptions<GatewayOptions> options, IHttpMessageHandlerFactory handlers, IMessageBus bus,
         InProcessMessageBus local, PermissionPolicy permissions, ILoggerFactory loggers)
     {
         var logger = loggers.CreateLogger("Gateway.Routing");
         Routes = [.. options.Value.Routes.Select(pair =>
-            new Route(pair.Key, pair.Value, CreateUpstream(pair.Key, pair.Value, clients, logger), bus, local, permissions, logger))];
+            new Route(pair.Key, pair.Value, CreateUpstream(pair.Key, pair.Value, handlers, logger), bus, local, permissions, logger))];
     }
 
     public IReadOnlyList<Route> Routes { get; }
 
-    private static IUpstream CreateUpstream(string name, RouteOptions route, IHttpClientFactory clients, ILogger logger)
+    private static IUpstream CreateUpstream(string name, RouteOptions route, IHttpMessageHandlerFactory handlers, ILogger logger)
     {
         var circuit = new UpstreamCircuit(name, DestinationOf(route.To), logger);
         return route.To.Kind switch
         {
-            UpstreamKind.Http => new HttpUpstream(name, route, clients.CreateClient(HttpUpstream.ClientName(name)), circuit),
+            UpstreamKind.Http => new HttpUpstream(name, route, new HttpMessageInvoker(handlers.CreateHandler(HttpUpstream.ClientName(name)), disposeHandler: false), circuit),
             UpstreamKind.Tcp => new TcpUpstream(route, circuit),
             _ => new UdpUpstream(route, circuit),
         };

@@ -20,7 +20,7 @@ internal static class RoutesServiceCollectionExtensions
         });
         services.AddHostedService<RouteService>();
         services.AddHealthChecks().AddCheck<RoutesReadyCheck>(RoutesReadyCheck.Name, tags: [HealthEndpoints.ReadyTag]);
-        // The catalog takes the client factory whatever its routes are: without an HTTP route (or any route), the loop
+        // The catalog takes the handler factory whatever its routes are: without an HTTP route (or any route), the loop
         // below registers nothing, and the host could not start.
         services.AddHttpClient();
 
@@ -32,12 +32,6 @@ internal static class RoutesServiceCollectionExtensions
             services.AddHttpClient(HttpUpstream.ClientName(name))
                 // The factory logs every request at Information: once per message.
                 .RemoveAllLoggers()
-                .ConfigureHttpClient((provider, client) =>
-                {
-                    // The route's resilience pipeline times each attempt and the whole; the client's own 100 s would cut retries short.
-                    client.Timeout = Timeout.InfiniteTimeSpan;
-                    client.MaxResponseContentBufferSize = RouteOf(provider, name).To.MaxReplyBytes;
-                })
                 .ConfigurePrimaryHttpMessageHandler(provider =>
                     HttpUpstream.CreateHandler(RouteOf(provider, name).To, provider.GetRequiredService<Gateway.Transport.OutboundConnections>().HttpConnectCallback))
                 // One pool for the route's lifetime: PooledConnectionLifetime replaces connections for DNS changes instead.
