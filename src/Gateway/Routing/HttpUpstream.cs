@@ -6,8 +6,6 @@ using Gateway.Observability;
 using Gateway.Security;
 using Microsoft.Extensions.Http.Resilience;
 using Polly;
-using Polly.CircuitBreaker;
-using Polly.Timeout;
 
 namespace Gateway.Routing;
 
@@ -73,33 +71,34 @@ internal sealed class HttpUpstream : IUpstream
             var outcome = await _resilience.ExecuteOutcomeAsync(
                 static (context, state) => state.upstream.SendAttemptAsync(state.message, context.CancellationToken),
                 context, (upstream: this, message)).ConfigureAwait(false);
-            outcome.ThrowIfException();
+            if (outcome.Exception is { } error)
+            {
+                if (FailureOf(error) is { } failure) return failure;
+                // The route's own cancellation (its TTL, its stop) or a fault of the gateway's own: the route tells them apart.
+                outcome.ThrowIfException();
+            }
+
             using var response = outcome.Result!;
             if (!response.IsSuccessStatusCode)
                 return UpstreamResult.Failed($"HTTP {(int)response.StatusCode} {response.ReasonPhrase}".TrimEnd());
+            // The attempt read the answer whole: this copies it out of that buffer.
             var answer = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
             return UpstreamResult.Succeeded(answer.Length > 0 ? answer : null, response.Content.Headers.ContentType?.ToString());
-        }
-        catch (BrokenCircuitException ex)
-        {
-            return UpstreamResult.Unavailable($"circuit open: {ex.Message}", ex.RetryAfter);
-        }
-        catch (TimeoutRejectedException ex)
-        {
-            return UpstreamResult.Failed($"timed out after {ex.Timeout.TotalSeconds:0.###} s");
-        }
-        catch (HttpRequestException ex) when (IsOverReplyLimit(ex))
-        {
-            return UpstreamResult.Failed($"the answer is longer than To:MaxReplyBytes ({_maxReplyBytes} bytes)");
-        }
-        catch (HttpRequestException ex)
-        {
-            return UpstreamResult.Failed(ex.InnerException is { } inner ? $"{ex.Message} ({inner.Message})" : ex.Message);
         }
         finally
         {
             ResilienceContextPool.Shared.Return(context);
         }
+    }
+
+    /// <summary>How a message that did not get an answer ends; null when it is not the upstream's doing.</summary>
+    private UpstreamResult? FailureOf(Exception error)
+    {
+        if (UpstreamResilience.PipelineResult(error) is { } result) return result;
+        if (IsOverReplyLimit(error)) return UpstreamResult.Failed($"the answer is longer than To:MaxReplyBytes ({_maxReplyBytes} bytes)");
+        return error is HttpRequestException failed
+            ? UpstreamResult.Failed(failed.InnerException is { } inner ? $"{failed.Message} ({inner.Message})" : failed.Message)
+            : null;
     }
 
     /// <summary>One attempt: a new request, answered in full (a retried attempt's answer is disposed by the retry).</summary>

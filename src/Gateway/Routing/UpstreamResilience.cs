@@ -59,6 +59,17 @@ internal static class UpstreamResilience
             .Build();
     }
 
+    /// <summary>
+    /// The route's result when the pipeline itself ended a send: the circuit is open, or the attempt or the whole timed
+    /// out. Null for the upstream's own failures, which each kind of upstream describes.
+    /// </summary>
+    public static UpstreamResult? PipelineResult(Exception exception) => exception switch
+    {
+        BrokenCircuitException open => UpstreamResult.Unavailable($"circuit open: {open.Message}", open.RetryAfter),
+        TimeoutRejectedException timeout => UpstreamResult.Failed($"timed out after {timeout.Timeout.TotalSeconds:0.###} s"),
+        _ => null,
+    };
+
     /// <summary>Runs one send through the pipeline and turns how it ended into the route's result.</summary>
     public static async Task<UpstreamResult> SendAsync(ResiliencePipeline pipeline, Func<CancellationToken, ValueTask> send, CancellationToken cancellationToken)
     {
@@ -67,13 +78,9 @@ internal static class UpstreamResilience
             await pipeline.ExecuteAsync(send, cancellationToken).ConfigureAwait(false);
             return UpstreamResult.Succeeded();
         }
-        catch (BrokenCircuitException ex)
+        catch (Exception ex) when (PipelineResult(ex) is { } result)
         {
-            return UpstreamResult.Unavailable($"circuit open: {ex.Message}", ex.RetryAfter);
-        }
-        catch (TimeoutRejectedException ex)
-        {
-            return UpstreamResult.Failed($"timed out after {ex.Timeout.TotalSeconds:0.###} s");
+            return result;
         }
         catch (Exception ex) when (ex is SocketException or IOException or ObjectDisposedException or UpstreamNotConnectedException or Protocols.Framing.FramingException)
         {
