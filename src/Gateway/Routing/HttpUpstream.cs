@@ -80,7 +80,7 @@ internal sealed class HttpUpstream : IUpstream
 
             using var response = outcome.Result!;
             if (!response.IsSuccessStatusCode)
-                return UpstreamResult.Failed($"HTTP {(int)response.StatusCode} {response.ReasonPhrase}".TrimEnd());
+                return UpstreamResult.Failed(StatusLine(response));
             // The attempt read the answer whole: this copies it out of that buffer.
             var answer = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
             return UpstreamResult.Succeeded(answer.Length > 0 ? answer : null, response.Content.Headers.ContentType?.ToString());
@@ -231,8 +231,11 @@ internal sealed class HttpUpstream : IUpstream
     private static bool IsOverReplyLimit(Exception? exception) =>
         exception is HttpRequestException { HttpRequestError: HttpRequestError.ConfigurationLimitExceeded };
 
+    /// <summary>A failed answer as the route's last error and the circuit's log line name it: "HTTP 503 Service Unavailable".</summary>
+    private static string StatusLine(HttpResponseMessage response) => $"HTTP {(int)response.StatusCode} {response.ReasonPhrase}".TrimEnd();
+
     private static string Describe(Outcome<HttpResponseMessage> outcome) =>
         outcome.Exception is { } exception ? exception.Message
-        : outcome.Result is { } response ? $"HTTP {(int)response.StatusCode} {response.ReasonPhrase}".TrimEnd()
+        : outcome.Result is { } response ? StatusLine(response)
         : "unknown";
 }
