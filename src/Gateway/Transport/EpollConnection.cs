@@ -350,17 +350,17 @@ internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion
     /// <summary>Read under the gate: the send loop waits on an empty pipe, and the connection is not ending.</summary>
     private bool MaySendDirectly => _sendLoopIdle && !_idleRead.IsCompleted && !_sendDone && _shutdownReason is null;
 
-    public bool TrySend(byte[] pinned, IDirectSendCompletion completion)
+    public bool TrySend(byte[] pinned, int length, IDirectSendCompletion completion)
     {
-        if (SendRing.Current is { } ring) return TryQueueSend(ring, pinned, completion);
-        var sent = TrySend(pinned);
+        if (SendRing.Current is { } ring) return TryQueueSend(ring, pinned, length, completion);
+        var sent = TrySend(pinned.AsSpan(0, length));
         if (sent == 0) return false;
         completion.OnSent(sent);
         return true;
     }
 
     /// <summary>Queues the send on this thread's ring, which submits it when the step that opened it ends.</summary>
-    private bool TryQueueSend(SendRing ring, byte[] pinned, IDirectSendCompletion completion)
+    private bool TryQueueSend(SendRing ring, byte[] pinned, int length, IDirectSendCompletion completion)
     {
         // Only tried: another thread's step may hold the gate while its own ring is queued, and waiting for it here
         // could wait for a thread that waits for this one. Held from here until the send has completed, so the
@@ -371,7 +371,7 @@ internal sealed class EpollConnection : ConnectionContext, IQueuedSendCompletion
         {
             if (!MaySendDirectly) return false;
             _queuedSend = completion;
-            queued = ring.TryQueue(_fd, pinned, this);
+            queued = ring.TryQueue(_fd, pinned, length, this);
             if (!queued) _queuedSend = null;
             return queued;
         }

@@ -20,6 +20,10 @@ internal sealed unsafe class EpollLoop : IDisposable
 {
     private const int MaxEventsPerWait = 256;
     private const ulong WakeToken = ulong.MaxValue;
+    // A pass over more ready sockets than this is a loop under load, whose sends wait for the end of the pass...
+    private const int BusyPass = 8;
+    // ... unless a handling queued this many (a fan-out's): those go at once.
+    private const uint FanOutSends = 32;
 
     // A listening socket's token: these high bits and its index. No connection's token has them, as generations skip
     // uint.MaxValue.
@@ -162,33 +166,36 @@ internal sealed unsafe class EpollLoop : IDisposable
     private void RunPass(byte* events, int count)
     {
         var slots = Volatile.Read(ref _slots);
+        // The sends each handling queues (a WebSocket fan-out's, one per subscriber) go to the kernel together, in one
+        // system call, as soon as that handling ends. Under load, with many sockets ready at once, those of the whole pass
+        // go together when it ends: a route's requests, one per answer read in the pass, then cost one system call
+        // instead of one each, while a lightly loaded loop makes no send wait for the handling of other sockets.
+        using var sends = SendRing.Begin();
+        var submitAfter = count > BusyPass ? FanOutSends : 1;
         for (var i = 0; i < count; i++)
         {
             var slot = events + (i * EpollInterop.EpollEventSize);
             var token = EpollInterop.ReadData(slot);
-            // The sends the handling of one ready socket queues (a WebSocket fan-out's, one per subscriber) go to the
-            // kernel together, in one system call, as soon as that handling ends, not after the rest of the pass.
-            using (SendRing.Begin())
+            if (token >= ListenerTokens)
             {
-                if (token >= ListenerTokens)
+                if (token == WakeToken)
                 {
-                    if (token == WakeToken)
-                    {
-                        RunQueuedWork();
-                        slots = Volatile.Read(ref _slots);
-                    }
-                    else
-                    {
-                        _listeners[(int)(uint)token]?.AcceptSome();
-                    }
-
-                    continue;
+                    RunQueuedWork();
+                    slots = Volatile.Read(ref _slots);
                 }
-
+                else
+                {
+                    _listeners[(int)(uint)token]?.AcceptSome();
+                }
+            }
+            else
+            {
                 var index = (int)(uint)token;
                 if ((uint)index < (uint)slots.Length && slots[index] is { } connection && connection.Token == token)
                     connection.OnEvents(EpollInterop.ReadEvents(slot));
             }
+
+            SendRing.SubmitIfAtLeast(submitAfter);
         }
     }
 

@@ -24,18 +24,19 @@ internal interface IDirectSendFeature
     int TrySend(ReadOnlySpan<byte> data);
 
     /// <summary>
-    /// Sends <paramref name="pinned"/> with the other sends of this moment: on one of the transport's own threads, while it
-    /// handles a ready socket (or a batch of datagrams), the send is queued and given to the kernel with every other one of
-    /// that handling in one system call when it ends; on any other thread it is sent now. True when it was taken:
+    /// Sends the first <paramref name="length"/> bytes of <paramref name="pinned"/> with the other sends of this moment: on
+    /// one of the transport's own threads, while it handles ready sockets (or a batch of datagrams), the send is queued and
+    /// given to the kernel with the others of that handling in one system call when it ends (an epoll loop's handling of
+    /// one socket, or of its whole pass under load); on any other thread it is sent now. True when it was taken:
     /// <paramref name="completion"/> then hears, exactly once and on the sending thread (before this returns, or when the
     /// handling ends), how many bytes the socket took, and until then nothing else is sent on the connection. False, with
     /// nothing sent and the completion never called, under the conditions <see cref="TrySend"/> returns 0 for, or while
     /// another thread sends directly on the connection. The array must not move: allocate it pinned.
     /// </summary>
-    bool TrySend(byte[] pinned, IDirectSendCompletion completion);
+    bool TrySend(byte[] pinned, int length, IDirectSendCompletion completion);
 }
 
-/// <summary>Told how many bytes of a <see cref="IDirectSendFeature.TrySend(byte[], IDirectSendCompletion)"/> the socket took.</summary>
+/// <summary>Told how many bytes of a <see cref="IDirectSendFeature.TrySend(byte[], int, IDirectSendCompletion)"/> the socket took.</summary>
 internal interface IDirectSendCompletion
 {
     /// <param name="sent">Bytes the socket took, from 0 (its buffer was full, or the send failed) to all of them.</param>

@@ -15,14 +15,16 @@ internal interface IQueuedSendCompletion
 }
 
 /// <summary>
-/// The direct sends of one step of a transport thread (an epoll loop's handling of one ready socket, a datagram socket's
+/// The direct sends of one step of a transport thread (an epoll loop's pass over its ready sockets, a datagram socket's
 /// batch), queued while it runs and given to the kernel with one <c>io_uring_enter</c> when it ends, instead of one
 /// <c>send</c> system call per socket (io_uring(7)): a WebSocket fan-out that runs in it costs one system call for all its
-/// subscribers. On this machine's loopback that halves the server's time per delivery of a minimal C fan-out
-/// server (bench/README.md).
+/// subscribers, and a loop under load one for the requests of all the answers it read. On this machine's loopback that
+/// halves the server's time per delivery of a minimal C fan-out server, and a route forwards about half as much again
+/// (bench/README.md).
 /// </summary>
 /// <remarks>
-/// The transport's threads open the scope (<see cref="Begin"/>) around each step; nothing outside the transport does.
+/// The transport's threads open the scope (<see cref="Begin"/>) around each step, and may submit before its end
+/// (<see cref="SubmitIfAtLeast"/>); nothing outside the transport does.
 /// One ring per thread, created the first time that thread queues a send in a scope, and kept for its life. Sends are queued
 /// with MSG_DONTWAIT, so the kernel tries each at once inside the call and reports what it could not send instead
 /// of waiting: every send has completed when <see cref="Scope.Dispose"/> returns. Where io_uring is unavailable
@@ -159,11 +161,12 @@ internal sealed unsafe partial class SendRing
     }
 
     /// <summary>
-    /// Queues a send of all of <paramref name="pinned"/> to socket <paramref name="fd"/>. The array must not move (allocate
-    /// it pinned) and the descriptor must stay open until <paramref name="completion"/> is told, on this thread, at the end
-    /// of the outermost scope; false when the ring cannot take it.
+    /// Queues a send of the first <paramref name="length"/> bytes of <paramref name="pinned"/> to socket
+    /// <paramref name="fd"/>. The array must not move (allocate it pinned) and the descriptor must stay open until
+    /// <paramref name="completion"/> is told, on this thread, at the end of the outermost scope (or at an earlier
+    /// <see cref="SubmitIfAtLeast"/>); false when the ring cannot take it.
     /// </summary>
-    public bool TryQueue(int fd, byte[] pinned, IQueuedSendCompletion completion)
+    public bool TryQueue(int fd, byte[] pinned, int length, IQueuedSendCompletion completion)
     {
         if (_broken) return false;
         if (_queued == Entries)
@@ -182,13 +185,22 @@ internal sealed unsafe partial class SendRing
         sqe[0] = OpSend;
         *(int*)(sqe + 4) = fd;
         *(ulong*)(sqe + 16) = (ulong)data;
-        *(uint*)(sqe + 24) = (uint)pinned.Length;
+        *(uint*)(sqe + 24) = (uint)length;
         *(uint*)(sqe + 28) = EpollInterop.MsgNoSignal | MsgDontWait;
         *(ulong*)(sqe + 32) = index;
         _sqArray[index] = index;
         _waiting[index] = completion;
         _queued++;
         return true;
+    }
+
+    /// <summary>
+    /// Gives the sends queued on this thread to the kernel now, inside the open scope, when there are at least
+    /// <paramref name="count"/> of them; the rest wait for the scope's end.
+    /// </summary>
+    public static void SubmitIfAtLeast(uint count)
+    {
+        if (t_ring is { _telling: false } ring && ring._queued >= count) ring.Submit();
     }
 
     /// <summary>Gives the queued sends to the kernel and tells each one's completion how it ended.</summary>

@@ -119,7 +119,7 @@ internal sealed class CoalescingStream(Stream inner, IDirectSendFeature? direct,
     /// the caller holds the gate until <paramref name="completion"/> is told how many bytes went, and writes the rest with
     /// <see cref="WriteRemainder"/>. False, with nothing sent, when the bytes cannot go directly now.
     /// </summary>
-    public bool TrySendDirectly(byte[] frame, IDirectSendCompletion completion) => direct?.TrySend(frame, completion) ?? false;
+    public bool TrySendDirectly(byte[] frame, IDirectSendCompletion completion) => direct?.TrySend(frame, frame.Length, completion) ?? false;
 
     /// <summary>Writes through Kestrel what a direct send did not take; the caller holds the gate until it completes.</summary>
     public ValueTask WriteRemainder(byte[] frame, int sent) => inner.WriteAsync(frame.AsMemory(sent), CancellationToken.None);

@@ -62,13 +62,13 @@ public sealed class EpollDirectSendTests : IAsyncLifetime
         var frame = Pinned("second,"u8);
         var completion = new Completion();
         using (SendRing.Begin())
-            Assert.False(_connection.TrySend(frame, completion)); // not enabled yet
+            Assert.False(_connection.TrySend(frame, frame.Length, completion)); // not enabled yet
 
         _connection.EnableDirectSends();
         await WriteThroughPipeAsync("first,"u8.ToArray());
         using (SendRing.Begin())
         {
-            Assert.True(_connection.TrySend(frame, completion));
+            Assert.True(_connection.TrySend(frame, frame.Length, completion));
             Assert.Empty(completion.Results); // queued on the pass's ring, not sent yet
         }
 
@@ -85,7 +85,7 @@ public sealed class EpollDirectSendTests : IAsyncLifetime
         _connection.EnableDirectSends();
         await WriteThroughPipeAsync("first,"u8.ToArray());
 
-        Assert.True(_connection.TrySend(Pinned("second"u8), completion));
+        Assert.True(_connection.TrySend(Pinned("second"u8), "second".Length, completion));
 
         Assert.Equal([6], completion.Results);
         Assert.Equal("first,second", await ReadStringAsync(12));

@@ -69,7 +69,7 @@ public sealed class SendRingTests : IDisposable
     }
 
     private static bool Queue(SendRing ring, Socket socket, byte[] pinned, IQueuedSendCompletion completion) =>
-        ring.TryQueue(Fd(socket), pinned, completion);
+        ring.TryQueue(Fd(socket), pinned, pinned.Length, completion);
 
     private static string Receive(Socket socket, int length)
     {
@@ -107,6 +107,30 @@ public sealed class SendRingTests : IDisposable
             Assert.Equal([frames[i].Length], recorders[i].Results);
             Assert.Equal(Encoding.ASCII.GetString(frames[i]), Receive(pairs[i].Receiver, frames[i].Length));
         }
+    }
+
+    [Fact]
+    public void Sends_go_before_the_scope_ends_once_as_many_are_queued_as_the_caller_asks()
+    {
+        Assert.True(KernelAllowsIoUring, "io_uring is turned off on this machine (/proc/sys/kernel/io_uring_disabled)");
+        var (sender, receiver) = Connect();
+        var first = new Recorder();
+        var second = new Recorder();
+
+        using (SendRing.Begin())
+        {
+            Assert.True(Queue(SendRing.Current!, sender, Pinned("one,"), first));
+            SendRing.SubmitIfAtLeast(2);
+            Assert.Empty(first.Results);
+
+            Assert.True(Queue(SendRing.Current!, sender, Pinned("two"), second));
+            SendRing.SubmitIfAtLeast(2);
+            Assert.Equal([4], first.Results);
+            Assert.Equal([3], second.Results);
+            Assert.Equal("one,two", Receive(receiver, 7));
+        }
+
+        Assert.Equal([4], first.Results); // told once, not again at the scope's end
     }
 
     [Fact]
