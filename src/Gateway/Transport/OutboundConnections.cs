@@ -102,9 +102,7 @@ internal sealed class OutboundConnections(IOptions<GatewayOptions> options, Epol
             if (!taken) return WriteThroughPipeAsync(buffer, cancellationToken);
             // Queued with the loop's other sends: told when its pass submits them, on this same thread.
             if (_sentAtOnce == NotYetTold) return new ValueTask(this, _written.Version);
-            return _sentAtOnce == _staged
-                ? ValueTask.CompletedTask
-                : WriteThroughPipeAsync(_staging.AsMemory(_sentAtOnce, _staged - _sentAtOnce), cancellationToken);
+            return _sentAtOnce == _staged ? ValueTask.CompletedTask : WriteRestAsync(_sentAtOnce, cancellationToken);
         }
 
         /// <summary>How much of the staged write the socket took: inside TrySend (sent at once), or when the loop's pass submitted it.</summary>
@@ -122,9 +120,15 @@ internal sealed class OutboundConnections(IOptions<GatewayOptions> options, Epol
                 return;
             }
 
-            // The rest through the pipe, which copies it before its write returns: the staging buffer is free again.
-            _ = EndWhenWrittenAsync(WriteThroughPipeAsync(_staging.AsMemory(sent, _staged - sent), CancellationToken.None));
+            _ = EndWhenWrittenAsync(WriteRestAsync(sent, CancellationToken.None));
         }
+
+        /// <summary>
+        /// What the socket did not take of the staged write, through the pipe, which copies it before its write returns:
+        /// the staging buffer is free again.
+        /// </summary>
+        private ValueTask WriteRestAsync(int sent, CancellationToken cancellationToken) =>
+            WriteThroughPipeAsync(_staging.AsMemory(sent, _staged - sent), cancellationToken);
 
         private async Task EndWhenWrittenAsync(ValueTask rest)
         {
